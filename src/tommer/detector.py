@@ -1,0 +1,232 @@
+"""MentionDetector: text → tokens → layer-L hidden states → span scores → mentions.
+
+The pipeline is three small steps, each replaceable:
+``preprocess`` (tokenize, cut windows), ``forward`` (backbone + probe on a batch of windows)
+and ``postprocess`` (gather candidate spans per text, decode, map to character offsets).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from .backbone import DEFAULT_BACKBONE, Backbone
+from .decoding import Span, candidates, get_decoder
+from .errors import ConfigError, ModelNotFoundError
+from .mention import Mention
+from .probe import ProbeConfig, ToMMeRProbe
+from .windows import Encoding, Window, encode, make_windows
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+CARD_NAME = "README.md"
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+DEFAULT_MODEL = "smollm2-135m"
+
+
+@dataclass
+class DetectorConfig:
+    """Everything needed to rebuild a detector: backbone, layer, probe and windowing."""
+
+    backbone: str
+    layer: int
+    probe: ProbeConfig
+    max_tokens: int = 512
+    context: int = 64
+    info: dict = field(default_factory=dict)  # training data, seed, metrics (model card)
+
+    def to_dict(self) -> dict:
+        return {
+            "backbone": self.backbone,
+            "layer": self.layer,
+            "probe": self.probe.to_dict(),
+            "max_tokens": self.max_tokens,
+            "context": self.context,
+            "info": self.info,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DetectorConfig:
+        return cls(
+            backbone=data["backbone"],
+            layer=int(data["layer"]),
+            probe=ProbeConfig.from_dict(data["probe"]),
+            max_tokens=int(data.get("max_tokens", 512)),
+            context=int(data.get("context", 64)),
+            info=data.get("info", {}),
+        )
+
+
+def batches(windows: Sequence[Window], batch_size: int) -> Iterable[list[Window]]:
+    """Length-bucketed batches: windows sorted by length so padding stays minimal."""
+    ordered = sorted(windows, key=lambda w: w.length)
+    for k in range(0, len(ordered), batch_size):
+        yield ordered[k : k + batch_size]
+
+
+def collate(
+    windows: Sequence[Window], encodings: Sequence[Encoding], bos_id: int, pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded input ids (BOS first) and attention mask for a batch of windows."""
+    seq = max(w.length for w in windows)
+    ids = torch.full((len(windows), seq), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(windows), seq), dtype=torch.long)
+    for row, w in enumerate(windows):
+        ids[row, 0] = bos_id
+        ids[row, 1 : w.length] = torch.from_numpy(encodings[w.doc].ids[w.start : w.stop])
+        mask[row, : w.length] = 1
+    return ids, mask
+
+
+def window_spans(window: Window, probs: np.ndarray, threshold: float) -> list[Span]:
+    """Candidate spans of one window in document token indices, restricted to owned ends."""
+    offset = window.start - 1  # row/column 0 is the BOS token
+    out = []
+    for s, e, p in candidates(probs[: window.length, : window.length], threshold):
+        if window.own_from <= e + offset < window.own_to:
+            out.append((s + offset, e + offset, p))
+    return out
+
+
+def spans_to_mentions(text: str, encoding: Encoding, spans: Iterable[Span]) -> list[Mention]:
+    """Token spans → character-offset mentions; ``text[start:end] == mention.text``."""
+    out = []
+    for s, e, p in spans:
+        start, end = int(encoding.starts[s]), int(encoding.ends[e])
+        if end > start:
+            out.append(Mention(start, end, text[start:end], round(float(p), 6)))
+    return out
+
+
+class MentionDetector:
+    """A frozen backbone truncated at layer L plus a trained ToMMeR probe."""
+
+    def __init__(self, config: DetectorConfig, backbone: Backbone, probe: ToMMeRProbe) -> None:
+        self.config = config
+        self.backbone = backbone
+        self.probe = probe.eval()
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, backbone: Backbone | None = None):
+        """Load a detector saved with :meth:`save_pretrained` (or a packaged model name)."""
+        directory = resolve_model_dir(path)
+        try:
+            config = DetectorConfig.from_dict(json.loads((directory / CONFIG_NAME).read_text()))
+        except (KeyError, ValueError) as err:
+            raise ModelNotFoundError(f"{directory / CONFIG_NAME} is not a tommer config: {err}") from None
+        probe = ToMMeRProbe(config.probe)
+        probe.load_state_dict(load_file(str(directory / WEIGHTS_NAME)))
+        if backbone is None:
+            backbone = Backbone.load(config.backbone, config.layer)
+        return cls(config, backbone, probe)
+
+    def save_pretrained(self, path: str | os.PathLike) -> Path:
+        """Write ``config.json``, ``model.safetensors`` and a ``README.md`` model card."""
+        from .modelcard import render_card
+
+        directory = Path(path)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        state = {k: v.detach().contiguous() for k, v in self.probe.state_dict().items()}
+        save_file(state, str(directory / WEIGHTS_NAME))
+        (directory / CARD_NAME).write_text(render_card(self.config, self.probe.num_parameters()))
+        return directory
+
+    # -- pipeline -----------------------------------------------------------------------
+    def preprocess(self, texts: Sequence[str]) -> tuple[list[Encoding], list[Window]]:
+        """Tokenize texts and cut them into overlapping windows."""
+        encodings = [encode(self.backbone.tokenizer, t) for t in texts]
+        windows: list[Window] = []
+        for doc, enc in enumerate(encodings):
+            if len(enc):
+                windows += make_windows(doc, len(enc), self.config.max_tokens, self.config.context)
+        return encodings, windows
+
+    @torch.inference_mode()
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+        """Span probabilities (B, T_end, T_start) for a padded batch."""
+        hidden = self.backbone.hidden_states(ids, mask)
+        return self.probe_probs(hidden, mask)
+
+    @torch.inference_mode()
+    def probe_probs(self, hidden: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+        logits, _ = self.probe(hidden, mask)
+        return torch.sigmoid(logits).numpy()
+
+    def postprocess(
+        self,
+        texts: Sequence[str],
+        encodings: Sequence[Encoding],
+        spans_per_doc: Sequence[list[Span]],
+        decoding: str,
+    ) -> list[list[Mention]]:
+        decoder = get_decoder(decoding)
+        return [
+            spans_to_mentions(text, enc, decoder(spans))
+            for text, enc, spans in zip(texts, encodings, spans_per_doc)
+        ]
+
+    def predict_spans(
+        self, texts: Sequence[str], threshold: float = 0.5, batch_size: int = 8
+    ) -> tuple[list[Encoding], list[list[Span]]]:
+        """Candidate token spans (start, end, probability) above ``threshold`` per text."""
+        encodings, windows = self.preprocess(texts)
+        spans: list[list[Span]] = [[] for _ in texts]
+        for batch in batches(windows, batch_size):
+            ids, mask = collate(batch, encodings, self.backbone.bos_id, self.backbone.pad_id)
+            probs = self.forward(ids, mask)
+            for row, w in enumerate(batch):
+                spans[w.doc] += window_spans(w, probs[row], threshold)
+        return encodings, spans
+
+    def __call__(
+        self,
+        texts: str | Sequence[str],
+        threshold: float = 0.5,
+        decoding: str = "threshold",
+        batch_size: int = 8,
+    ) -> list[Mention] | list[list[Mention]]:
+        """Mentions of one text (a list), or of each text in a list (a list of lists)."""
+        single = isinstance(texts, str)
+        batch = [texts] if single else list(texts)
+        for k, t in enumerate(batch):
+            if not isinstance(t, str):
+                raise ConfigError(f"text #{k} is a {type(t).__name__}, not a str")
+        if not 0.0 <= threshold < 1.0:
+            raise ConfigError(f"threshold must be in [0, 1), not {threshold}")
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, not {batch_size}")
+        get_decoder(decoding)
+        encodings, spans = self.predict_spans(batch, threshold, batch_size)
+        result = self.postprocess(batch, encodings, spans, decoding)
+        return result[0] if single else result
+
+
+def resolve_model_dir(path: str | os.PathLike) -> Path:
+    """A detector directory, or the name of a model shipped inside the package."""
+    directory = Path(path).expanduser()
+    if not directory.exists() and (PRETRAINED_DIR / str(path)).is_dir():
+        directory = PRETRAINED_DIR / str(path)
+    if not (directory / CONFIG_NAME).is_file() or not (directory / WEIGHTS_NAME).is_file():
+        shipped = sorted(p.name for p in PRETRAINED_DIR.glob("*") if p.is_dir())
+        raise ModelNotFoundError(
+            f"no tommer model at '{path}' (expected {CONFIG_NAME} and {WEIGHTS_NAME} there; "
+            f"shipped models: {', '.join(shipped) or 'none'})"
+        )
+    return directory
+
+
+def load(name_or_path: str | os.PathLike = DEFAULT_MODEL) -> MentionDetector:
+    """Load a detector: the shipped default, a shipped model's name, or a saved directory."""
+    return MentionDetector.from_pretrained(name_or_path)
+
+
+__all__ = ["DEFAULT_BACKBONE", "DetectorConfig", "MentionDetector", "load"]

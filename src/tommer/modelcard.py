@@ -1,0 +1,80 @@
+"""The README.md model card written next to a saved detector."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .detector import DetectorConfig
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def render_card(config: DetectorConfig, num_parameters: int) -> str:
+    """Markdown describing the detector: backbone, layer, probe, training data, seed, metrics."""
+    info = config.info
+    probe = config.probe
+    lines = [
+        "# tommer mention detector",
+        "",
+        "A ToMMeR probe (token matching + end-of-mention probe) over a frozen language model,",
+        "read at an early layer. It scores every span and returns entity mentions.",
+        "",
+        "| field | value |",
+        "| --- | --- |",
+        f"| backbone | `{config.backbone}` |",
+        f"| layer | {config.layer} |",
+        f"| rank | {probe.rank} |",
+        f"| similarity | {'cosine' if probe.cosine else 'scaled dot product'} |",
+        f"| max span length (tokens) | {probe.max_span_tokens} |",
+        f"| window / context (tokens) | {config.max_tokens} / {config.context} |",
+        f"| probe parameters | {num_parameters:,} |",
+    ]
+    for key in ("training_data", "validation", "seed", "train_cpu_seconds", "encode_cpu_seconds"):
+        if key in info:
+            lines.append(f"| {key.replace('_', ' ')} | {_fmt(info[key])} |")
+    if "command" in info:
+        lines += ["", "## Reproduce", "", "```bash", info["command"], "```"]
+    metrics = info.get("metrics")
+    if metrics:
+        lines += [
+            "",
+            "## Held-out metrics",
+            "",
+            "Exact match of character spans against the held-out annotation "
+            f"(threshold {info.get('threshold', 0.5)}, decoding `threshold`).",
+            "",
+            "| precision | recall | F1 | predicted | gold |",
+            "| --- | --- | --- | --- | --- |",
+            f"| {metrics['precision']:.4f} | {metrics['recall']:.4f} | {metrics['f1']:.4f} "
+            f"| {metrics['predicted']} | {metrics['gold']} |",
+        ]
+    if "train_config" in info:
+        lines += [
+            "",
+            "## Training settings",
+            "",
+            "```json",
+            json.dumps(info["train_config"], indent=2),
+            "```",
+        ]
+    if "history" in info:
+        lines += [
+            "",
+            "## Epochs",
+            "",
+            "| epoch | loss | lr | val P | val R | val F1 |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for row in info["history"]:
+            lines.append(
+                f"| {row['epoch']} | {row['loss']:.4f} | {row['lr']:.2e} | "
+                f"{row.get('val_precision', float('nan')):.4f} | {row.get('val_recall', float('nan')):.4f} | "
+                f"{row.get('val_f1', float('nan')):.4f} |"
+            )
+    return "\n".join(lines) + "\n"

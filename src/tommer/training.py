@@ -1,0 +1,292 @@
+"""Training a ToMMeR probe on annotated texts.
+
+The backbone runs once over the corpus; layer-L hidden states are kept (bf16, in memory, and
+optionally on disk) so later epochs and other probe settings never re-run it. The probe is
+trained with class-balanced BCE over the span matrix, AdamW and LR-on-plateau, validated every
+epoch on held-out texts with the same post-processing as inference; the best epoch is kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .backbone import Backbone
+from .decoding import get_decoder
+from .detector import (
+    DetectorConfig,
+    MentionDetector,
+    batches,
+    collate,
+    spans_to_mentions,
+    window_spans,
+)
+from .mention import AnnotatedText, trim_span
+from .metrics import SpanScores
+from .probe import ProbeConfig, ToMMeRProbe
+from .windows import Encoding, Window, encode, make_windows, token_spans_for
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings (the probe's shape lives in :class:`ProbeConfig`)."""
+
+    epochs: int = 8
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    batch_size: int = 8
+    seed: int = 0
+    threshold: float = 0.5
+    patience: int = 1  # epochs without improvement before the LR is halved
+
+
+@dataclass
+class EncodedCorpus:
+    """Annotated texts with their tokens, windows and cached layer-L hidden states."""
+
+    docs: list[AnnotatedText]
+    encodings: list[Encoding]
+    windows: list[Window]
+    hidden: list[torch.Tensor] = field(repr=False)
+    gold: list[list[tuple[int, int]]] = field(repr=False)  # per window, (row=end, col=start)
+
+    @property
+    def num_tokens(self) -> int:
+        return sum(len(e) for e in self.encodings)
+
+
+def split_holdout(
+    docs: Sequence[AnnotatedText], fraction: float, seed: int
+) -> tuple[list[AnnotatedText], list[AnnotatedText]]:
+    """A fixed, seeded split: (train, held-out) with ``fraction`` of the texts held out."""
+    order = list(range(len(docs)))
+    random.Random(seed).shuffle(order)
+    n_val = int(round(len(docs) * fraction))
+    held = set(order[:n_val])
+    return [d for k, d in enumerate(docs) if k not in held], [docs[k] for k in sorted(held)]
+
+
+def _corpus_key(backbone: Backbone, docs: Sequence[AnnotatedText], max_tokens: int, context: int) -> str:
+    digest = hashlib.sha1()
+    digest.update(f"{backbone.source}|{backbone.layer}|{max_tokens}|{context}|".encode())
+    for d in docs:
+        digest.update(d.text.encode())
+        digest.update(json.dumps(d.spans).encode())
+    return digest.hexdigest()[:16]
+
+
+def encode_corpus(
+    backbone: Backbone,
+    docs: Sequence[AnnotatedText],
+    max_tokens: int = 512,
+    context: int = 64,
+    batch_size: int = 8,
+    cache_dir: str | Path | None = None,
+    desc: str = "encoding",
+) -> EncodedCorpus:
+    """Tokenize, window and run the backbone once over ``docs`` (cached on disk if asked)."""
+    cache_file = None
+    if cache_dir is not None:
+        key = _corpus_key(backbone, docs, max_tokens, context)
+        cache_file = Path(cache_dir) / f"hidden-{key}.pt"
+        if cache_file.exists():
+            corpus = _window_corpus(backbone, docs, max_tokens, context)
+            corpus.hidden = torch.load(cache_file)
+            return corpus
+    corpus = encode_corpus_layers(backbone, docs, [backbone.layer], max_tokens, context, batch_size, desc)[
+        backbone.layer
+    ]
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(".tmp")
+        torch.save(corpus.hidden, tmp)
+        tmp.replace(cache_file)
+    return corpus
+
+
+def _window_corpus(
+    backbone: Backbone, docs: Sequence[AnnotatedText], max_tokens: int, context: int
+) -> EncodedCorpus:
+    """Tokens, windows and gold window coordinates, without hidden states yet."""
+    docs = list(docs)
+    encodings = [encode(backbone.tokenizer, d.text) for d in docs]
+    windows = [
+        w
+        for k, enc in enumerate(encodings)
+        if len(enc)
+        for w in make_windows(k, len(enc), max_tokens, context)
+    ]
+    doc_tokens = [token_spans_for(enc, d.spans) for d, enc in zip(docs, encodings)]
+    gold = [
+        [(e - w.start + 1, s - w.start + 1) for s, e in doc_tokens[w.doc] if s >= w.start and e < w.stop]
+        for w in windows
+    ]
+    return EncodedCorpus(docs, encodings, windows, [], gold)
+
+
+def encode_corpus_layers(
+    backbone: Backbone,
+    docs: Sequence[AnnotatedText],
+    layers: Sequence[int],
+    max_tokens: int = 512,
+    context: int = 64,
+    batch_size: int = 8,
+    desc: str = "encoding",
+) -> dict[int, EncodedCorpus]:
+    """One backbone pass over ``docs`` keeping the hidden states of several layers."""
+    base = _window_corpus(backbone, docs, max_tokens, context)
+    hidden = {layer: [torch.empty(0)] * len(base.windows) for layer in layers}
+    index = {id(w): k for k, w in enumerate(base.windows)}
+    with tqdm(total=sum(w.length for w in base.windows), desc=desc, unit="tok", leave=False) as bar:
+        for batch in batches(base.windows, batch_size):
+            ids, mask = collate(batch, base.encodings, backbone.bos_id, backbone.pad_id)
+            if list(layers) == [backbone.layer]:
+                states = [backbone.hidden_states(ids, mask)]
+            else:
+                states = backbone.hidden_states_at(ids, mask, list(layers))
+            for layer, layer_states in zip(layers, states):
+                for row, w in enumerate(batch):
+                    hidden[layer][index[id(w)]] = layer_states[row, : w.length].to(torch.bfloat16).clone()
+            bar.update(int(mask.sum()))
+    return {layer: _with_hidden(base, hidden[layer]) for layer in layers}
+
+
+def _with_hidden(base: EncodedCorpus, hidden: list[torch.Tensor]) -> EncodedCorpus:
+    return EncodedCorpus(base.docs, base.encodings, base.windows, hidden, base.gold)
+
+
+def _pad_batch(corpus: EncodedCorpus, idx: Sequence[int]):
+    """Padded hidden states, attention mask, gold matrix and loss mask for window indices."""
+    seq = max(corpus.windows[k].length for k in idx)
+    dim = corpus.hidden[idx[0]].shape[-1]
+    hidden = torch.zeros(len(idx), seq, dim)
+    attn = torch.zeros(len(idx), seq, dtype=torch.long)
+    labels = torch.zeros(len(idx), seq, seq, dtype=torch.bool)
+    owned = torch.zeros(len(idx), seq, dtype=torch.bool)
+    for row, k in enumerate(idx):
+        w = corpus.windows[k]
+        hidden[row, : w.length] = corpus.hidden[k].float()
+        attn[row, : w.length] = 1
+        for end, start in corpus.gold[k]:
+            labels[row, end, start] = True
+        lo, hi = w.own_from - w.start + 1, w.own_to - w.start + 1
+        owned[row, lo:hi] = True
+    return hidden, attn, labels, owned
+
+
+def balanced_bce(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean BCE over positive spans plus mean BCE over negative spans, halved."""
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels.float(), reduction="none")
+    pos, neg = mask & labels, mask & ~labels
+    total = loss[neg].mean() if neg.any() else logits.sum() * 0
+    if pos.any():
+        total = 0.5 * (total + loss[pos].mean())
+    return total
+
+
+@torch.no_grad()
+def evaluate(
+    probe: ToMMeRProbe,
+    corpus: EncodedCorpus,
+    threshold: float = 0.5,
+    decoding: str = "threshold",
+    batch_size: int = 16,
+) -> SpanScores:
+    """Character-level exact-match scores, post-processed exactly as at inference."""
+    probe.eval()
+    spans: list[list] = [[] for _ in corpus.docs]
+    order = sorted(range(len(corpus.windows)), key=lambda k: corpus.windows[k].length)
+    for b in range(0, len(order), batch_size):
+        idx = order[b : b + batch_size]
+        hidden, attn, _, _ = _pad_batch(corpus, idx)
+        logits, _ = probe(hidden, attn)
+        probs = torch.sigmoid(logits).numpy()
+        for row, k in enumerate(idx):
+            w = corpus.windows[k]
+            spans[w.doc] += window_spans(w, probs[row], threshold)
+    decoder = get_decoder(decoding)
+    scores = SpanScores()
+    for doc, enc, doc_spans in zip(corpus.docs, corpus.encodings, spans):
+        predicted = [(m.start, m.end) for m in spans_to_mentions(doc.text, enc, decoder(doc_spans))]
+        gold = {trim_span(doc.text, s, e) for s, e in doc.spans}
+        scores.add(predicted, gold)
+    return scores
+
+
+def train_probe(
+    train: EncodedCorpus,
+    val: EncodedCorpus | None,
+    probe_config: ProbeConfig,
+    config: TrainConfig,
+    log=print,
+) -> tuple[ToMMeRProbe, list[dict]]:
+    """Train a probe; return the best one (by held-out F1, else last) and the epoch history."""
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    probe = ToMMeRProbe(probe_config)
+    opt = torch.optim.AdamW(probe.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=config.patience)
+    history: list[dict] = []
+    best_state, best_f1 = None, -math.inf
+    # batches of similar-length windows, shuffled each epoch
+    order = sorted(range(len(train.windows)), key=lambda k: train.windows[k].length)
+    groups = [order[k : k + config.batch_size] for k in range(0, len(order), config.batch_size)]
+    for epoch in range(1, config.epochs + 1):
+        probe.train()
+        rng.shuffle(groups)
+        started, total = time.process_time(), 0.0
+        bar = tqdm(groups, desc=f"epoch {epoch}/{config.epochs}", leave=False)
+        for idx in bar:
+            hidden, attn, labels, owned = _pad_batch(train, idx)
+            logits, mask = probe(hidden, attn)
+            loss = balanced_bce(logits, labels, mask & owned[:, :, None])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach())
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        row = {
+            "epoch": epoch,
+            "loss": total / max(len(groups), 1),
+            "lr": opt.param_groups[0]["lr"],
+            "cpu_s": time.process_time() - started,
+        }
+        if val is not None:
+            scores = evaluate(probe, val, config.threshold)
+            row.update(val_precision=scores.precision, val_recall=scores.recall, val_f1=scores.f1)
+            sched.step(scores.f1)
+            if scores.f1 > best_f1:
+                best_f1, best_state = scores.f1, copy.deepcopy(probe.state_dict())
+        history.append(row)
+        log(json.dumps({k: round(v, 5) if isinstance(v, float) else v for k, v in row.items()}))
+    if best_state is not None:
+        probe.load_state_dict(best_state)
+    return probe.eval(), history
+
+
+def build_detector(
+    backbone: Backbone,
+    probe: ToMMeRProbe,
+    max_tokens: int,
+    context: int,
+    info: dict,
+) -> MentionDetector:
+    config = DetectorConfig(
+        backbone=backbone.source,
+        layer=backbone.layer,
+        probe=probe.config,
+        max_tokens=max_tokens,
+        context=context,
+        info=info,
+    )
+    return MentionDetector(config, backbone, probe)
