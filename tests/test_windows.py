@@ -28,3 +28,17 @@ def test_every_end_owned_once(n):
 def test_windowing_rejects_too_small_windows():
     with pytest.raises(ConfigError, match="max_tokens"):
         make_windows(0, 100, 10, 8)
+
+
+def test_word_boundaries_forbid_mid_word_starts_and_ends():
+    import numpy as np
+
+    from tommer.windows import word_boundaries
+
+    text = "Angela Merkel (CDU) met-up"
+    # tokens: "Ang" "ela" " Merkel" " (" "CDU" ")" " met" "-" "up"
+    starts = np.array([0, 3, 7, 14, 15, 18, 20, 23, 24])
+    ends = np.array([3, 6, 13, 15, 18, 19, 23, 24, 26])
+    word_start, word_end = word_boundaries(text, starts, ends)
+    assert word_start.tolist() == [True, False, True, True, True, True, True, True, True]
+    assert word_end.tolist() == [False, True, True, True, True, True, True, True, True]

@@ -1,4 +1,4 @@
-"""The ``tommer`` command line: ``detect``, ``train`` and ``eval``."""
+"""The ``tommer`` command line: ``detect``, ``train``, ``eval`` and ``serve``."""
 
 from __future__ import annotations
 
@@ -70,6 +70,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
         raise TommerError("give a text to analyse, or an input file with -i")
     detector = load(args.model)
     options = dict(threshold=args.threshold, decoding=args.decoding, batch_size=args.batch_size)
+    html_docs: list[tuple[str, list | None]] = []  # (text, gold spans) for --html
     if args.texts:
         for text in args.texts:
             mentions = detector(text, **options)
@@ -77,6 +78,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
                 print(json.dumps([m.to_dict() for m in mentions], ensure_ascii=False))
             else:
                 _print_readable(text, mentions)
+        if args.html:
+            _write_html(args, detector, [(t, None) for t in args.texts])
         return 0
     with (
         _open_output(args.output) as out,
@@ -85,10 +88,39 @@ def cmd_detect(args: argparse.Namespace) -> int:
         for chunk in _chunks(_records(args.input), max(args.batch_size * 8, 64)):
             results = detector([rec["text"] for _, rec in chunk], **options)
             for (_, rec), mentions in zip(chunk, results):
+                if args.html and len(html_docs) < args.html_limit:
+                    html_docs.append((rec["text"], rec.get("spans")))
                 rec["mentions"] = [m.to_dict() for m in mentions]
                 out.write(json.dumps(rec, ensure_ascii=False) + "\n")
             out.flush()
             bar.update(len(chunk))
+    if args.html:
+        _write_html(args, detector, html_docs)
+    return 0
+
+
+def _write_html(args: argparse.Namespace, detector, docs: list[tuple[str, list | None]]) -> None:
+    """The --html page: highlighted mentions (gold from a record's "spans"), scores, heatmaps."""
+    from .viz import visualize_many, write_html
+
+    views = visualize_many(
+        detector,
+        [text for text, _ in docs],
+        golds=[gold for _, gold in docs],
+        titles=[f"text {k + 1}" for k in range(len(docs))],
+        threshold=args.threshold,
+        decoding=args.decoding,
+    )
+    path = write_html(args.html, views, title=f"tommer: {args.model}")
+    if not args.quiet:
+        print(f"wrote {path} ({len(views)} texts)", file=sys.stderr)
+
+
+# -- serve -------------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .server import serve
+
+    serve(args.model, args.host, args.port, max_body_bytes=args.max_body)
     return 0
 
 
@@ -204,9 +236,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     )
     for name in report["predictors"]:
         pooled = report["pooled"][name]
-        print(
-            f"{name}: pooled P {pooled['precision']:.4f} R {pooled['recall']:.4f} F1 {pooled['f1']:.4f}"
-        )
+        print(f"{name}: pooled P {pooled['precision']:.4f} R {pooled['recall']:.4f} F1 {pooled['f1']:.4f}")
     return 0
 
 
@@ -230,8 +260,17 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--threshold", type=float, default=0.5)
     det.add_argument("--decoding", choices=sorted(DECODERS), default="threshold")
     det.add_argument("--batch-size", type=int, default=8)
+    det.add_argument("--html", metavar="PATH", help="also write an HTML view: highlights, scores, heatmaps")
+    det.add_argument("--html-limit", type=int, default=100, help="at most N texts in the --html page")
     det.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     det.set_defaults(func=cmd_detect)
+
+    sv = sub.add_parser("serve", help="local web app and JSON API (POST /api/detect)")
+    sv.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or saved directory")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--max-body", type=int, default=1_000_000, help="request size limit in bytes")
+    sv.set_defaults(func=cmd_serve)
 
     tr = sub.add_parser("train", help="train a probe on annotated data")
     tr.add_argument("--data", nargs="+", required=True, help="benchmark .json, BIO .txt or .jsonl files")

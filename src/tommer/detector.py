@@ -85,13 +85,18 @@ def collate(
     return ids, mask
 
 
-def window_spans(window: Window, probs: np.ndarray, threshold: float) -> list[Span]:
-    """Candidate spans of one window in document token indices, restricted to owned ends."""
+def window_spans(window: Window, encoding: Encoding, probs: np.ndarray, threshold: float) -> list[Span]:
+    """Candidate spans of one window in document token indices.
+
+    Only span ends the window owns are kept, and only spans that start and end on word
+    boundaries (never inside a word).
+    """
     offset = window.start - 1  # row/column 0 is the BOS token
     out = []
     for s, e, p in candidates(probs[: window.length, : window.length], threshold):
-        if window.own_from <= e + offset < window.own_to:
-            out.append((s + offset, e + offset, p))
+        s, e = s + offset, e + offset
+        if window.own_from <= e < window.own_to and encoding.word_start[s] and encoding.word_end[e]:
+            out.append((s, e, p))
     return out
 
 
@@ -184,7 +189,7 @@ class MentionDetector:
             ids, mask = collate(batch, encodings, self.backbone.bos_id, self.backbone.pad_id)
             probs = self.forward(ids, mask)
             for row, w in enumerate(batch):
-                spans[w.doc] += window_spans(w, probs[row], threshold)
+                spans[w.doc] += window_spans(w, encodings[w.doc], probs[row], threshold)
         return encodings, spans
 
     def __call__(

@@ -172,16 +172,22 @@ def _pad_batch(corpus: EncodedCorpus, idx: Sequence[int]):
     hidden = torch.zeros(len(idx), seq, dim)
     attn = torch.zeros(len(idx), seq, dtype=torch.long)
     labels = torch.zeros(len(idx), seq, seq, dtype=torch.bool)
-    owned = torch.zeros(len(idx), seq, dtype=torch.bool)
+    trainable = torch.zeros(len(idx), seq, seq, dtype=torch.bool)
     for row, k in enumerate(idx):
         w = corpus.windows[k]
+        enc = corpus.encodings[w.doc]
         hidden[row, : w.length] = corpus.hidden[k].float()
         attn[row, : w.length] = 1
+        # spans that can be predicted: owned end, word-boundary start and end (see window_spans)
+        lo, hi = w.own_from - w.start + 1, w.own_to - w.start + 1
+        ends = torch.from_numpy(enc.word_end[w.start : w.stop])
+        starts = torch.from_numpy(enc.word_start[w.start : w.stop])
+        trainable[row, 1 : w.length, 1 : w.length] = ends[:, None] & starts[None, :]
+        trainable[row, :lo] = False
+        trainable[row, hi:] = False
         for end, start in corpus.gold[k]:
             labels[row, end, start] = True
-        lo, hi = w.own_from - w.start + 1, w.own_to - w.start + 1
-        owned[row, lo:hi] = True
-    return hidden, attn, labels, owned
+    return hidden, attn, labels, trainable | labels
 
 
 def balanced_bce(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -213,7 +219,7 @@ def evaluate(
         probs = torch.sigmoid(logits).numpy()
         for row, k in enumerate(idx):
             w = corpus.windows[k]
-            spans[w.doc] += window_spans(w, probs[row], threshold)
+            spans[w.doc] += window_spans(w, corpus.encodings[w.doc], probs[row], threshold)
     decoder = get_decoder(decoding)
     scores = SpanScores()
     for doc, enc, doc_spans in zip(corpus.docs, corpus.encodings, spans):
@@ -247,9 +253,9 @@ def train_probe(
         started, total = time.process_time(), 0.0
         bar = tqdm(groups, desc=f"epoch {epoch}/{config.epochs}", leave=False)
         for idx in bar:
-            hidden, attn, labels, owned = _pad_batch(train, idx)
+            hidden, attn, labels, trainable = _pad_batch(train, idx)
             logits, mask = probe(hidden, attn)
-            loss = balanced_bce(logits, labels, mask & owned[:, :, None])
+            loss = balanced_bce(logits, labels, mask & trainable)
             opt.zero_grad()
             loss.backward()
             opt.step()

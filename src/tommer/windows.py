@@ -18,11 +18,17 @@ from .mention import trim_span
 
 @dataclass
 class Encoding:
-    """A text's tokens with whitespace-trimmed character offsets (end-exclusive)."""
+    """A text's tokens with whitespace-trimmed character offsets (end-exclusive).
+
+    ``word_start[k]`` / ``word_end[k]`` say whether token k may begin / end a mention: a
+    mention never starts or ends inside a word (between two alphanumeric characters).
+    """
 
     ids: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
+    word_start: np.ndarray
+    word_end: np.ndarray
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -52,7 +58,19 @@ def encode(tokenizer, text: str) -> Encoding:
     ends = np.empty(len(ids), dtype=np.int64)
     for k, (s, e) in enumerate(enc["offset_mapping"]):
         starts[k], ends[k] = trim_span(text, s, e)
-    return Encoding(ids, starts, ends)
+    return Encoding(ids, starts, ends, *word_boundaries(text, starts, ends))
+
+
+def word_boundaries(text: str, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which tokens start / end at a word boundary (not between two alphanumeric characters)."""
+
+    def inside_word(pos: int) -> bool:
+        return 0 < pos < len(text) and text[pos - 1].isalnum() and text[pos].isalnum()
+
+    non_empty = ends > starts
+    word_start = np.array([not inside_word(int(p)) for p in starts], dtype=bool) & non_empty
+    word_end = np.array([not inside_word(int(p)) for p in ends], dtype=bool) & non_empty
+    return word_start, word_end
 
 
 def make_windows(doc: int, n_tokens: int, max_tokens: int, context: int) -> list[Window]:
