@@ -32,7 +32,7 @@ lint: setup
 # Retrain the shipped default model; the exact command is recorded in its model card.
 TOMMER_DATA ?= ../shared/data
 DEFAULT_MODEL_DIR = src/tommer/pretrained/smollm2-135m
-DEFAULT_TRAIN_ARGS ?= --layer 6 --rank 64 --epochs 8 --seed 0
+DEFAULT_TRAIN_ARGS ?= --layer 6 --rank 64 --epochs 20 --seed 0
 default-model: setup
 	$(BIN)/tommer train --data $(TOMMER_DATA)/pile-ner/391xALL_BIO_dev.txt --val-fraction 0.1 \
 		$(DEFAULT_TRAIN_ARGS) --out $(DEFAULT_MODEL_DIR)

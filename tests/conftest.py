@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import tommer
+from tommer.errors import ModelNotFoundError
 from tommer.readers import data_root
 
 
@@ -24,3 +25,21 @@ def shared_data():
     if not (root / "README.md").exists():
         pytest.skip(f"shared data not found at {root}: set TOMMER_DATA to the data folder")
     return root
+
+
+@pytest.fixture(scope="session")
+def live(request):
+    """(detector, trained): the shipped default, else the real backbone with an untrained probe."""
+    try:
+        return request.getfixturevalue("detector"), True
+    except ModelNotFoundError:
+        import torch
+
+        from tommer.backbone import Backbone
+        from tommer.detector import DetectorConfig, MentionDetector
+        from tommer.probe import ProbeConfig, ToMMeRProbe
+
+        torch.manual_seed(0)
+        backbone = Backbone.load("smollm2-135m", 6)
+        probe = ToMMeRProbe(ProbeConfig(backbone.hidden_size))
+        return MentionDetector(DetectorConfig("smollm2-135m", 6, probe.config), backbone, probe), False

@@ -132,3 +132,19 @@ def test_console_script_entry_point():
     )
     assert proc.returncode == 0, proc.stderr
     assert "Emmanuel Macron" in proc.stdout
+
+
+def test_eval_writes_report(capsys, tmp_path, shared_data):
+    code, out, _ = run(
+        capsys, "eval", "-q", "--benchmarks", "CoNLL 2003,ncbi", "--limit", "8", "--out", str(tmp_path)
+    )
+    assert code == 0 and "tommer: pooled P" in out
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert [b["name"] for b in report["benchmarks"]] == ["CoNLL 2003", "ncbi"]
+    md = (tmp_path / "eval.md").read_text()
+    assert "tommer eval" in md and "sentences with at least one entity" in md
+
+
+def test_eval_missing_data_root_is_named(capsys, tmp_path):
+    code, _, err = run(capsys, "eval", "-q", "--data-root", str(tmp_path / "nodata"), "--limit", "2")
+    assert code == 2 and "nodata" in err

@@ -257,3 +257,14 @@ def test_end_to_end_untrained_probe(tmp_path):
     assert pooled["predicted"] == sum(r["scores"]["tommer"]["predicted"] for r in report["benchmarks"])
     _, md = write_report(report, tmp_path, command="pytest")
     assert "## tommer" in md.read_text()
+
+
+def test_predictors_for_several_decoders_match_direct_calls(detector):
+    from tommer.evaluation import tommer_predictors
+
+    texts = ["Angela Merkel met Emmanuel Macron in Paris.", "Google and Apple are in California."]
+    predictors = tommer_predictors(detector, 0.3, ["threshold", "flat", "nested"], batch_size=2)
+    assert list(predictors) == ["tommer-threshold", "tommer-flat", "tommer-nested"]
+    for decoding in ("threshold", "flat", "nested"):
+        direct = [[(m.start, m.end) for m in ms] for ms in detector(texts, threshold=0.3, decoding=decoding)]
+        assert predictors[f"tommer-{decoding}"](texts) == direct

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tommer.errors import ModelNotFoundError, TommerError
+from tommer.errors import TommerError
 from tommer.server import MAX_BODY_BYTES, BackgroundServer, bind, create_app, parse_request
 
 pytest.importorskip("starlette", reason="starlette is not installed (pip install starlette uvicorn)")
@@ -40,24 +40,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-
-
-@pytest.fixture(scope="module")
-def live(request):
-    """(detector, trained): the shipped default, else the real backbone with an untrained probe."""
-    try:
-        return request.getfixturevalue("detector"), True
-    except ModelNotFoundError:
-        import torch
-
-        from tommer.backbone import Backbone
-        from tommer.detector import DetectorConfig, MentionDetector
-        from tommer.probe import ProbeConfig, ToMMeRProbe
-
-        torch.manual_seed(0)
-        backbone = Backbone.load("smollm2-135m", 6)
-        probe = ToMMeRProbe(ProbeConfig(backbone.hidden_size))
-        return MentionDetector(DetectorConfig("smollm2-135m", 6, probe.config), backbone, probe), False
 
 
 def assert_same_mentions(got: list[dict], expected) -> None:

@@ -15,31 +15,13 @@ import re
 import numpy as np
 import pytest
 
-from tommer.errors import ConfigError, ModelNotFoundError
+from tommer.errors import ConfigError
 from tommer.mention import Mention
 from tommer.viz import Token, Visualization, heatmap_svg, highlight, page, visualize, visualize_many
 
 SENTENCE = "Angela Merkel met Emmanuel Macron in Paris."
 GOLD = [(0, 13), (18, 33), (37, 42)]
 NEEDS_MODEL = "the shipped default model (src/tommer/pretrained/smollm2-135m) is not built yet"
-
-
-@pytest.fixture(scope="module")
-def live(request):
-    """(detector, trained): the shipped default, else the real backbone with an untrained probe."""
-    try:
-        return request.getfixturevalue("detector"), True
-    except ModelNotFoundError:
-        import torch
-
-        from tommer.backbone import Backbone
-        from tommer.detector import DetectorConfig, MentionDetector
-        from tommer.probe import ProbeConfig, ToMMeRProbe
-
-        torch.manual_seed(0)
-        backbone = Backbone.load("smollm2-135m", 6)
-        probe = ToMMeRProbe(ProbeConfig(backbone.hidden_size))
-        return MentionDetector(DetectorConfig("smollm2-135m", 6, probe.config), backbone, probe), False
 
 
 def strip_tags(fragment: str) -> str:

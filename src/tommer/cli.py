@@ -54,6 +54,13 @@ def _open_output(path: str | None):
         yield handle
 
 
+def _logger(args: argparse.Namespace):
+    """Print progress messages to stderr unless --quiet."""
+    if args.quiet:
+        return lambda message: None
+    return lambda message: print(message, file=sys.stderr, flush=True)
+
+
 def _print_readable(text: str, mentions) -> None:
     if not mentions:
         print("(no mentions)")
@@ -147,7 +154,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         train_docs, val_docs = split_holdout(docs, args.val_fraction, args.seed)
     if args.max_docs:
         train_docs = train_docs[: args.max_docs]
-    log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    log = _logger(args)
     log(f"{len(train_docs)} training texts, {len(val_docs)} held-out texts")
 
     backbone = Backbone.load(args.backbone, args.layer)
@@ -217,7 +224,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation import run_eval
 
-    log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    log = _logger(args)
     report = run_eval(
         model=args.model,
         data_root=args.data_root,
@@ -301,7 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", default="test", help="test, dev, train, or a '+'-joined list")
     ev.add_argument("--limit", type=int, help="first N sentences per benchmark")
     ev.add_argument("--threshold", type=float, default=0.5)
-    ev.add_argument("--decoding", choices=sorted(DECODERS), default="threshold")
+    ev.add_argument(
+        "--decoding", default="threshold", help="decoder, or several comma-separated (threshold,flat,nested)"
+    )
     ev.add_argument("--batch-size", type=int, default=8)
     ev.add_argument("--peers", help="comma-separated peers: spacy, spacy+np")
     ev.add_argument("--pile-ner", action="store_true", help="also score the held-out Pile-NER part")

@@ -205,14 +205,19 @@ class MentionDetector:
         for k, t in enumerate(batch):
             if not isinstance(t, str):
                 raise ConfigError(f"text #{k} is a {type(t).__name__}, not a str")
-        if not 0.0 <= threshold < 1.0:
-            raise ConfigError(f"threshold must be in [0, 1), not {threshold}")
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, not {batch_size}")
-        get_decoder(decoding)
+        check_options(threshold, decoding, batch_size)
         encodings, spans = self.predict_spans(batch, threshold, batch_size)
         result = self.postprocess(batch, encodings, spans, decoding)
         return result[0] if single else result
+
+
+def check_options(threshold: float, decoding: str, batch_size: int = 1) -> None:
+    """Reject a threshold outside [0, 1), an unknown decoder or a batch size below 1."""
+    if not 0.0 <= threshold < 1.0:
+        raise ConfigError(f"threshold must be in [0, 1), not {threshold}")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, not {batch_size}")
+    get_decoder(decoding)
 
 
 def resolve_model_dir(path: str | os.PathLike) -> Path:

@@ -122,18 +122,46 @@ def load_benchmark(
 
 
 # -- predictors --------------------------------------------------------------------------
+def tommer_predictors(
+    detector: Any, threshold: float = 0.5, decodings: Sequence[str] = ("threshold",), batch_size: int = 8
+) -> dict[str, Predictor]:
+    """One predictor per decoder, sharing one forward pass per chunk of texts.
+
+    Labels are ``tommer`` for a single decoder, else ``tommer-<decoding>``. The first predictor
+    called on a chunk runs the model; the others reuse its candidate spans and only decode.
+    """
+    from .detector import check_options
+
+    for decoding in decodings:
+        check_options(threshold, decoding, batch_size)
+    last: dict[str, Any] = {}
+
+    def spans_of(texts: list[str]):
+        key = tuple(texts)
+        if last.get("key") != key:
+            last["key"], last["value"] = key, detector.predict_spans(texts, threshold, batch_size)
+        return last["value"]
+
+    def make(decoding: str) -> Predictor:
+        def predict(texts: Sequence[str]) -> list[Spans]:
+            if not texts:
+                return []
+            texts = list(texts)
+            encodings, spans = spans_of(texts)
+            results = detector.postprocess(texts, encodings, spans, decoding)
+            return [[(m.start, m.end) for m in mentions] for mentions in results]
+
+        return predict
+
+    single = len(decodings) == 1
+    return {("tommer" if single else f"tommer-{d}"): make(d) for d in decodings}
+
+
 def tommer_predictor(
     detector: Any, threshold: float = 0.5, decoding: str = "threshold", batch_size: int = 8
 ) -> Predictor:
     """A predictor from a :class:`~tommer.detector.MentionDetector` (its mentions' char spans)."""
-
-    def predict(texts: Sequence[str]) -> list[Spans]:
-        if not texts:
-            return []
-        results = detector(list(texts), threshold=threshold, decoding=decoding, batch_size=batch_size)
-        return [[(m.start, m.end) for m in mentions] for mentions in results]
-
-    return predict
+    return tommer_predictors(detector, threshold, [decoding], batch_size)["tommer"]
 
 
 def load_spacy(model: str | None = None, exclude: Sequence[str] = ("lemmatizer",)) -> Any:
@@ -514,7 +542,7 @@ def run_eval(
     model = model or DEFAULT_MODEL
     if model != "none":
         detector = load(model)
-        predictors["tommer"] = tommer_predictor(detector, threshold, decoding, batch_size)
+        predictors |= tommer_predictors(detector, threshold, _names(decoding) or ["threshold"], batch_size)
     predictors |= peer_predictors(_names(peers) or [])
     report = evaluate_benchmarks(predictors, data_root, names, split, limit, log=log, progress=progress)
     report["config"] = {
@@ -545,5 +573,6 @@ __all__ = [
     "score_spans",
     "spacy_predictor",
     "tommer_predictor",
+    "tommer_predictors",
     "write_report",
 ]

@@ -23,8 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .decoding import get_decoder
-from .detector import MentionDetector, collate, window_spans
+from .detector import MentionDetector, check_options, collate, window_spans
 from .errors import ConfigError
 from .mention import Mention
 from .windows import Encoding, Window, token_spans_for
@@ -271,11 +270,9 @@ def visualize(
     """
     if not isinstance(text, str):
         raise ConfigError(f"text is a {type(text).__name__}, not a str")
-    if not 0.0 <= threshold < 1.0:
-        raise ConfigError(f"threshold must be in [0, 1), not {threshold}")
+    check_options(threshold, decoding)
     if heatmap_tokens < 0:
         raise ConfigError(f"heatmap_tokens must be >= 0, not {heatmap_tokens}")
-    get_decoder(decoding)
     gold_spans = _normalise_gold(text, gold)
     encodings, windows = detector.preprocess([text])
     enc = encodings[0]
