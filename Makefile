@@ -36,6 +36,7 @@ DEFAULT_TRAIN_ARGS ?= --layer 6 --rank 64 --epochs 20 --seed 0
 default-model: setup
 	$(BIN)/tommer train --data $(TOMMER_DATA)/pile-ner/391xALL_BIO_dev.txt --val-fraction 0.1 \
 		$(DEFAULT_TRAIN_ARGS) --out $(DEFAULT_MODEL_DIR)
+	TOMMER_DATA=$(TOMMER_DATA) $(BIN)/python scripts/choose_threshold.py --limit 300 --write-config
 
 clean:
 	rm -rf $(VENV) build *.egg-info

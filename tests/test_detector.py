@@ -106,6 +106,17 @@ def test_shipped_model_is_small_and_documented(detector):
     assert "Held-out metrics" in card and "train cpu seconds" in card
 
 
+def test_default_threshold_is_the_models(detector, tmp_path):
+    texts = VARIED[:3]
+    assert detector(texts) == detector(texts, threshold=detector.config.threshold)
+    out = detector.save_pretrained(tmp_path / "m")
+    reloaded = MentionDetector.from_pretrained(out, backbone=detector.backbone)
+    reloaded.config.threshold = 0.2
+    assert reloaded(texts) == detector(texts, threshold=0.2)
+    selection = detector.config.info["threshold_selection"]
+    assert selection["split"] == "dev" and "choose_threshold.py" in selection["command"]
+
+
 def test_bad_arguments_are_clear_errors(detector):
     with pytest.raises(ConfigError, match="text #1 is a int"):
         detector(["ok", 3])

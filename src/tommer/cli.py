@@ -264,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("-o", "--output", help="output .jsonl (default: stdout)")
     det.add_argument("--json", action="store_true", help="print mentions as JSON")
     det.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or saved directory")
-    det.add_argument("--threshold", type=float, default=0.5)
+    det.add_argument("--threshold", type=float, help="minimum span probability (default: the model's)")
     det.add_argument("--decoding", choices=sorted(DECODERS), default="threshold")
     det.add_argument("--batch-size", type=int, default=8)
     det.add_argument("--html", metavar="PATH", help="also write an HTML view: highlights, scores, heatmaps")
@@ -307,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--benchmarks", help="comma-separated benchmark names (default: all 13)")
     ev.add_argument("--split", default="test", help="test, dev, train, or a '+'-joined list")
     ev.add_argument("--limit", type=int, help="first N sentences per benchmark")
-    ev.add_argument("--threshold", type=float, default=0.5)
+    ev.add_argument("--threshold", type=float, help="minimum span probability (default: the model's)")
     ev.add_argument(
         "--decoding", default="threshold", help="decoder, or several comma-separated (threshold,flat,nested)"
     )

@@ -40,6 +40,7 @@ class DetectorConfig:
     probe: ProbeConfig
     max_tokens: int = 512
     context: int = 64
+    threshold: float = 0.5  # the model's default operating threshold
     info: dict = field(default_factory=dict)  # training data, seed, metrics (model card)
 
     def to_dict(self) -> dict:
@@ -49,6 +50,7 @@ class DetectorConfig:
             "probe": self.probe.to_dict(),
             "max_tokens": self.max_tokens,
             "context": self.context,
+            "threshold": self.threshold,
             "info": self.info,
         }
 
@@ -60,6 +62,7 @@ class DetectorConfig:
             probe=ProbeConfig.from_dict(data["probe"]),
             max_tokens=int(data.get("max_tokens", 512)),
             context=int(data.get("context", 64)),
+            threshold=float(data.get("threshold", 0.5)),
             info=data.get("info", {}),
         )
 
@@ -180,9 +183,10 @@ class MentionDetector:
         ]
 
     def predict_spans(
-        self, texts: Sequence[str], threshold: float = 0.5, batch_size: int = 8
+        self, texts: Sequence[str], threshold: float | None = None, batch_size: int = 8
     ) -> tuple[list[Encoding], list[list[Span]]]:
         """Candidate token spans (start, end, probability) above ``threshold`` per text."""
+        threshold = self.config.threshold if threshold is None else threshold
         encodings, windows = self.preprocess(texts)
         spans: list[list[Span]] = [[] for _ in texts]
         for batch in batches(windows, batch_size):
@@ -195,11 +199,16 @@ class MentionDetector:
     def __call__(
         self,
         texts: str | Sequence[str],
-        threshold: float = 0.5,
+        threshold: float | None = None,
         decoding: str = "threshold",
         batch_size: int = 8,
     ) -> list[Mention] | list[list[Mention]]:
-        """Mentions of one text (a list), or of each text in a list (a list of lists)."""
+        """Mentions of one text (a list), or of each text in a list (a list of lists).
+
+        ``threshold`` defaults to the model's own (``config.threshold``, chosen on dev data
+        for the shipped model; 0.5 for a newly trained one).
+        """
+        threshold = self.config.threshold if threshold is None else threshold
         single = isinstance(texts, str)
         batch = [texts] if single else list(texts)
         for k, t in enumerate(batch):

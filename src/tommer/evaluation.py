@@ -123,7 +123,10 @@ def load_benchmark(
 
 # -- predictors --------------------------------------------------------------------------
 def tommer_predictors(
-    detector: Any, threshold: float = 0.5, decodings: Sequence[str] = ("threshold",), batch_size: int = 8
+    detector: Any,
+    threshold: float | None = None,
+    decodings: Sequence[str] = ("threshold",),
+    batch_size: int = 8,
 ) -> dict[str, Predictor]:
     """One predictor per decoder, sharing one forward pass per chunk of texts.
 
@@ -132,15 +135,18 @@ def tommer_predictors(
     """
     from .detector import check_options
 
+    threshold = detector.config.threshold if threshold is None else threshold
     for decoding in decodings:
         check_options(threshold, decoding, batch_size)
-    last: dict[str, Any] = {}
+    cache: dict[tuple[str, ...], Any] = {}
 
     def spans_of(texts: list[str]):
         key = tuple(texts)
-        if last.get("key") != key:
-            last["key"], last["value"] = key, detector.predict_spans(texts, threshold, batch_size)
-        return last["value"]
+        if key not in cache:
+            if len(cache) >= 32:  # a benchmark's chunks; older benchmarks are not asked again
+                cache.clear()
+            cache[key] = detector.predict_spans(texts, threshold, batch_size)
+        return cache[key]
 
     def make(decoding: str) -> Predictor:
         def predict(texts: Sequence[str]) -> list[Spans]:
@@ -158,7 +164,7 @@ def tommer_predictors(
 
 
 def tommer_predictor(
-    detector: Any, threshold: float = 0.5, decoding: str = "threshold", batch_size: int = 8
+    detector: Any, threshold: float | None = None, decoding: str = "threshold", batch_size: int = 8
 ) -> Predictor:
     """A predictor from a :class:`~tommer.detector.MentionDetector` (its mentions' char spans)."""
     return tommer_predictors(detector, threshold, [decoding], batch_size)["tommer"]
@@ -368,7 +374,7 @@ def evaluate_pile_ner(
     fraction: float = 0.1,
     seed: int = 0,
     limit: int | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     decoding: str = "threshold",
     batch_size: int = 8,
 ) -> dict:
@@ -515,7 +521,7 @@ def run_eval(
     benchmarks: str | Sequence[str] | None = None,
     split: str = "test",
     limit: int | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     decoding: str = "threshold",
     batch_size: int = 8,
     peers: str | Sequence[str] | None = None,
@@ -548,7 +554,7 @@ def run_eval(
     report["config"] = {
         "model": model,
         "backbone": f"{detector.config.backbone} layer {detector.config.layer}" if detector else "–",
-        "threshold": threshold,
+        "threshold": detector.config.threshold if detector and threshold is None else threshold,
         "decoding": decoding,
         "data_root": str(data_root),
     }

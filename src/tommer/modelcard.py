@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 def _fmt(value) -> str:
     if isinstance(value, float):
-        return f"{value:.4f}"
+        return f"{value:.1f}"
     return str(value)
 
 
@@ -34,6 +34,7 @@ def render_card(config: DetectorConfig, num_parameters: int) -> str:
         f"| max span length (tokens) | {probe.max_span_tokens} |",
         f"| window / context (tokens) | {config.max_tokens} / {config.context} |",
         f"| probe parameters | {num_parameters:,} |",
+        f"| default threshold | {config.threshold} |",
     ]
     for key in ("training_data", "validation", "seed", "train_cpu_seconds", "encode_cpu_seconds"):
         if key in info:
@@ -53,6 +54,21 @@ def render_card(config: DetectorConfig, num_parameters: int) -> str:
             "| --- | --- | --- | --- | --- |",
             f"| {metrics['precision']:.4f} | {metrics['recall']:.4f} | {metrics['f1']:.4f} "
             f"| {metrics['predicted']} | {metrics['gold']} |",
+        ]
+    selection = info.get("threshold_selection")
+    if selection:
+        chosen = selection["chosen"]
+        lines += [
+            "",
+            "## Default threshold",
+            "",
+            f"Chosen on {selection['split']} data (first {selection['limit']} sentences of each benchmark's "
+            f"dev split): {selection['rule']}. At {chosen['threshold']}: pooled dev precision "
+            f"{chosen['precision']:.4f}, recall {chosen['recall']:.4f}. Regenerate with:",
+            "",
+            "```bash",
+            selection["command"],
+            "```",
         ]
     if "train_config" in info:
         lines += [

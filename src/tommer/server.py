@@ -61,7 +61,7 @@ def parse_request(body: bytes) -> dict:
         raise RequestError(422, "missing field 'text'")
     if not isinstance(data["text"], str):
         raise RequestError(422, f"field 'text' must be a string, not {_json_type(data['text'])}")
-    threshold = data.get("threshold", 0.5)
+    threshold = data.get("threshold", 0.5)  # only validated here; absent means the model's own
     if isinstance(threshold, bool) or not isinstance(threshold, int | float):
         raise RequestError(422, f"field 'threshold' must be a number, not {_json_type(threshold)}")
     if not (math.isfinite(threshold) and 0.0 <= threshold < 1.0):
@@ -116,6 +116,7 @@ def create_app(
         "model": model_name or f"{detector.config.backbone} layer {detector.config.layer}",
         "backbone": detector.config.backbone,
         "layer": detector.config.layer,
+        "threshold": detector.config.threshold,
         "decoders": sorted(DECODERS),
         "max_body_bytes": max_body_bytes,
         "heatmap_tokens": heatmap_tokens,
@@ -147,7 +148,7 @@ def create_app(
 
     def run_detect(data: dict) -> dict:
         options = {
-            "threshold": float(data.get("threshold", 0.5)),
+            "threshold": float(data.get("threshold", detector.config.threshold)),
             "decoding": data.get("decoding", "threshold"),
         }
         with lock:

@@ -257,7 +257,7 @@ def visualize(
     detector: MentionDetector,
     text: str,
     gold: Iterable[Gold] | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     decoding: str = "threshold",
     heatmap_tokens: int = HEATMAP_TOKENS,
     title: str = "",
@@ -270,6 +270,7 @@ def visualize(
     """
     if not isinstance(text, str):
         raise ConfigError(f"text is a {type(text).__name__}, not a str")
+    threshold = detector.config.threshold if threshold is None else threshold
     check_options(threshold, decoding)
     if heatmap_tokens < 0:
         raise ConfigError(f"heatmap_tokens must be >= 0, not {heatmap_tokens}")

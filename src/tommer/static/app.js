@@ -77,6 +77,10 @@
       $("model").textContent =
         `Model: ${info.model} (backbone ${info.backbone}, layer ${info.layer}); ` +
         `heatmaps cover the first ${info.heatmap_tokens} tokens.`;
+      if (typeof info.threshold === "number") {
+        $("threshold").value = info.threshold;
+        $("threshold-value").textContent = info.threshold.toFixed(2);
+      }
     } catch (err) {
       $("model").textContent = "Model information unavailable.";
     }
