@@ -102,5 +102,6 @@ def main() -> None:
         detector.config.info["threshold_selection"] = selection
         detector.save_pretrained(resolve_model_dir(args.model))
 
+
 if __name__ == "__main__":
     main()
