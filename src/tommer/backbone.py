@@ -161,7 +161,7 @@ def convert_gguf(gguf: Path) -> Path:
 def default_dtype() -> torch.dtype:
     """bf16 where the CPU computes it natively (AMX / AVX512-BF16), else fp32.
 
-    On CPUs without native bf16 (e.g. AVX2-only), bf16 matmuls are ~100x slower than fp32.
+    On CPUs without native bf16 (e.g. AVX2-only), bf16 matmuls are far slower than fp32.
     ``TOMMER_DTYPE=bfloat16|float32`` overrides the choice.
     """
     forced = os.environ.get("TOMMER_DTYPE")
