@@ -18,6 +18,7 @@ from pathlib import Path
 import tommer
 from tommer.detector import resolve_model_dir
 from tommer.evaluation import BENCHMARKS, load_benchmark, score_spans
+from tommer.metrics import SpanScores
 from tommer.readers import data_root
 
 THRESHOLDS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
@@ -53,12 +54,8 @@ def main() -> None:
 
     rows = []
     for t in THRESHOLDS:
-        c = counts[t]
-        p = c["tp"] / c["predicted"] if c["predicted"] else 0.0
-        r = c["tp"] / c["gold"] if c["gold"] else 0.0
-        rows.append(
-            {"threshold": t, "precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
-        )
+        c = SpanScores(**counts[t])
+        rows.append({"threshold": t, "precision": c.precision, "recall": c.recall, "f1": c.f1})
     reaching = [row for row in rows if row["recall"] >= args.target_recall]
     fallback = next(row for row in rows if row["threshold"] == 0.5)
     chosen = max(reaching, key=lambda row: row["threshold"]) if reaching else fallback

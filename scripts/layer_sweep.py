@@ -76,11 +76,9 @@ def main() -> None:
             for name in BENCHMARKS:
                 s = evaluate(probe, dev_enc[name][layer], threshold)
                 per_bench[name] = s.recall
-                pooled.tp, pooled.predicted, pooled.gold = (
-                    pooled.tp + s.tp,
-                    pooled.predicted + s.predicted,
-                    pooled.gold + s.gold,
-                )
+                pooled.tp += s.tp
+                pooled.predicted += s.predicted
+                pooled.gold += s.gold
             row = {
                 "layer": layer,
                 "relative_depth": layer / backbone.num_layers,

@@ -19,6 +19,7 @@ from typing import Any
 
 from .errors import ConfigError, DataFormatError, TommerError
 from .mention import AnnotatedText, trim_span
+from .metrics import SpanScores
 from .readers import PILE_NER_BIO, data_root, read_benchmark_json, read_bio
 
 BENCHMARKS: tuple[str, ...] = (
@@ -236,18 +237,16 @@ def score_spans(docs: Sequence[AnnotatedText], predicted: Sequence[Iterable[tupl
 
 def scores_from_counts(tp: int, predicted: int, gold: int, sentences: int) -> dict:
     """The score row for summed counts: precision, recall, F1 and mentions per sentence."""
-    precision = tp / predicted if predicted else 0.0
-    recall = tp / gold if gold else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    scores = SpanScores(tp, predicted, gold)
     return {
         "tp": tp,
         "fp": predicted - tp,
         "fn": gold - tp,
         "gold": gold,
         "predicted": predicted,
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
+        "precision": scores.precision,
+        "recall": scores.recall,
+        "f1": scores.f1,
         "sentences": sentences,
         "mentions_per_sentence": predicted / sentences if sentences else 0.0,
         "gold_per_sentence": gold / sentences if sentences else 0.0,
