@@ -13,9 +13,15 @@ class Mention:
     end: int
     text: str
     score: float
+    label: str | None = None  # entity type, set only when a type head or zero-shot labels are used
+    label_score: float | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """JSON-ready dict; ``label`` / ``label_score`` appear only when typed."""
+        data = asdict(self)
+        if self.label is None:
+            del data["label"], data["label_score"]
+        return data
 
 
 @dataclass
