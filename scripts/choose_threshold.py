@@ -21,7 +21,7 @@ from tommer.evaluation import BENCHMARKS, load_benchmark, score_spans
 from tommer.metrics import SpanScores
 from tommer.readers import data_root
 
-THRESHOLDS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
+THRESHOLDS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def main() -> None:

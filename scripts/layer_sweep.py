@@ -1,11 +1,15 @@
-"""Layer sweep for the default backbone, on development data only (never test).
+"""Layer sweep for one backbone, on development data only (never test).
 
 One backbone pass keeps the hidden states of every swept layer for: a Pile-NER training subset,
 the fixed 10% Pile-NER held-out part, and the first ``--dev-limit`` sentences (with at least one
 entity) of each benchmark's dev split. A probe is trained per layer with the same recipe and
-scored on the held-out part and on the pooled dev sentences. Writes results/layer_sweep.{json,md,png}.
+scored on the held-out part and on the pooled dev sentences; the pooled DICE between the layers'
+predicted mention sets on the dev sentences is recorded too. Writes
+``results/layer_sweep_<backbone>.{json,md,png}`` (``--out`` to change); ``--save-best DIR`` saves
+the probe of the layer with the best pooled dev F1 as a detector (config, weights, model card).
 
-    python scripts/layer_sweep.py --layers 1-16 --train-docs 800 --epochs 3 --dev-limit 200
+    python scripts/layer_sweep.py --backbone gemma3-270m --layers 1-12 --train-docs 300 --epochs 3 \
+        --dev-limit 50 --thresholds 0.5 --save-best src/tommer/pretrained/gemma3-270m
 """
 
 from __future__ import annotations
@@ -13,22 +17,47 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from tommer.backbone import DEFAULT_BACKBONE, Backbone
+from tommer.compare import corpus_predictions, dice_matrix
+from tommer.detector import DetectorConfig, MentionDetector
 from tommer.evaluation import BENCHMARKS, load_benchmark
 from tommer.metrics import SpanScores
 from tommer.probe import ProbeConfig
 from tommer.readers import PILE_NER_BIO, data_root, read_bio
-from tommer.training import TrainConfig, encode_corpus_layers, evaluate, split_holdout, train_probe
+from tommer.training import (
+    EncodedCorpus,
+    TrainConfig,
+    encode_corpus_layers,
+    evaluate,
+    split_holdout,
+    train_probe,
+)
 
 
 def parse_layers(spec: str) -> list[int]:
+    """``"1-16"``, ``"2-16:2"`` (every second layer), ``"1,3,5"`` or a mix."""
     out: list[int] = []
     for part in spec.split(","):
+        part, _, step = part.partition(":")
         lo, _, hi = part.partition("-")
-        out += list(range(int(lo), int(hi or lo) + 1))
-    return out
+        out += list(range(int(lo), int(hi or lo) + 1, int(step or 1)))
+    return sorted(set(out))
+
+
+def concat(corpora: list[EncodedCorpus]) -> EncodedCorpus:
+    """Several encoded corpora as one (documents renumbered)."""
+    docs, encodings, windows, hidden, gold = [], [], [], [], []
+    for c in corpora:
+        offset = len(docs)
+        docs += c.docs
+        encodings += c.encodings
+        windows += [replace(w, doc=w.doc + offset) for w in c.windows]
+        hidden += c.hidden
+        gold += c.gold
+    return EncodedCorpus(docs, encodings, windows, hidden, gold)
 
 
 def main() -> None:
@@ -40,15 +69,19 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--dev-limit", type=int, default=200)
     ap.add_argument("--thresholds", default="0.5,0.7,0.9")
+    ap.add_argument("--held-limit", type=int, default=None, help="first N held-out Pile-NER passages")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="results/layer_sweep")
+    ap.add_argument("--out", default=None, help="output stem (default results/layer_sweep_<backbone>)")
+    ap.add_argument("--save-best", default=None, help="save the best-by-dev-F1 layer's detector here")
     args = ap.parse_args()
+    args.out = args.out or f"results/layer_sweep_{args.backbone}"
 
     root = data_root()
     layers = parse_layers(args.layers)
     thresholds = [float(t) for t in args.thresholds.split(",")]
     train_docs, held_docs = split_holdout(read_bio(root / PILE_NER_BIO), 0.1, args.seed)
     train_docs = train_docs[: args.train_docs]
+    held_docs = held_docs[: args.held_limit]
     dev = {name: load_benchmark(root, name, "dev", limit=args.dev_limit) for name in BENCHMARKS}
 
     backbone = Backbone.load(args.backbone, max(layers))
@@ -60,15 +93,20 @@ def main() -> None:
     }
     encode_s = time.process_time() - started
 
-    rows = []
+    rows, dev_predictions, trained = [], {}, {}
+    train_config = TrainConfig(epochs=args.epochs, seed=args.seed)
     for layer in layers:
-        probe, _ = train_probe(
+        started = time.process_time()
+        probe, history = train_probe(
             train[layer],
             held[layer],
             ProbeConfig(backbone.hidden_size, rank=args.rank),
-            TrainConfig(epochs=args.epochs, seed=args.seed),
+            train_config,
             log=lambda s: None,
         )
+        trained[layer] = (probe, history, time.process_time() - started)
+        dev_all = concat([dev_enc[name][layer] for name in BENCHMARKS])
+        dev_predictions[layer] = corpus_predictions(probe, dev_all, thresholds[0])
         for threshold in thresholds:
             pile = evaluate(probe, held[layer], threshold)
             pooled = SpanScores()
@@ -95,31 +133,79 @@ def main() -> None:
             print(json.dumps({k: v for k, v in row.items() if k != "dev_recall_per_benchmark"}), flush=True)
 
     command = (
-        f"python scripts/layer_sweep.py --layers {args.layers} --train-docs {args.train_docs} "
-        f"--epochs {args.epochs} --dev-limit {args.dev_limit} --thresholds {args.thresholds}"
+        f"python scripts/layer_sweep.py --backbone {args.backbone} --layers {args.layers} "
+        f"--train-docs {args.train_docs} --epochs {args.epochs} --dev-limit {args.dev_limit} "
+        f"--thresholds {args.thresholds}"
+        + (f" --held-limit {args.held_limit}" if args.held_limit is not None else "")
+        + (f" --out {args.out}" if args.out != f"results/layer_sweep_{args.backbone}" else "")
+        + (f" --save-best {args.save_best}" if args.save_best else "")
     )
+    dev_texts = [d.text for name in BENCHMARKS for d in dev[name]]
+    best = max(
+        (r for r in rows if r["threshold"] == thresholds[0]), key=lambda r: (r["dev_f1"], -r["layer"])
+    )["layer"]
     meta = {
         "command": command,
         "backbone": args.backbone,
         "num_layers": backbone.num_layers,
+        "bidirectional": backbone.bidirectional,
         "train_docs": len(train_docs),
         "held_out_docs": len(held_docs),
         "dev_sentences": {k: len(v) for k, v in dev.items()},
         "encode_cpu_s": encode_s,
+        "train_cpu_s": {layer: trained[layer][2] for layer in layers},
+        "best_layer": best,
+        "best_rule": f"highest pooled dev F1 at threshold {thresholds[0]}",
+        "layer_dice": {
+            "threshold": thresholds[0],
+            "layers": layers,
+            "sentences": len(dev_texts),
+            "matrix": dice_matrix({layer: dev_predictions[layer] for layer in layers}, dev_texts),
+        },
         "rows": rows,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
-    write_markdown(out.with_suffix(".md"), meta, thresholds)
-    plot(out.with_suffix(".png"), meta, thresholds)
+    json_path, md_path, png_path = (out.with_name(out.name + ext) for ext in (".json", ".md", ".png"))
+    json_path.write_text(json.dumps(meta, indent=2) + "\n")  # names may contain dots (qwen2.5-0.5b)
+    write_markdown(md_path, meta, thresholds, png_path.name)
+    plot(png_path, meta, thresholds)
+    if args.save_best:
+        save_best(args, meta, backbone, trained[best], held[best], train_config)
 
 
-def write_markdown(path: Path, meta: dict, thresholds: list[float]) -> None:
+def save_best(args, meta: dict, backbone: Backbone, trained, held: EncodedCorpus, train_config) -> None:
+    """Save the best layer's probe as a detector whose model card records data, seed and metrics."""
+    probe, history, train_cpu = trained
+    layer, threshold = meta["best_layer"], meta["layer_dice"]["threshold"]
+    dev = next(r for r in meta["rows"] if r["layer"] == layer and r["threshold"] == threshold)
+    info = {
+        "training_data": f"{PILE_NER_BIO} (first {meta['train_docs']} training texts of the seeded split)",
+        "validation": (
+            f"fixed 10% of the texts (seed {args.seed}) ({meta['held_out_docs']} texts); "
+            f"layer {layer} chosen among {meta['layer_dice']['layers']} by {meta['best_rule']} "
+            f"(pooled dev F1 {dev['dev_f1']:.4f}, recall {dev['dev_recall']:.4f})"
+        ),
+        "seed": args.seed,
+        "encode_cpu_seconds": meta["encode_cpu_s"],
+        "train_cpu_seconds": train_cpu,
+        "threshold": threshold,
+        "command": meta["command"],
+        "train_config": asdict(train_config),
+        "history": history,
+        "metrics": evaluate(probe, held, threshold).to_dict(),
+        "bidirectional": backbone.bidirectional,
+    }
+    config = DetectorConfig(args.backbone, layer, probe.config, threshold=threshold, info=info)
+    MentionDetector(config, backbone, probe).save_pretrained(args.save_best)
+
+
+def write_markdown(path: Path, meta: dict, thresholds: list[float], png_name: str) -> None:
     lines = [
         "# Layer sweep (development data only)",
         "",
-        f"Backbone `{meta['backbone']}` ({meta['num_layers']} layers). One probe per layer (rank 64), "
+        f"Backbone `{meta['backbone']}` ({meta['num_layers']} layers"
+        f"{', bidirectional' if meta.get('bidirectional') else ''}). One probe per layer (rank 64), "
         f"trained on {meta['train_docs']} Pile-NER passages; scored on the fixed 10% Pile-NER held-out "
         f"part ({meta['held_out_docs']} passages) and on the pooled **dev** splits of the 13 benchmarks "
         f"(first {max(meta['dev_sentences'].values())} sentences with at least one entity each). "
@@ -135,7 +221,21 @@ def write_markdown(path: Path, meta: dict, thresholds: list[float]) -> None:
             f"| {r['layer']} | {r['threshold']} | {r['dev_precision']:.3f} | {r['dev_recall']:.3f} | "
             f"{r['dev_f1']:.3f} | {r['pile_precision']:.3f} | {r['pile_recall']:.3f} | {r['pile_f1']:.3f} |"
         )
-    lines += ["", "![layer sweep](layer_sweep.png)", ""]
+    ld = meta.get("layer_dice")
+    if ld:
+        lines += [
+            "",
+            f"Best layer: **{meta['best_layer']}** ({meta['best_rule']}).",
+            "",
+            f"Pooled DICE between the layers' predicted mention sets on the {ld['sentences']} dev sentences "
+            f"(threshold {ld['threshold']}):",
+            "",
+            "| layer | " + " | ".join(str(x) for x in ld["layers"]) + " |",
+            "| --- |" + " --- |" * len(ld["layers"]),
+        ]
+        for layer, row in zip(ld["layers"], ld["matrix"]):
+            lines.append(f"| {layer} | " + " | ".join(f"{x:.2f}" for x in row) + " |")
+    lines += ["", f"![layer sweep]({png_name})", ""]
     path.write_text("\n".join(lines))
 
 

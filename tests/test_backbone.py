@@ -34,7 +34,7 @@ def test_truncated_backbone_equals_full_model_hidden_state(backbone):
         ref = full(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[
             backbone.layer
         ]
-    assert len(backbone.model.layers) == backbone.layer < backbone.num_layers
+    assert len(backbone.layers) == backbone.layer < backbone.num_layers
     assert torch.allclose(ours, ref.float(), atol=1e-4)
 
 

@@ -8,6 +8,7 @@
 from .detector import DEFAULT_MODEL, DetectorConfig, MentionDetector, load
 from .errors import TommerError
 from .mention import AnnotatedText, Mention
+from .outputs import as_pipeline_output
 
 __version__ = "0.1.0"
 
@@ -19,5 +20,6 @@ __all__ = [
     "MentionDetector",
     "TommerError",
     "__version__",
+    "as_pipeline_output",
     "load",
 ]

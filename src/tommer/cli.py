@@ -3,57 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import shlex
 import sys
 import time
-from collections.abc import Iterator
 
-from .errors import DataFormatError, TommerError
-
-JSONL_SUFFIXES = (".jsonl", ".ndjson")
+from .errors import TommerError
 
 
 # -- detect ------------------------------------------------------------------------------
-def _records(path: str) -> Iterator[tuple[int, dict]]:
-    """Input records: JSONL objects with a ``text`` field, or one plain-text document per line."""
-    from .readers import iter_lines, parse_json_object
-
-    as_jsonl = path.endswith(JSONL_SUFFIXES)
-    for number, line in iter_lines(path):
-        if not as_jsonl:
-            yield number, {"text": line}
-            continue
-        if not line.strip():
-            continue
-        rec = parse_json_object(path, number, line)
-        if not isinstance(rec.get("text"), str):
-            raise DataFormatError(path, number, "missing string field 'text'")
-        yield number, rec
-
-
-def _chunks(items: Iterator, size: int) -> Iterator[list]:
-    chunk = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-@contextlib.contextmanager
-def _open_output(path: str | None):
-    """The output file (UTF-8), or stdout when no path is given."""
-    if path is None:
-        yield sys.stdout
-        return
-    with open(path, "w", encoding="utf-8") as handle:
-        yield handle
-
-
 def _logger(args: argparse.Namespace):
     """Print progress messages to stderr unless --quiet."""
     if args.quiet:
@@ -65,42 +23,68 @@ def _print_readable(text: str, mentions) -> None:
     if not mentions:
         print("(no mentions)")
     for m in mentions:
-        print(f"{m.start:>6} {m.end:>6}  {m.score:.3f}  {m.text}")
+        typed = f"  [{m.label} {m.label_score:.3f}]" if m.label is not None else ""
+        print(f"{m.start:>6} {m.end:>6}  {m.score:.3f}  {m.text}{typed}")
+
+
+def _output_format(args: argparse.Namespace) -> str:
+    """``--format`` (``--json`` is short for ``--format json``); files always get JSONL."""
+    if args.json and args.format not in (None, "json"):
+        raise TommerError(f"--json means --format json: give one of --json and --format {args.format}")
+    return "json" if args.json else (args.format or "table")
+
+
+def _mention_dicts(mentions, fmt: str) -> list[dict]:
+    """JSON mentions: ``Mention.to_dict()``, or Hugging Face pipeline dicts for ``--format pipeline``."""
+    from .outputs import format_mentions
+
+    return format_mentions(mentions, "pipeline" if fmt == "pipeline" else "dicts")
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
+    from .corpus import plan_corpus, stream_corpus
     from .detector import load
 
     if not args.texts and not args.input:
         raise TommerError("give a text to analyse, or an input file with -i")
+    fmt = _output_format(args)
+    if not args.texts:  # check the files (and repair a resumed output) before loading the model
+        plan = plan_corpus(args.input, args.output, resume=args.resume, overwrite=args.overwrite)
     detector = load(args.model)
     options = dict(threshold=args.threshold, decoding=args.decoding, batch_size=args.batch_size)
+    if args.labels is not None:  # zero-shot typed mentions
+        labels, model = [lab.strip() for lab in args.labels.split(",")], detector
+
+        def detector(texts, **kw):
+            return model(texts, labels=labels, label_threshold=args.label_threshold, **kw)
+
     html_docs: list[tuple[str, list | None]] = []  # (text, gold spans) for --html
     if args.texts:
         for text in args.texts:
             mentions = detector(text, **options)
-            if args.json:
-                print(json.dumps([m.to_dict() for m in mentions], ensure_ascii=False))
+            if fmt != "table":
+                print(json.dumps(_mention_dicts(mentions, fmt), ensure_ascii=False))
             else:
                 _print_readable(text, mentions)
         if args.html:
             _write_html(args, detector, [(t, None) for t in args.texts])
         return 0
-    with (
-        _open_output(args.output) as out,
-        tqdm(desc="detect", unit="doc", file=sys.stderr, disable=args.quiet) as bar,
-    ):
-        for chunk in _chunks(_records(args.input), max(args.batch_size * 8, 64)):
-            results = detector([rec["text"] for _, rec in chunk], **options)
-            for (_, rec), mentions in zip(chunk, results):
-                if args.html and len(html_docs) < args.html_limit:
-                    html_docs.append((rec["text"], rec.get("spans")))
-                rec["mentions"] = [m.to_dict() for m in mentions]
-                out.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            out.flush()
-            bar.update(len(chunk))
+
+    def render(rec: dict, mentions: list) -> dict:
+        if args.html and len(html_docs) < args.html_limit:
+            html_docs.append((rec["text"], rec.get("spans")))
+        rec["mentions"] = _mention_dicts(mentions, fmt)
+        return rec
+
+    stream_corpus(
+        detector,
+        plan,
+        **options,
+        chunk_size=args.chunk_size or max(args.batch_size * 8, 64),
+        progress=not args.quiet,
+        render=render,
+        log=_logger(args),
+    )
     if args.html:
         _write_html(args, detector, html_docs)
     return 0
@@ -182,6 +166,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         else None
     )
     encode_s, encode_wall = time.process_time() - t0, time.perf_counter() - w0
+    distill: dict = {}
+    if args.teacher:
+        train, distill = _add_teacher_spans(args, backbone, train, log)
 
     probe_config = ProbeConfig(backbone.hidden_size, args.rank, args.cosine, args.max_span_tokens)
     train_config = TrainConfig(
@@ -211,6 +198,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "threshold": args.threshold,
         "command": "tommer " + " ".join(shlex.quote(a) for a in args.argv),
         "train_config": train_config.__dict__,
+        **distill,
         "history": history,
     }
     if val is not None:
@@ -222,9 +210,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_teacher_spans(args: argparse.Namespace, backbone, train, log):
+    """Self-distillation: add the teacher's confident spans to the training labels."""
+    from .detector import MentionDetector, resolve_model_dir
+    from .training import add_teacher_spans
+
+    teacher = MentionDetector.from_pretrained(resolve_model_dir(args.teacher), backbone=backbone)
+    if teacher.config.layer != backbone.layer or teacher.probe.config.hidden_size != backbone.hidden_size:
+        raise TommerError(
+            f"--teacher {args.teacher} reads layer {teacher.config.layer} of {teacher.config.backbone}; "
+            f"the student reads layer {backbone.layer} of {args.backbone}: they must match"
+        )
+    train, added = add_teacher_spans(train, teacher.probe, args.teacher_threshold)
+    gold = sum(len(g) for g in train.gold) - added
+    log(f"self-distillation: {added} teacher spans (p >= {args.teacher_threshold}) added to {gold} gold")
+    return train, {
+        "teacher": str(args.teacher),
+        "teacher_threshold": args.teacher_threshold,
+        "teacher_spans_added": added,
+    }
+
+
 # -- eval -------------------------------------------------------------------------------
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation import run_eval
+
+    if args.typed:
+        return cmd_eval_typed(args)
 
     log = _logger(args)
     report = run_eval(
@@ -249,6 +261,126 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- judge ------------------------------------------------------------------------------
+def cmd_judge(args: argparse.Namespace) -> int:
+    from .judge import run_judge
+
+    report = run_judge(
+        backend=args.backend,
+        judge_model=args.judge_model,
+        base_url=args.base_url,
+        api_key=args.api_key,
+        model=args.model,
+        benchmark=args.benchmark,
+        split=args.split,
+        data_root=args.data_root,
+        sample=args.sample,
+        controls=args.controls,
+        sentences=args.sentences,
+        seed=args.seed,
+        threshold=args.threshold,
+        decoding=args.decoding,
+        batch_size=args.batch_size,
+        cache=args.cache,
+        max_new_tokens=args.max_new_tokens,
+        timeout=args.timeout,
+        out_dir=args.out,
+        command="tommer " + " ".join(shlex.quote(a) for a in args.argv),
+        log=_logger(args),
+        progress=not args.quiet,
+    )
+    p, gp, rel = report["precision"], report["gold_precision"], report["reliability"]
+    print(
+        f"judge precision {p['yes']}/{p['judged']} ({p['unparseable']} unparseable); "
+        f"gold precision {gp['matches']}/{gp['sampled']}; yes on gold {rel['gold']['yes']}/"
+        f"{rel['gold']['judged']}, on wrong spans {rel['wrong (both)']['yes']}/"
+        f"{rel['wrong (both)']['judged']}"
+    )
+    return 0
+
+
+# -- compare -----------------------------------------------------------------------------
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import run_compare
+
+    result = run_compare(
+        models=[m.strip() for m in args.models.split(",") if m.strip()],
+        limit=args.limit,
+        benchmarks=[b.strip() for b in args.benchmarks.split(",")] if args.benchmarks else None,
+        threshold=args.threshold,
+        decodings=[d.strip() for d in args.decoding.split(",") if d.strip()],
+        root=args.data_root,
+        out_dir=args.out,
+        sweeps_dir=args.sweeps,
+        command="tommer " + " ".join(shlex.quote(a) for a in args.argv),
+        log=_logger(args),
+    )
+    print(f"mean pairwise DICE {result['dice']['mean_pairwise']:.3f}; report in {args.out}/compare.md")
+    return 0
+
+
+def cmd_eval_typed(args: argparse.Namespace) -> int:
+    """``tommer eval --typed``: strict typed scores, supervised and zero-shot rows."""
+    from .typed_eval import run_typed_eval
+
+    supervised = []
+    for item in args.supervised or []:
+        name, sep, model_dir = item.partition("=")
+        if not sep:
+            raise TommerError(f"--supervised takes BENCHMARK=MODEL_DIR, not {item!r}")
+        supervised.append((name, model_dir))
+    zero_shot = [b.strip() for b in args.zero_shot.split(",") if b.strip()] if args.zero_shot else []
+    report = run_typed_eval(
+        model=args.model,
+        supervised=supervised,
+        zero_shot=zero_shot,
+        data_root=args.data_root,
+        split=args.split,
+        limit=args.limit,
+        cache_dir=args.cache_dir,
+        out_dir=args.out,
+        command="tommer " + " ".join(shlex.quote(a) for a in args.argv),
+        log=_logger(args),
+    )
+    for row in report["rows"]:
+        m = row["micro"]
+        name = f"{row['benchmark']} ({row['setting']})"
+        print(f"{name}: P {m['precision']:.4f} R {m['recall']:.4f} F1 {m['f1']:.4f}")
+    return 0
+
+
+# -- train-types ---------------------------------------------------------------------------
+def cmd_train_types(args: argparse.Namespace) -> int:
+    from .type_training import TypeTrainConfig, run_train_types
+
+    config = TypeTrainConfig(
+        epochs=args.epochs,
+        lr=args.lr,
+        negative_labels=args.negative_labels,
+        seed=args.seed,
+        balanced=not args.plain_bce,
+    )
+    run_train_types(
+        model=args.model,
+        data=args.data,
+        out=args.out,
+        val_data=args.val_data,
+        zero_shot=args.zero_shot,
+        cache_dir=args.cache_dir,
+        max_docs=args.max_docs,
+        val_limit=args.val_limit,
+        val_fraction=args.val_fraction,
+        candidate_threshold=args.candidate_threshold,
+        dim=args.dim,
+        probe_feature=args.probe_feature,
+        config=config,
+        head_only=args.head_only,
+        command="tommer " + " ".join(shlex.quote(a) for a in args.argv),
+        log=_logger(args),
+    )
+    return 0
+
+
 # -- parser ------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     from .backbone import DEFAULT_BACKBONE
@@ -263,11 +395,23 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument(
         "-i", "--input", help="input .jsonl (objects with a 'text' field) or .txt (one doc per line)"
     )
-    det.add_argument("-o", "--output", help="output .jsonl (default: stdout)")
+    det.add_argument("-o", "--output", help="output .jsonl, or .jsonl.gz (default: stdout)")
+    det.add_argument("--resume", action="store_true", help="continue an interrupted run's -o output")
+    det.add_argument("--overwrite", action="store_true", help="replace an existing -o output")
+    det.add_argument("--chunk-size", type=int, help="docs per written chunk (default: 8 batches, >= 64)")
     det.add_argument("--json", action="store_true", help="print mentions as JSON")
+    det.add_argument(
+        "--format",
+        choices=["table", "json", "pipeline"],
+        help="table (default for texts), json (Mention dicts) or pipeline (Hugging Face "
+        "token-classification dicts: entity_group, score, word, start, end); with -i it sets "
+        "the style of each record's 'mentions'",
+    )
     det.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or saved directory")
     det.add_argument("--threshold", type=float, help="minimum span probability (default: the model's)")
     det.add_argument("--decoding", choices=sorted(DECODERS), default="threshold")
+    det.add_argument("--labels", help="zero-shot types, comma-separated (e.g. person,organization,location)")
+    det.add_argument("--label-threshold", type=float, help="minimum label score (default: the head's)")
     det.add_argument("--batch-size", type=int, default=8)
     det.add_argument("--html", metavar="PATH", help="also write an HTML view: highlights, scores, heatmaps")
     det.add_argument("--html-limit", type=int, default=100, help="at most N texts in the --html page")
@@ -299,6 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--threshold", type=float, default=0.5)
     tr.add_argument("--max-docs", type=int, help="use only the first N training texts")
     tr.add_argument("--cache-dir", help="keep layer-L hidden states here between runs")
+    tr.add_argument("--teacher", help="self-distillation: a model whose confident spans join the labels")
+    tr.add_argument("--teacher-threshold", type=float, default=0.9, help="teacher probability to add a span")
     tr.add_argument("--out", required=True, help="directory to save the detector in")
     tr.add_argument("-q", "--quiet", action="store_true")
     tr.set_defaults(func=cmd_train)
@@ -318,7 +464,72 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--pile-ner", action="store_true", help="also score the held-out Pile-NER part")
     ev.add_argument("--out", help="write eval.json and eval.md here")
     ev.add_argument("-q", "--quiet", action="store_true")
+    ev.add_argument("--typed", action="store_true", help="strict typed scores (writes typed.json / typed.md)")
+    ev.add_argument(
+        "--supervised", nargs="+", metavar="BENCHMARK=MODEL_DIR", help="--typed: supervised rows"
+    )
+    ev.add_argument("--zero-shot", help="--typed: comma-separated benchmarks for --model's zero-shot head")
+    ev.add_argument("--cache-dir", help="--typed: keep layer-L hidden states here between runs")
     ev.set_defaults(func=cmd_eval)
+
+    tt = sub.add_parser("train-types", help="train a span-type head (supervised or zero-shot)")
+    tt.add_argument("--data", nargs="+", required=True, help="typed benchmark .json or BIO files")
+    tt.add_argument("--val-data", nargs="+", help="held-out files (default: a fixed fraction of --data)")
+    tt.add_argument("--val-fraction", type=float, default=0.1)
+    tt.add_argument("--val-limit", type=int, help="use only the first N held-out texts")
+    tt.add_argument("--max-docs", type=int, help="use only the first N training texts")
+    tt.add_argument("--model", default=DEFAULT_MODEL, help="the detector whose probe gives the candidates")
+    tt.add_argument("--zero-shot", action="store_true", help="label-name bi-encoder (default: supervised)")
+    tt.add_argument("--candidate-threshold", type=float, default=0.02, help="candidate probe probability")
+    tt.add_argument("--dim", type=int, default=128, help="span / label vector size")
+    tt.add_argument("--probe-feature", action="store_true", help="the head also reads the span probability")
+    tt.add_argument("--epochs", type=int, default=6)
+    tt.add_argument("--lr", type=float, default=1e-3)
+    tt.add_argument("--negative-labels", type=int, default=8, help="zero-shot: random other types per text")
+    tt.add_argument("--plain-bce", action="store_true", help="zero-shot: plain mean BCE (default: balanced)")
+    tt.add_argument("--seed", type=int, default=0)
+    tt.add_argument("--cache-dir", help="keep layer-L hidden states here between runs")
+    tt.add_argument("--out", required=True, help="detector directory to write (probe + head)")
+    tt.add_argument("--head-only", action="store_true", help="write only types.json / types.safetensors")
+    tt.add_argument("-q", "--quiet", action="store_true")
+    tt.set_defaults(func=cmd_train_types)
+
+    jd = sub.add_parser("judge", help="precision of predicted mentions according to an LLM judge")
+    jd.add_argument("--backend", choices=["local", "http"], default="local")
+    jd.add_argument("--judge-model", help="local: preset, HF dir or .gguf (smollm2-135m); http: model name")
+    jd.add_argument("--base-url", help="http: OpenAI-compatible base URL, e.g. http://localhost:8000/v1")
+    jd.add_argument("--api-key", help="http: API key (default $TOMMER_JUDGE_API_KEY or $OPENAI_API_KEY)")
+    jd.add_argument("--timeout", type=float, default=60.0, help="http: seconds per request")
+    jd.add_argument("--model", default=DEFAULT_MODEL, help="the detector whose predictions are judged")
+    jd.add_argument("--benchmark", default="CoNLL 2003")
+    jd.add_argument("--split", default="dev")
+    jd.add_argument("--data-root", help="folder holding benchmarks/ (default $TOMMER_DATA)")
+    jd.add_argument("--sample", type=int, default=100, help="predicted mentions to judge")
+    jd.add_argument("--controls", type=int, default=25, help="gold and wrong control spans (each)")
+    jd.add_argument("--sentences", type=int, default=200, help="sentences drawn to predict on")
+    jd.add_argument("--seed", type=int, default=0)
+    jd.add_argument("--threshold", type=float, help="minimum span probability (default: the model's)")
+    jd.add_argument("--decoding", choices=sorted(DECODERS), default="threshold")
+    jd.add_argument("--batch-size", type=int, default=8)
+    jd.add_argument("--cache", help="judgment cache .jsonl (default ~/.cache/tommer/judge/; 'none': off)")
+    jd.add_argument("--max-new-tokens", type=int, default=60)
+    jd.add_argument("--out", help="write judge.json and judge.md here")
+    jd.add_argument("-q", "--quiet", action="store_true")
+    jd.set_defaults(func=cmd_judge)
+
+    from .compare import DEFAULT_MODELS
+
+    cp = sub.add_parser("compare", help="zero-shot scores and agreement (DICE) of several backbones' probes")
+    cp.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated models or dirs")
+    cp.add_argument("--limit", type=int, default=50, help="first N test sentences per benchmark")
+    cp.add_argument("--benchmarks", help="comma-separated benchmark names (default: all 13)")
+    cp.add_argument("--threshold", type=float, help="minimum span probability (default: each model's)")
+    cp.add_argument("--decoding", default="threshold,flat", help="decoders, comma-separated (first: main)")
+    cp.add_argument("--data-root", help="folder holding benchmarks/ (default $TOMMER_DATA)")
+    cp.add_argument("--sweeps", default="results", help="folder of layer_sweep_<backbone>.json files")
+    cp.add_argument("--out", default="results/compare")
+    cp.add_argument("-q", "--quiet", action="store_true")
+    cp.set_defaults(func=cmd_compare)
     return parser
 
 

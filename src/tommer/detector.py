@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,17 @@ from .backbone import DEFAULT_BACKBONE, Backbone
 from .decoding import Span, candidates, get_decoder
 from .errors import ConfigError, ModelNotFoundError
 from .mention import Mention
+from .outputs import format_mentions
 from .probe import ProbeConfig, ToMMeRProbe
+from .type_head import (
+    TypeHead,
+    check_labels,
+    decode_typed,
+    label_candidates,
+    label_states,
+    load_head,
+    save_head,
+)
 from .windows import Encoding, Window, encode, make_windows
 
 CONFIG_NAME = "config.json"
@@ -116,10 +126,18 @@ def spans_to_mentions(text: str, encoding: Encoding, spans: Iterable[Span]) -> l
 class MentionDetector:
     """A frozen backbone truncated at layer L plus a trained ToMMeR probe."""
 
-    def __init__(self, config: DetectorConfig, backbone: Backbone, probe: ToMMeRProbe) -> None:
+    def __init__(
+        self,
+        config: DetectorConfig,
+        backbone: Backbone,
+        probe: ToMMeRProbe,
+        type_head: TypeHead | None = None,
+    ) -> None:
         self.config = config
         self.backbone = backbone
         self.probe = probe.eval()
+        self.type_head = type_head  # optional span-type head (types.json / types.safetensors)
+        self._label_states: dict[str, torch.Tensor] = {}
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -134,7 +152,7 @@ class MentionDetector:
         probe.load_state_dict(load_file(str(directory / WEIGHTS_NAME)))
         if backbone is None:
             backbone = Backbone.load(config.backbone, config.layer)
-        return cls(config, backbone, probe)
+        return cls(config, backbone, probe, type_head=load_head(directory))
 
     def save_pretrained(self, path: str | os.PathLike) -> Path:
         """Write ``config.json``, ``model.safetensors`` and a ``README.md`` model card."""
@@ -146,6 +164,8 @@ class MentionDetector:
         state = {k: v.detach().contiguous() for k, v in self.probe.state_dict().items()}
         save_file(state, str(directory / WEIGHTS_NAME))
         (directory / CARD_NAME).write_text(render_card(self.config, self.probe.num_parameters()))
+        if self.type_head is not None:
+            save_head(self.type_head, directory)
         return directory
 
     # -- pipeline -----------------------------------------------------------------------
@@ -202,12 +222,22 @@ class MentionDetector:
         threshold: float | None = None,
         decoding: str = "threshold",
         batch_size: int = 8,
-    ) -> list[Mention] | list[list[Mention]]:
+        output: str = "mentions",
+        labels: Sequence[str] | None = None,
+        label_threshold: float | None = None,
+    ) -> list[Mention] | list[list[Mention]] | list[dict] | list[list[dict]]:
         """Mentions of one text (a list), or of each text in a list (a list of lists).
 
         ``threshold`` defaults to the model's own (``config.threshold``, chosen on dev data
-        for the shipped model; 0.5 for a newly trained one).
+        for the shipped model; 0.5 for a newly trained one). ``output``: ``mentions``
+        (:class:`Mention` objects), ``dicts`` (``Mention.to_dict()``) or ``pipeline`` (Hugging
+        Face ``token-classification`` dicts, see :mod:`tommer.outputs`).
+
+        Typed mentions (``label``, ``label_score``; non-overlapping, see :meth:`predict_typed`)
+        come back when ``labels`` is given (zero-shot head) or the model has a supervised head.
         """
+        typed = labels is not None or (self.type_head is not None and not self.type_head.zero_shot)
+        candidate_threshold = threshold
         threshold = self.config.threshold if threshold is None else threshold
         single = isinstance(texts, str)
         batch = [texts] if single else list(texts)
@@ -215,9 +245,73 @@ class MentionDetector:
             if not isinstance(t, str):
                 raise ConfigError(f"text #{k} is a {type(t).__name__}, not a str")
         check_options(threshold, decoding, batch_size)
-        encodings, spans = self.predict_spans(batch, threshold, batch_size)
-        result = self.postprocess(batch, encodings, spans, decoding)
+        format_mentions([], output)  # reject an unknown output format before any work
+        if typed:
+            result = self.predict_typed(batch, labels, candidate_threshold, label_threshold, batch_size)
+        else:
+            encodings, spans = self.predict_spans(batch, threshold, batch_size)
+            result = self.postprocess(batch, encodings, spans, decoding)
+        if output != "mentions":
+            result = [format_mentions(r, output) for r in result]
         return result[0] if single else result
+
+    @torch.inference_mode()
+    def label_vectors(self, labels: Sequence[str]) -> torch.Tensor:
+        """The zero-shot head's vectors for label names (prompt states cached per name)."""
+        missing = [lab for lab in labels if lab not in self._label_states]
+        if missing:
+            states = label_states(self.backbone, missing, self.type_head.config.prompt)
+            self._label_states.update(zip(missing, states))
+        return self.type_head.encode_labels(torch.stack([self._label_states[lab] for lab in labels]))
+
+    @torch.inference_mode()
+    def predict_typed(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str] | None = None,
+        threshold: float | None = None,
+        label_threshold: float | None = None,
+        batch_size: int = 8,
+    ) -> list[list[Mention]]:
+        """Typed mentions per text: probe candidates (probability >= ``threshold``, default the
+        head's ``candidate_threshold``) labelled by the type head, then the non-overlapping set
+        chosen greedily by label score. A zero-shot head scores ``labels``; a supervised head
+        uses its own label set."""
+        head = self.type_head
+        if head is None:
+            raise ConfigError("this model has no type head (train one with `tommer train-types`)")
+        if head.zero_shot and labels is None:
+            raise ConfigError("this model's type head is zero-shot: give the label names, labels=[...]")
+        if not head.zero_shot and labels is not None:
+            raise ConfigError(
+                f"this model's type head is supervised (labels {', '.join(head.config.labels)}); "
+                "labels=[...] needs a zero-shot head"
+            )
+        names = check_labels(labels) if head.zero_shot else head.config.labels
+        threshold = head.config.candidate_threshold if threshold is None else threshold
+        label_threshold = head.config.label_threshold if label_threshold is None else label_threshold
+        if not 0.0 <= label_threshold <= 1.0:
+            raise ConfigError(f"label_threshold must be in [0, 1], not {label_threshold}")
+        vectors = self.label_vectors(names) if head.zero_shot else None
+        encodings, windows = self.preprocess(texts)
+        found: list[list] = [[] for _ in texts]
+        for batch in batches(windows, batch_size):
+            ids, mask = collate(batch, encodings, self.backbone.bos_id, self.backbone.pad_id)
+            hidden = self.backbone.hidden_states(ids, mask)
+            probs = self.probe_probs(hidden, mask)
+            for row, w in enumerate(batch):
+                cands = window_spans(w, encodings[w.doc], probs[row], threshold)
+                found[w.doc] += label_candidates(
+                    head, hidden[row, : w.length], cands, w.start - 1, names, vectors, label_threshold
+                )
+        out = []
+        for text, enc, spans in zip(texts, encodings, found):
+            chosen = decode_typed(spans)
+            mentions = spans_to_mentions(text, enc, [(s, e, p) for s, e, p, _, _ in chosen])
+            out.append(
+                [replace(m, label=sp[3], label_score=round(sp[4], 6)) for m, sp in zip(mentions, chosen)]
+            )
+        return out
 
 
 def check_options(threshold: float, decoding: str, batch_size: int = 1) -> None:

@@ -31,6 +31,7 @@ class AnnotatedText:
     text: str
     spans: list[tuple[int, int]] = field(default_factory=list)
     source: str = ""
+    labels: list[str] | None = None  # entity types parallel to ``spans`` (typed readers only)
 
     def mention_texts(self) -> list[str]:
         return [self.text[s:e] for s, e in self.spans]

@@ -47,8 +47,12 @@ def _checked_span(path, where, text: str, start, end) -> tuple[int, int]:
     return start, end
 
 
-def read_benchmark_json(path: str | Path) -> list[AnnotatedText]:
-    """Benchmark JSON; errors name the record (its 1-based index) as the 'line'."""
+def read_benchmark_json(path: str | Path, typed: bool = False) -> list[AnnotatedText]:
+    """Benchmark JSON; errors name the record (its 1-based index) as the 'line'.
+
+    ``typed``: also read each entity's ``type`` into ``labels`` (the first type of a span
+    annotated twice is kept, so ``spans`` are the same as in the untyped reading).
+    """
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(path, None, "no such file")
@@ -66,17 +70,28 @@ def read_benchmark_json(path: str | Path) -> list[AnnotatedText]:
             raise DataFormatError(path, f"record {k}", "missing string field 'sentence'")
         text = rec["sentence"]
         spans = []
+        types: dict[tuple[int, int], str] = {}
         for ent in rec.get("entities") or []:
             pos = ent.get("pos") if isinstance(ent, dict) else None
             if not (isinstance(pos, list) and len(pos) == 2):
                 raise DataFormatError(path, f"record {k}", f"entity without 'pos' [start, end]: {ent!r}")
             spans.append(_checked_span(path, f"record {k}", text, *pos))
-        out.append(AnnotatedText(text, sorted(set(spans)), source=f"{path}#{k}"))
+            if typed:
+                if not (isinstance(ent.get("type"), str) and ent["type"].strip()):
+                    raise DataFormatError(path, f"record {k}", f"entity without a string 'type': {ent!r}")
+                types.setdefault(spans[-1], ent["type"])
+        spans = sorted(set(spans))
+        labels = [types[sp] for sp in spans] if typed else None
+        out.append(AnnotatedText(text, spans, source=f"{path}#{k}", labels=labels))
     return out
 
 
-def read_bio(path: str | Path) -> list[AnnotatedText]:
-    """Word-level BIO/CoNLL: ``word<TAB>tag`` (or ``word tag``) lines, blank-line separated."""
+def read_bio(path: str | Path, typed: bool = False) -> list[AnnotatedText]:
+    """Word-level BIO/CoNLL: ``word<TAB>tag`` (or ``word tag``) lines, blank-line separated.
+
+    Untyped (default): I- continues any open mention. ``typed``: an I-/E- tag of another type
+    than the open mention starts a new one, and ``labels`` holds each mention's type.
+    """
     out: list[AnnotatedText] = []
     words: list[str] = []
     tags: list[str] = []
@@ -84,7 +99,7 @@ def read_bio(path: str | Path) -> list[AnnotatedText]:
 
     def flush() -> None:
         if words:
-            out.append(_bio_to_text(words, tags, f"{path}:{first_line}"))
+            out.append(_bio_to_text(words, tags, f"{path}:{first_line}", typed))
         words.clear()
         tags.clear()
 
@@ -109,8 +124,10 @@ def read_bio(path: str | Path) -> list[AnnotatedText]:
     return out
 
 
-def _bio_to_text(words: list[str], tags: list[str], source: str) -> AnnotatedText:
+def _bio_to_text(words: list[str], tags: list[str], source: str, typed: bool = False) -> AnnotatedText:
     """Join words with single spaces; BIO tags → character spans of the joined text."""
+    if typed:
+        return _typed_bio_to_text(words, tags, source)
     starts, pos = [], 0
     for w in words:
         starts.append(pos)
@@ -129,6 +146,28 @@ def _bio_to_text(words: list[str], tags: list[str], source: str) -> AnnotatedTex
     if open_start is not None:
         spans.append((open_start, starts[-1] + len(words[-1])))
     return AnnotatedText(text, spans, source=source)
+
+
+def _typed_bio_to_text(words: list[str], tags: list[str], source: str) -> AnnotatedText:
+    """Typed BIO: a mention ends at O, B-, S- or an I-/E- of another type."""
+    starts, pos = [], 0
+    for w in words:
+        starts.append(pos)
+        pos += len(w) + 1
+    spans: list[tuple[int, int]] = []
+    labels: list[str] = []
+    open_start: int | None = None
+    open_type = ""
+    for k, tag in enumerate(tags + ["O"]):
+        kind, kind_type = tag[0], tag[2:]
+        continues = kind in ("I", "E") and kind_type == open_type
+        if open_start is not None and not continues:
+            spans.append((open_start, starts[k - 1] + len(words[k - 1])))
+            labels.append(open_type)
+            open_start = None
+        if kind != "O" and open_start is None:
+            open_start, open_type = starts[k], kind_type
+    return AnnotatedText(" ".join(words), spans, source=source, labels=labels)
 
 
 def read_jsonl(path: str | Path) -> list[AnnotatedText]:
@@ -168,23 +207,28 @@ def parse_json_object(path, number: int, line: str) -> dict:
     return rec
 
 
-def read_annotated(path: str | Path) -> list[AnnotatedText]:
-    """Read annotated texts from a benchmark JSON, BIO/CoNLL or JSONL file (or a folder of them)."""
+def read_annotated(path: str | Path, typed: bool = False) -> list[AnnotatedText]:
+    """Read annotated texts from a benchmark JSON, BIO/CoNLL or JSONL file (or a folder of them).
+
+    ``typed``: also read entity types into ``labels`` (benchmark JSON and BIO only).
+    """
     path = Path(path)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix in BIO_SUFFIXES | {".json", ".jsonl"})
         files = [p for p in files if p.name != "labels.json" and not p.name.endswith("_label.txt")]
         if not files:
             raise DataFormatError(path, None, "folder holds no .json, .jsonl or BIO files")
-        return [doc for f in files for doc in read_annotated(f)]
+        return [doc for f in files for doc in read_annotated(f, typed)]
     if not path.exists():
         raise DataFormatError(path, None, "no such file or folder")
     if path.suffix == ".json":
-        return read_benchmark_json(path)
+        return read_benchmark_json(path, typed)
     if path.suffix == ".jsonl":
+        if typed:
+            raise DataFormatError(path, None, "typed reading supports benchmark .json and BIO files only")
         return read_jsonl(path)
     if path.suffix in BIO_SUFFIXES:
-        return read_bio(path)
+        return read_bio(path, typed)
     raise DataFormatError(path, None, f"unknown data format '{path.suffix}' (use .json, .jsonl or BIO .txt)")
 
 

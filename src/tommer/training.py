@@ -229,6 +229,32 @@ def evaluate(
     return scores
 
 
+@torch.no_grad()
+def add_teacher_spans(
+    corpus: EncodedCorpus, teacher: ToMMeRProbe, threshold: float = 0.9, batch_size: int = 16
+) -> tuple[EncodedCorpus, int]:
+    """Self-distillation labels: gold spans plus every span the teacher scores >= ``threshold``.
+
+    Only spans the loss can see are added (owned ends, word-boundary starts and ends), so a
+    pseudo-label never contradicts the inference-time rules. Returns the relabelled corpus and
+    how many spans were added.
+    """
+    teacher.eval()
+    gold = [list(g) for g in corpus.gold]
+    added = 0
+    order = sorted(range(len(corpus.windows)), key=lambda k: corpus.windows[k].length)
+    for b in range(0, len(order), batch_size):
+        idx = order[b : b + batch_size]
+        hidden, attn, labels, trainable = _pad_batch(corpus, idx)
+        logits, mask = teacher(hidden, attn)
+        confident = (torch.sigmoid(logits) >= threshold) & mask & trainable & ~labels
+        for row, k in enumerate(idx):
+            new = [(int(e), int(s)) for e, s in confident[row].nonzero().tolist()]
+            gold[k] += new
+            added += len(new)
+    return EncodedCorpus(corpus.docs, corpus.encodings, corpus.windows, corpus.hidden, gold), added
+
+
 def train_probe(
     train: EncodedCorpus,
     val: EncodedCorpus | None,

@@ -1,0 +1,280 @@
+"""Span-type heads: give detected mentions a label.
+
+A head reads the same layer-L hidden states as the probe. A candidate span (a span the probe
+scores at least ``candidate_threshold``) is represented by the RMS-normalised states of its
+first and last tokens, their mean, the token before and the token after it, and a width
+embedding, plus the state three tokens after it (right context: the backbone is causal).
+Two kinds:
+
+- ``supervised``: a classifier over a fixed label set plus "none" (softmax);
+- ``zero-shot``: a bi-encoder. Label names are fed to the same truncated backbone inside a
+  prompt (``Entity type: '<label>'``); ``sigmoid(scale · cos(span, label) + bias)`` scores each
+  (span, label) pair, and a span whose best score is below ``label_threshold`` gets no label.
+
+Typed decoding keeps the best-scoring non-overlapping labelled spans (greedy by label score).
+The head is saved next to the probe as ``types.json`` + ``types.safetensors``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .errors import ConfigError, ModelNotFoundError
+from .windows import encode
+
+HEAD_CONFIG = "types.json"
+HEAD_WEIGHTS = "types.safetensors"
+KINDS = ("supervised", "zero-shot")
+DEFAULT_PROMPT = "Entity type: '{label}'"
+
+TypedSpan = tuple[int, int, float, str, float]  # (start, end, span probability, label, label score)
+
+
+@dataclass
+class TypeHeadConfig:
+    """Shape and operating thresholds of a type head."""
+
+    kind: str
+    hidden_size: int
+    labels: list[str] = field(default_factory=list)  # supervised only
+    dim: int = 256
+    width_dim: int = 32
+    max_width: int = 32
+    candidate_threshold: float = 0.1  # probe probability for a candidate span
+    label_threshold: float = 0.5  # minimum label score (zero-shot sigmoid / supervised softmax)
+    prompt: str = DEFAULT_PROMPT
+    probe_feature: bool = False  # also read the probe's span probability (as a scaled log-odds)
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"type head kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
+        if self.kind == "supervised" and not self.labels:
+            raise ConfigError("a supervised type head needs its label set")
+        if "{label}" not in self.prompt:
+            raise ConfigError(f"the label prompt must contain '{{label}}', got {self.prompt!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TypeHeadConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def rms_norm(x: torch.Tensor) -> torch.Tensor:
+    x = x.float()
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
+
+
+def span_features(
+    hidden: torch.Tensor, spans: torch.Tensor, max_width: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features of spans ``(n, 2)`` (inclusive start, end rows) of one window's states ``(T, d)``.
+
+    Returns the concatenated [first, last, mean, before, after, after + 2] states ``(n, 6d)``
+    and the clamped widths ``(n,)``. Row 0 is the BOS token; rows past the window's end are zero.
+    """
+    x = rms_norm(hidden)
+    seq, dim = x.shape
+    s, e = spans[:, 0], spans[:, 1]
+    cums = torch.cat([torch.zeros(1, dim), x.cumsum(0)])
+    width = (e - s + 1).clamp(min=1)
+    mean = (cums[e + 1] - cums[s]) / width[:, None]
+    padded = torch.cat([x, torch.zeros(1, dim)])
+    before = x[(s - 1).clamp(min=0)]
+    after = padded[(e + 1).clamp(max=seq)]
+    right = padded[(e + 3).clamp(max=seq)]
+    feats = torch.cat([x[s], x[e], mean, before, after, right], dim=-1)
+    return feats, (width - 1).clamp(max=max_width - 1)
+
+
+class TypeHead(nn.Module):
+    """Span encoder plus a classifier (supervised) or a label encoder (zero-shot)."""
+
+    def __init__(self, config: TypeHeadConfig) -> None:
+        super().__init__()
+        self.config = config
+        d, k = config.hidden_size, config.dim
+        self.width = nn.Embedding(config.max_width, config.width_dim)
+        self.span_encoder = nn.Sequential(
+            nn.Linear(6 * d + config.width_dim + int(config.probe_feature), k),
+            nn.GELU(),
+            nn.Dropout(0.1),
+            nn.Linear(k, k),
+        )
+        if config.kind == "supervised":
+            self.classifier = nn.Linear(k, len(config.labels) + 1)  # last column: "none"
+        else:
+            self.label_encoder = nn.Sequential(nn.Linear(2 * d, k), nn.GELU(), nn.Linear(k, k))
+            self.scale = nn.Parameter(torch.tensor(10.0))
+            self.bias = nn.Parameter(torch.tensor(-5.0))
+
+    @property
+    def zero_shot(self) -> bool:
+        return self.config.kind == "zero-shot"
+
+    def encode_spans(
+        self, hidden: torch.Tensor, spans: torch.Tensor, probs: Sequence[float] | None = None
+    ) -> torch.Tensor:
+        """Span vectors; ``probs`` (the probe's span probabilities) is needed with ``probe_feature``."""
+        feats, width = span_features(hidden, spans, self.config.max_width)
+        parts = [feats, self.width(width)]
+        if self.config.probe_feature:
+            if probs is None:
+                raise ConfigError("this type head reads the probe's span probabilities: pass probs")
+            p = torch.tensor(probs, dtype=torch.float32).clamp(1e-4, 1 - 1e-4)
+            parts.append(0.1 * torch.logit(p)[:, None])
+        return self.span_encoder(torch.cat(parts, dim=-1))
+
+    def encode_labels(self, label_states: torch.Tensor) -> torch.Tensor:
+        """Label vectors from prompt states ``(L, 2d)`` (see :func:`label_states`)."""
+        return nn.functional.normalize(self.label_encoder(label_states), dim=-1)
+
+    def logits(self, span_vectors: torch.Tensor, label_vectors: torch.Tensor | None = None) -> torch.Tensor:
+        """Supervised: ``(n, K+1)`` class logits. Zero-shot: ``(n, L)`` pair logits."""
+        if not self.zero_shot:
+            return self.classifier(span_vectors)
+        if label_vectors is None:
+            raise ConfigError("a zero-shot type head needs label vectors")
+        u = nn.functional.normalize(span_vectors, dim=-1)
+        return self.scale * (u @ label_vectors.T) + self.bias
+
+    @torch.no_grad()
+    def label_spans(
+        self,
+        hidden: torch.Tensor,
+        spans: Sequence[tuple[int, int]],
+        labels: Sequence[str],
+        label_vectors: torch.Tensor | None,
+        label_threshold: float,
+        probs: Sequence[float] | None = None,
+    ) -> list[tuple[str, float] | None]:
+        """Best (label, score) per span in window rows, or None ("none" / below threshold)."""
+        if not spans:
+            return []
+        span_ids = torch.tensor(spans, dtype=torch.long)
+        logits = self.logits(self.encode_spans(hidden, span_ids, probs), label_vectors)
+        if self.zero_shot:
+            probs = torch.sigmoid(logits)
+        else:
+            probs = torch.softmax(logits, dim=-1)
+            none = probs[:, -1]
+            probs = probs[:, :-1]
+        best, idx = probs.max(dim=-1)
+        out: list[tuple[str, float] | None] = []
+        for k in range(len(spans)):
+            keep = best[k] >= label_threshold and (self.zero_shot or best[k] > none[k])
+            out.append((labels[int(idx[k])], float(best[k])) if keep else None)
+        return out
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def label_candidates(
+    head: TypeHead,
+    hidden: torch.Tensor,
+    candidates: Sequence[tuple[int, int, float]],
+    offset: int,
+    labels: Sequence[str],
+    label_vectors: torch.Tensor | None,
+    label_threshold: float,
+) -> list[TypedSpan]:
+    """Label a window's candidate spans (document token indices; window row = index - offset)."""
+    rows = [(s - offset, e - offset) for s, e, _ in candidates]
+    probs = [p for _, _, p in candidates]
+    found = head.label_spans(hidden, rows, labels, label_vectors, label_threshold, probs)
+    return [(s, e, p, *hit) for (s, e, p), hit in zip(candidates, found) if hit is not None]
+
+
+def decode_typed(spans: Sequence[TypedSpan]) -> list[TypedSpan]:
+    """Non-overlapping labelled spans, greedily by label score (then span probability)."""
+    taken: list[tuple[int, int]] = []
+    out = []
+    for span in sorted(spans, key=lambda sp: (-sp[4], -sp[2], sp[0], sp[1])):
+        s, e = span[0], span[1]
+        if all(e < ts or s > te for ts, te in taken):
+            taken.append((s, e))
+            out.append(span)
+    return sorted(out, key=lambda sp: (sp[0], sp[1]))
+
+
+def check_labels(labels) -> list[str]:
+    """A non-empty list of distinct, non-empty label names, or a ConfigError."""
+    if isinstance(labels, str) or not isinstance(labels, Sequence):
+        raise ConfigError(f"labels must be a list of strings, not {type(labels).__name__}")
+    if not labels:
+        raise ConfigError("labels must not be empty")
+    out = []
+    for k, label in enumerate(labels):
+        if not isinstance(label, str):
+            raise ConfigError(f"label #{k} is a {type(label).__name__}, not a str")
+        if not label.strip():
+            raise ConfigError(f"label #{k} is empty")
+        if label.strip() in out:
+            raise ConfigError(f"label {label.strip()!r} is given twice")
+        out.append(label.strip())
+    return out
+
+
+@torch.no_grad()
+def label_states(
+    backbone, labels: Sequence[str], prompt: str = DEFAULT_PROMPT, batch_size: int = 64
+) -> torch.Tensor:
+    """``(L, 2d)``: per label, the mean state of the label's tokens in the prompt and the last state."""
+    rows = []
+    for b in range(0, len(labels), batch_size):
+        chunk = labels[b : b + batch_size]
+        texts = [prompt.format(label=label) for label in chunk]
+        encs = [encode(backbone.tokenizer, t) for t in texts]
+        seq = max(len(e) for e in encs) + 1
+        ids = torch.full((len(chunk), seq), backbone.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(chunk), seq), dtype=torch.long)
+        for row, enc in enumerate(encs):
+            ids[row, 0] = backbone.bos_id
+            ids[row, 1 : len(enc) + 1] = torch.from_numpy(enc.ids)
+            mask[row, : len(enc) + 1] = 1
+        x = rms_norm(backbone.hidden_states(ids, mask))
+        lo = prompt.index("{label}")  # the label's first character in every prompt
+        for row, (label, enc) in enumerate(zip(chunk, encs)):
+            hi = lo + len(label)
+            inside = [k + 1 for k in range(len(enc)) if enc.ends[k] > lo and enc.starts[k] < hi]
+            inside = inside or [len(enc)]
+            rows.append(torch.cat([x[row, inside].mean(0), x[row, len(enc)]]))
+    return torch.stack(rows)
+
+
+def save_head(head: TypeHead, directory: str | Path) -> None:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / HEAD_CONFIG).write_text(json.dumps(head.config.to_dict(), indent=2) + "\n")
+    state = {k: v.detach().to(torch.float16).contiguous() for k, v in head.state_dict().items()}
+    save_file(state, str(directory / HEAD_WEIGHTS))
+
+
+def load_head(directory: str | Path) -> TypeHead | None:
+    """The head saved in a detector directory, or None when it has none."""
+    directory = Path(directory)
+    if not (directory / HEAD_CONFIG).is_file():
+        return None
+    if not (directory / HEAD_WEIGHTS).is_file():
+        raise ModelNotFoundError(f"{directory / HEAD_CONFIG} has no {HEAD_WEIGHTS} next to it")
+    try:
+        config = TypeHeadConfig.from_dict(json.loads((directory / HEAD_CONFIG).read_text()))
+    except (TypeError, ValueError) as err:
+        raise ModelNotFoundError(f"{directory / HEAD_CONFIG} is not a type head config: {err}") from None
+    head = TypeHead(config)
+    try:
+        head.load_state_dict({k: v.float() for k, v in load_file(str(directory / HEAD_WEIGHTS)).items()})
+    except RuntimeError as err:
+        raise ModelNotFoundError(f"{directory / HEAD_WEIGHTS} does not match {HEAD_CONFIG}: {err}") from None
+    return head.eval()

@@ -1,0 +1,400 @@
+"""Training span-type heads on cached layer-L hidden states (see :mod:`tommer.type_head`).
+
+Training spans of a window are the probe's candidates (probability >= the head's
+``candidate_threshold``) plus the gold mentions. Supervised: cross-entropy over the labels
+plus "none" (candidates that are not gold mentions). Zero-shot: per window, binary
+cross-entropy over (span, label) pairs for the passage's own types plus randomly drawn
+other types, positives and negatives averaged separately; candidates that are not gold
+mentions are negatives for every label. The best epoch on held-out texts is kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .detector import spans_to_mentions, window_spans
+from .errors import TommerError
+from .mention import trim_span
+from .probe import ToMMeRProbe
+from .training import EncodedCorpus, _pad_batch
+from .type_head import (
+    DEFAULT_PROMPT,
+    TypeHead,
+    TypeHeadConfig,
+    decode_typed,
+    label_candidates,
+    label_states,
+    save_head,
+)
+from .typed_eval import TypedScores
+
+WindowSpans = list[tuple[int, int]]  # window rows (BOS = row 0), inclusive
+
+
+@dataclass
+class TypeTrainConfig:
+    epochs: int = 6
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    batch_windows: int = 16
+    negative_labels: int = 8  # zero-shot: random other types per window
+    balanced: bool = True  # zero-shot: average positive and negative pairs separately
+    seed: int = 0
+
+
+def gold_rows(corpus: EncodedCorpus) -> list[list[tuple[int, int, str]]]:
+    """Typed gold spans per window as (start row, end row, label), for ends the window owns."""
+    per_doc = []
+    for doc, enc in zip(corpus.docs, corpus.encodings):
+        spans = []
+        for (s, e), label in zip(doc.spans, doc.labels or []):
+            inside = np.nonzero((enc.ends > s) & (enc.starts < e))[0]
+            if len(inside):
+                spans.append((int(inside[0]), int(inside[-1]), label))
+        per_doc.append(spans)
+    out = []
+    for w in corpus.windows:
+        off = w.start - 1
+        out.append(
+            [
+                (s - off, e - off, lab)
+                for s, e, lab in per_doc[w.doc]
+                if s >= w.start and w.own_from <= e < w.own_to
+            ]
+        )
+    return out
+
+
+@torch.no_grad()
+def probe_candidates(
+    probe: ToMMeRProbe, corpus: EncodedCorpus, threshold: float, batch_size: int = 16
+) -> list[list[tuple[int, int, float]]]:
+    """The probe's candidate spans per window, in document token indices (as at inference)."""
+    probe.eval()
+    out: list[list] = [[] for _ in corpus.windows]
+    order = sorted(range(len(corpus.windows)), key=lambda k: corpus.windows[k].length)
+    for b in tqdm(range(0, len(order), batch_size), desc="candidates", leave=False):
+        idx = order[b : b + batch_size]
+        hidden, attn, _, _ = _pad_batch(corpus, idx)
+        logits, _ = probe(hidden, attn)
+        probs = torch.sigmoid(logits).numpy()
+        for row, k in enumerate(idx):
+            w = corpus.windows[k]
+            out[k] = window_spans(w, corpus.encodings[w.doc], probs[row], threshold)
+    return out
+
+
+def candidate_recall(corpus: EncodedCorpus, cands: Sequence[list]) -> float:
+    """Share of gold spans (owned by a window) among the candidates."""
+    gold = gold_rows(corpus)
+    hit = total = 0
+    for w, g, c in zip(corpus.windows, gold, cands):
+        off = w.start - 1
+        rows = {(s - off, e - off) for s, e, _ in c}
+        hit += sum((s, e) in rows for s, e, _ in g)
+        total += len(g)
+    return hit / total if total else 0.0
+
+
+def training_items(corpus: EncodedCorpus, cands: Sequence[list], floor: float = 0.0) -> list[tuple]:
+    """Per window: (index, spans in rows, gold label or None, probe probability per span).
+
+    Gold spans the probe missed get probability ``floor``; windows without spans are skipped.
+    """
+    items = []
+    for k, (w, gold) in enumerate(zip(corpus.windows, gold_rows(corpus))):
+        off = w.start - 1
+        labels = {(s, e): lab for s, e, lab in gold}
+        probs = {(s - off, e - off): p for s, e, p in cands[k]}
+        spans = sorted(set(probs) | set(labels))
+        if spans:
+            items.append((k, spans, [labels.get(sp) for sp in spans], [probs.get(sp, floor) for sp in spans]))
+    return items
+
+
+def _loss(head: TypeHead, corpus, item, label_index, label_vecs, config, rng, vocab) -> torch.Tensor:
+    k, spans, gold, probs = item
+    vectors = head.encode_spans(corpus.hidden[k], torch.tensor(spans, dtype=torch.long), probs)
+    if not head.zero_shot:
+        none = len(head.config.labels)
+        target = torch.tensor([none if g is None else label_index[g] for g in gold])
+        return torch.nn.functional.cross_entropy(head.logits(vectors), target)
+    own = sorted({g for g in gold if g is not None})
+    others = [
+        lab for lab in rng.sample(vocab, min(len(vocab), config.negative_labels + len(own))) if lab not in own
+    ]
+    names = own + others[: config.negative_labels]
+    logits = head.logits(vectors, head.encode_labels(label_vecs[[label_index[n] for n in names]]))
+    target = torch.tensor([[float(g == n) for n in names] for g in gold])
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    if not config.balanced:
+        return loss.mean()
+    pos = target.bool()
+    total = loss[~pos].mean()
+    return 0.5 * (total + loss[pos].mean()) if pos.any() else total
+
+
+def train_type_head(
+    head: TypeHead,
+    train: EncodedCorpus,
+    train_cands: Sequence[list],
+    validate,
+    config: TypeTrainConfig,
+    vocab: Sequence[str],
+    label_vecs: torch.Tensor | None = None,
+    log=print,
+) -> tuple[TypeHead, list[dict]]:
+    """Train ``head``; ``validate(head) -> (f1, extra dict)`` picks the best epoch.
+
+    ``vocab`` is the label set (supervised) or every training type (zero-shot), in the row
+    order of ``label_vecs`` (the types' prompt states, zero-shot only).
+    """
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    label_index = {lab: k for k, lab in enumerate(vocab)}
+    items = training_items(train, train_cands, head.config.candidate_threshold)
+    opt = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps = config.epochs * math.ceil(len(items) / config.batch_windows)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=config.lr, total_steps=max(steps, 1), pct_start=0.1
+    )
+    history, best_state, best_f1 = [], None, -math.inf
+    for epoch in range(1, config.epochs + 1):
+        head.train()
+        rng.shuffle(items)
+        started, total = time.process_time(), 0.0
+        for b in tqdm(range(0, len(items), config.batch_windows), desc=f"epoch {epoch}", leave=False):
+            batch = items[b : b + config.batch_windows]
+            loss = sum(
+                _loss(head, train, it, label_index, label_vecs, config, rng, list(vocab)) for it in batch
+            )
+            loss = loss / len(batch)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach())
+        head.eval()
+        f1, extra = validate(head)
+        row = {"epoch": epoch, "loss": total / max(1, math.ceil(len(items) / config.batch_windows))}
+        row.update(val_f1=f1, **extra, cpu_s=time.process_time() - started)
+        history.append(row)
+        log(json.dumps({k: round(v, 5) if isinstance(v, float) else v for k, v in row.items()}))
+        if f1 > best_f1:
+            best_f1, best_state = f1, copy.deepcopy(head.state_dict())
+            head.config.label_threshold = extra.get("label_threshold", head.config.label_threshold)
+    if best_state is not None:
+        head.load_state_dict(best_state)
+    return head.eval(), history
+
+
+def predict_corpus(
+    head: TypeHead,
+    corpus: EncodedCorpus,
+    cands: Sequence[list],
+    label_sets: Sequence[tuple[Sequence[str], torch.Tensor | None]],
+    label_threshold: float,
+) -> list[list[tuple[int, int, str, float]]]:
+    """Typed mentions (char start, end, label, label score) per document from cached states.
+
+    ``label_sets`` gives each document's (label names, label vectors) — one entry for all
+    documents, or one per document.
+    """
+    found: list[list] = [[] for _ in corpus.docs]
+    with torch.no_grad():
+        for k, w in enumerate(corpus.windows):
+            names, vectors = label_sets[w.doc if len(label_sets) > 1 else 0]
+            found[w.doc] += label_candidates(
+                head, corpus.hidden[k], cands[k], w.start - 1, names, vectors, label_threshold
+            )
+    out = []
+    for doc, enc, spans in zip(corpus.docs, corpus.encodings, found):
+        chosen = decode_typed(spans)
+        mentions = spans_to_mentions(doc.text, enc, [(s, e, p) for s, e, p, _, _ in chosen])
+        out.append([(m.start, m.end, sp[3], sp[4]) for m, sp in zip(mentions, chosen)])
+    return out
+
+
+def typed_gold(corpus: EncodedCorpus, rename=None) -> list[set[tuple[int, int, str]]]:
+    """Gold (trimmed char start, end, label) per document; ``rename`` maps label names."""
+    rename = rename or {}
+    return [
+        {(*trim_span(d.text, s, e), rename.get(lab, lab)) for (s, e), lab in zip(d.spans, d.labels or [])}
+        for d in corpus.docs
+    ]
+
+
+def score_predictions(predicted, gold, threshold: float = 0.0) -> TypedScores:
+    scores = TypedScores()
+    for pred, ref in zip(predicted, gold):
+        scores.add({(s, e, lab) for s, e, lab, sc in pred if sc >= threshold}, ref)
+    return scores
+
+
+THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
+
+
+def run_train_types(
+    model: str,
+    data: Sequence[str],
+    out: str,
+    val_data: Sequence[str] | None = None,
+    zero_shot: bool = False,
+    cache_dir: str | None = None,
+    max_docs: int | None = None,
+    val_limit: int | None = None,
+    val_fraction: float = 0.1,
+    candidate_threshold: float = 0.02,
+    dim: int = 128,
+    probe_feature: bool = False,
+    config: TypeTrainConfig | None = None,
+    head_only: bool = False,
+    command: str = "",
+    log=print,
+) -> Path:
+    """Train a type head on top of ``model``'s probe and save it (see ``tommer train-types``)."""
+    from .detector import load
+    from .readers import read_annotated
+    from .training import encode_corpus, split_holdout
+
+    config = config or TypeTrainConfig()
+    detector = load(model)
+    docs = [d for path in data for d in read_annotated(path, typed=True)]
+    if not docs:
+        raise TommerError(f"no annotated texts in {', '.join(data)}")
+    if val_data:
+        train_docs, val_docs = docs, [d for path in val_data for d in read_annotated(path, typed=True)]
+    else:
+        train_docs, val_docs = split_holdout(docs, val_fraction, config.seed)
+    train_docs, val_docs = train_docs[:max_docs], val_docs[:val_limit]
+    if not val_docs:
+        raise TommerError("no held-out texts: give --val-data or a --val-fraction above 0")
+    log(f"{len(train_docs)} training texts, {len(val_docs)} held-out texts")
+    cpu, wall = time.process_time(), time.perf_counter()
+    enc = dict(max_tokens=detector.config.max_tokens, context=detector.config.context, batch_size=16)
+    train = encode_corpus(detector.backbone, train_docs, cache_dir=cache_dir, desc="encode train", **enc)
+    val = encode_corpus(detector.backbone, val_docs, cache_dir=cache_dir, desc="encode held-out", **enc)
+    encode_cpu, encode_wall = time.process_time() - cpu, time.perf_counter() - wall
+    cpu, wall = time.process_time(), time.perf_counter()
+    train_cands = probe_candidates(detector.probe, train, candidate_threshold)
+    val_cands = probe_candidates(detector.probe, val, candidate_threshold)
+    recall = {"train": candidate_recall(train, train_cands), "held_out": candidate_recall(val, val_cands)}
+    log(f"candidate recall at probe probability >= {candidate_threshold}: {json.dumps(recall)}")
+    train_labels = sorted({lab for d in train_docs for lab in d.labels or []})
+    hidden_size = detector.probe.config.hidden_size
+    gold = typed_gold(val)
+    if zero_shot:
+        vocab = sorted(set(train_labels) | {lab for d in val_docs for lab in d.labels or []})
+        vecs = label_states(detector.backbone, vocab, DEFAULT_PROMPT)
+        head = TypeHead(
+            TypeHeadConfig(
+                "zero-shot",
+                hidden_size,
+                dim=dim,
+                candidate_threshold=candidate_threshold,
+                probe_feature=probe_feature,
+            )
+        )
+        index = {lab: k for k, lab in enumerate(vocab)}
+        rng = random.Random(config.seed)
+        val_names = []
+        for d in val_docs:
+            own = sorted(set(d.labels or []))
+            pool = [lab for lab in train_labels if lab not in own]
+            val_names.append(own + rng.sample(pool, min(len(pool), config.negative_labels)))
+
+        def validate(h: TypeHead):
+            with torch.no_grad():
+                all_vecs = h.encode_labels(vecs)
+            sets = [(names, all_vecs[[index[n] for n in names]]) for names in val_names]
+            pred = predict_corpus(h, val, val_cands, sets, THRESHOLDS[0])
+            sweep = {t: score_predictions(pred, gold, t) for t in THRESHOLDS}
+            best = max(THRESHOLDS, key=lambda t: sweep[t].f1)
+            return sweep[best].f1, {"label_threshold": best, "val_precision": sweep[best].micro.precision}
+    else:
+        vocab, vecs = train_labels, None
+        head = TypeHead(
+            TypeHeadConfig(
+                "supervised",
+                hidden_size,
+                labels=train_labels,
+                dim=dim,
+                candidate_threshold=candidate_threshold,
+                label_threshold=0.0,
+                probe_feature=probe_feature,
+            )
+        )
+
+        def validate(h: TypeHead):
+            scores = score_predictions(predict_corpus(h, val, val_cands, [(train_labels, None)], 0.0), gold)
+            return scores.f1, {"val_precision": scores.micro.precision, "val_recall": scores.micro.recall}
+
+    head, history = train_type_head(head, train, train_cands, validate, config, vocab, vecs, log=log)
+    final_f1, final = validate(head)
+    head.config.info = {
+        "training_data": ", ".join(map(str, data)) + f" ({len(train_docs)} texts, {len(train_labels)} types)",
+        "validation": (
+            ", ".join(map(str, val_data)) if val_data else f"fixed {val_fraction:.0%} of the texts"
+        )
+        + f" ({len(val_docs)} texts)",
+        "base_model": str(model),
+        "seed": config.seed,
+        "command": command,
+        "train_config": config.__dict__,
+        "candidate_recall": recall,
+        "held_out_typed_f1": final_f1,
+        **{f"held_out_{k}": v for k, v in final.items() if k != "label_threshold"},
+        "encode_cpu_seconds": round(encode_cpu, 1),
+        "encode_wall_seconds": round(encode_wall, 1),
+        "train_cpu_seconds": round(time.process_time() - cpu, 1),
+        "train_wall_seconds": round(time.perf_counter() - wall, 1),
+        "parameters": head.num_parameters(),
+        "history": history,
+    }
+    log("held-out: " + json.dumps({"typed_f1": final_f1, **final}))
+    directory = Path(out)
+    if head_only:
+        save_head(head, directory)
+    else:
+        detector.type_head = head
+        detector.save_pretrained(directory)
+    write_card_section(directory / "README.md", head)
+    log(f"saved the {head.config.kind} type head ({head.num_parameters():,} parameters) to {directory}")
+    return directory
+
+
+def write_card_section(card: Path, head: TypeHead) -> None:
+    """Add (or replace) the model card's "Type head" section, written from the head's info."""
+    info, cfg = head.config.info, head.config
+    lines = [
+        "## Type head",
+        "",
+        f"A {cfg.kind} span-type head ({info.get('parameters', head.num_parameters()):,} parameters, "
+        f"`types.json` + `types.safetensors`).",
+        "",
+        f"- Command: `{info.get('command', '')}`",
+        f"- Training data: {info.get('training_data', '')}",
+        f"- Validation: {info.get('validation', '')}",
+        f"- Candidates: probe probability >= {cfg.candidate_threshold} "
+        f"(gold recall {json.dumps({k: round(v, 4) for k, v in info.get('candidate_recall', {}).items()})})",
+        f"- Label threshold: {cfg.label_threshold}" + (f"; prompt `{cfg.prompt}`" if head.zero_shot else ""),
+        f"- Labels: {', '.join(cfg.labels)}" if cfg.labels else "- Labels: given at inference (zero-shot)",
+        f"- Held-out strict typed F1: {info.get('held_out_typed_f1', 0.0):.4f}",
+        f"- CPU seconds: encode {info.get('encode_cpu_seconds')}, train {info.get('train_cpu_seconds')}",
+        "",
+    ]
+    text = card.read_text() if card.exists() else ""
+    if "\n## Type head\n" in text:
+        text = text[: text.index("\n## Type head\n")]
+    card.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines))

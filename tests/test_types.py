@@ -1,0 +1,219 @@
+"""Typed NER: type heads (supervised and zero-shot), typed readers, typed scores, CLI options."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tommer.cli import main
+from tommer.detector import MentionDetector
+from tommer.errors import ConfigError, DataFormatError
+from tommer.readers import read_annotated, read_benchmark_json, read_bio
+from tommer.type_head import (
+    TypeHead,
+    TypeHeadConfig,
+    check_labels,
+    decode_typed,
+    load_head,
+    save_head,
+    span_features,
+)
+from tommer.typed_eval import TypedScores
+
+SENTENCE = "Angela Merkel met Emmanuel Macron in Paris."
+
+
+def check_offsets(text, mentions):
+    for m in mentions:
+        assert text[m.start : m.end] == m.text
+        assert m.label is not None and 0.0 <= m.label_score <= 1.0
+
+
+def small_head(kind: str, hidden: int = 576) -> TypeHead:
+    torch.manual_seed(0)
+    labels = ["person", "location"] if kind == "supervised" else []
+    return TypeHead(TypeHeadConfig(kind, hidden, labels=labels, dim=16)).eval()
+
+
+# -- head ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["supervised", "zero-shot"])
+def test_head_save_load_round_trip(tmp_path, kind):
+    head = small_head(kind, hidden=8)
+    head.config.info = {"note": "round trip"}
+    save_head(head, tmp_path)
+    loaded = load_head(tmp_path)
+    assert loaded.config == head.config
+    for name, value in head.state_dict().items():  # stored as float16
+        assert torch.equal(loaded.state_dict()[name], value.half().float()), name
+
+
+def test_load_head_absent_and_broken(tmp_path):
+    assert load_head(tmp_path) is None
+    (tmp_path / "types.json").write_text(json.dumps({"kind": "zero-shot", "hidden_size": 8}))
+    with pytest.raises(Exception, match="types.safetensors"):
+        load_head(tmp_path)
+    with pytest.raises(ConfigError, match="kind"):
+        TypeHeadConfig("typed", 8)
+    with pytest.raises(ConfigError, match="label set"):
+        TypeHeadConfig("supervised", 8)
+
+
+def test_span_features_first_last_mean():
+    hidden = torch.randn(6, 4)
+    feats, width = span_features(hidden, torch.tensor([[2, 4], [5, 5]]), max_width=2)
+    x = hidden * torch.rsqrt(hidden.pow(2).mean(-1, keepdim=True) + 1e-6)
+    first, last, mean, before, after, right = feats[0].split(4)
+    assert torch.allclose(first, x[2]) and torch.allclose(last, x[4]) and torch.allclose(before, x[1])
+    assert torch.allclose(mean, x[2:5].mean(0), atol=1e-6) and torch.allclose(after, x[5])
+    assert torch.equal(right, torch.zeros(4))  # row 7 is past the window's end
+    assert torch.equal(feats[1][16:], torch.zeros(8))  # nothing after the window's last token
+    assert width.tolist() == [1, 0]  # widths 3 and 1, clamped to max_width - 1
+
+
+def test_decode_typed_keeps_best_non_overlapping():
+    spans = [(0, 1, 0.9, "person", 0.8), (1, 2, 0.9, "location", 0.95), (3, 3, 0.5, "person", 0.4)]
+    assert decode_typed(spans) == [(1, 2, 0.9, "location", 0.95), (3, 3, 0.5, "person", 0.4)]
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ([], "empty"),
+        ("person", "list of strings"),
+        ([1], "not a str"),
+        (["person", " "], "empty"),
+        (["a", "a"], "twice"),
+        (None, "list of strings"),
+    ],
+)
+def test_check_labels_errors(labels, message):
+    with pytest.raises(ConfigError, match=message):
+        check_labels(labels)
+
+
+# -- detector ------------------------------------------------------------------------------
+def test_detector_save_load_with_and_without_head(detector, tmp_path):
+    plain = MentionDetector(detector.config, detector.backbone, detector.probe)
+    plain.save_pretrained(tmp_path / "plain")
+    assert not (tmp_path / "plain" / "types.json").exists()
+    reloaded = MentionDetector.from_pretrained(tmp_path / "plain", backbone=detector.backbone)
+    assert reloaded.type_head is None
+    assert reloaded(SENTENCE) == plain(SENTENCE)  # untyped, exactly as before
+    with pytest.raises(ConfigError, match="no type head"):
+        reloaded(SENTENCE, labels=["person"])
+
+    typed = MentionDetector(detector.config, detector.backbone, detector.probe, small_head("supervised"))
+    typed.save_pretrained(tmp_path / "typed")
+    again = MentionDetector.from_pretrained(tmp_path / "typed", backbone=detector.backbone)
+    assert again.type_head.config.labels == ["person", "location"]
+    mentions = again(SENTENCE, label_threshold=0.0)  # a supervised head types every call
+    check_offsets(SENTENCE, mentions)
+    with pytest.raises(ConfigError, match="supervised"):
+        again(SENTENCE, labels=["person"])
+
+
+def test_default_zero_shot_labels(detector):
+    if detector.type_head is None or not detector.type_head.zero_shot:
+        pytest.skip("the shipped default has no zero-shot type head")
+    mentions = detector(SENTENCE, labels=["person", "location"])
+    check_offsets(SENTENCE, mentions)
+    found = {(m.text, m.label) for m in mentions}
+    assert ("Angela Merkel", "person") in found
+    assert ("Paris", "location") in found
+    spans = sorted((m.start, m.end) for m in mentions)
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # non-overlapping
+    batch = detector([SENTENCE, "", "No names here."], labels=["person", "location"])
+    assert batch[0] == mentions and batch[1] == []
+    with pytest.raises(ConfigError, match="zero-shot"):
+        detector.predict_typed([SENTENCE])
+    with pytest.raises(ConfigError, match="not a str"):
+        detector(SENTENCE, labels=["person", 3])
+    with pytest.raises(ConfigError, match="label_threshold"):
+        detector(SENTENCE, labels=["person"], label_threshold=1.5)
+    assert detector(SENTENCE)[0].label is None  # no labels: untyped as before
+
+
+def test_cli_detect_labels(detector, capsys):
+    if detector.type_head is None or not detector.type_head.zero_shot:
+        pytest.skip("the shipped default has no zero-shot type head")
+    assert main(["detect", "--json", "--labels", "person,location", SENTENCE]) == 0
+    mentions = json.loads(capsys.readouterr().out)
+    assert {"text": "Angela Merkel", "label": "person"}.items() <= next(
+        m for m in mentions if m["text"] == "Angela Merkel"
+    ).items()
+    assert main(["detect", "--labels", "person,,location", SENTENCE]) == 2
+    assert "empty" in capsys.readouterr().err
+
+
+# -- readers and scores --------------------------------------------------------------------
+def test_read_bio_typed(tmp_path):
+    path = tmp_path / "x.txt"
+    path.write_text("New\tB-city\nYork\tI-city\nTimes\tI-organization\nsays\tO\nhi\tI-greeting\n\nA\tO\n")
+    untyped = read_bio(path)
+    assert untyped[0].spans == [(0, 14), (20, 22)] and untyped[0].labels is None
+    typed = read_bio(path, typed=True)
+    doc = typed[0]
+    assert [doc.text[s:e] for s, e in doc.spans] == ["New York", "Times", "hi"]
+    assert doc.labels == ["city", "organization", "greeting"]
+    assert typed[1].spans == [] and typed[1].labels == []
+
+
+def test_read_benchmark_json_typed(tmp_path):
+    path = tmp_path / "b.json"
+    ents = [
+        {"name": "Paris", "type": "location", "pos": [37, 42]},
+        {"name": "Angela", "type": "person", "pos": [0, 6]},
+    ]
+    path.write_text(json.dumps([{"sentence": SENTENCE, "entities": ents}]))
+    doc = read_annotated(path, typed=True)[0]
+    assert doc.spans == [(0, 6), (37, 42)] and doc.labels == ["person", "location"]
+    assert read_annotated(path)[0].spans == doc.spans
+    path.write_text(json.dumps([{"sentence": SENTENCE, "entities": [{"pos": [0, 6]}]}]))
+    assert read_benchmark_json(path)[0].labels is None
+    with pytest.raises(DataFormatError, match=r"b\.json:record 1: entity without a string 'type'"):
+        read_benchmark_json(path, typed=True)
+
+
+def test_typed_scores_strict():
+    scores = TypedScores()
+    scores.add([(0, 5, "person"), (6, 9, "location"), (10, 12, "person")], [(0, 5, "person"), (6, 9, "org")])
+    assert (scores.micro.tp, scores.micro.predicted, scores.micro.gold) == (1, 3, 2)
+    assert scores.per_type["person"].precision == 0.5 and scores.per_type["person"].recall == 1.0
+    assert scores.per_type["org"].recall == 0.0 and scores.per_type["location"].precision == 0.0
+    assert scores.f1 == pytest.approx(2 * (1 / 3) * 0.5 / (1 / 3 + 0.5))
+
+
+# -- train-types end to end on a tiny corpus (real backbone) -------------------------------
+def test_cli_train_types_tiny(tmp_path, capsys):
+    texts = [
+        ("Angela Merkel visited Paris.", [("Angela Merkel", "person"), ("Paris", "location")]),
+        ("John Smith lives in London.", [("John Smith", "person"), ("London", "location")]),
+        ("Maria went to Berlin yesterday.", [("Maria", "person"), ("Berlin", "location")]),
+    ]
+    records = []
+    for text, ents in texts:
+        entities = [{"name": n, "type": t, "pos": [text.index(n), text.index(n) + len(n)]} for n, t in ents]
+        records.append({"sentence": text, "entities": entities})
+    data = tmp_path / "tiny.json"
+    data.write_text(json.dumps(records))
+    out = tmp_path / "model"
+    argv = [
+        "train-types",
+        "--data",
+        str(data),
+        "--val-data",
+        str(data),
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+        "-q",
+    ]
+    assert main(argv) == 0
+    head = load_head(out)
+    assert head.config.kind == "supervised" and head.config.labels == ["location", "person"]
+    assert "## Type head" in (out / "README.md").read_text()
+    assert main(["train-types", "--data", str(tmp_path / "missing.json"), "--out", str(out)]) == 2
+    assert "no such file" in capsys.readouterr().err
