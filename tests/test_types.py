@@ -135,7 +135,7 @@ def test_default_zero_shot_labels(detector):
     assert detector(SENTENCE)[0].label is None  # no labels: untyped as before
 
 
-def test_cli_detect_labels(detector, capsys):
+def test_cli_detect_labels(detector, capsys, tmp_path):
     if detector.type_head is None or not detector.type_head.zero_shot:
         pytest.skip("the shipped default has no zero-shot type head")
     assert main(["detect", "--json", "--labels", "person,location", SENTENCE]) == 0
@@ -145,6 +145,12 @@ def test_cli_detect_labels(detector, capsys):
     ).items()
     assert main(["detect", "--labels", "person,,location", SENTENCE]) == 2
     assert "empty" in capsys.readouterr().err
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text(json.dumps({"id": 7, "text": SENTENCE}) + "\n")
+    assert main(["detect", "-q", "--labels", "person,location", "-i", str(source), "-o", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["id"] == 7 and all(m["label"] in ("person", "location") for m in record["mentions"])
+    assert any(m["text"] == "Paris" and m["label"] == "location" for m in record["mentions"])
 
 
 # -- readers and scores --------------------------------------------------------------------

@@ -52,16 +52,17 @@ def cmd_detect(args: argparse.Namespace) -> int:
         plan = plan_corpus(args.input, args.output, resume=args.resume, overwrite=args.overwrite)
     detector = load(args.model)
     options = dict(threshold=args.threshold, decoding=args.decoding, batch_size=args.batch_size)
-    if args.labels is not None:  # zero-shot typed mentions
-        labels, model = [lab.strip() for lab in args.labels.split(",")], detector
+    predict = detector
+    if args.labels is not None:  # zero-shot typed mentions (the --html view stays untyped)
+        labels = [lab.strip() for lab in args.labels.split(",")]
 
-        def detector(texts, **kw):
-            return model(texts, labels=labels, label_threshold=args.label_threshold, **kw)
+        def predict(texts, **kw):
+            return detector(texts, labels=labels, label_threshold=args.label_threshold, **kw)
 
     html_docs: list[tuple[str, list | None]] = []  # (text, gold spans) for --html
     if args.texts:
         for text in args.texts:
-            mentions = detector(text, **options)
+            mentions = predict(text, **options)
             if fmt != "table":
                 print(json.dumps(_mention_dicts(mentions, fmt), ensure_ascii=False))
             else:
@@ -77,7 +78,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
         return rec
 
     stream_corpus(
-        detector,
+        predict,
         plan,
         **options,
         chunk_size=args.chunk_size or max(args.batch_size * 8, 64),

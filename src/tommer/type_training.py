@@ -347,7 +347,7 @@ def run_train_types(
         "validation": (
             ", ".join(map(str, val_data)) if val_data else f"fixed {val_fraction:.0%} of the texts"
         )
-        + f" ({len(val_docs)} texts)",
+        + (f" (the first {len(val_docs)} texts)" if val_limit else f" ({len(val_docs)} texts)"),
         "base_model": str(model),
         "seed": config.seed,
         "command": command,
