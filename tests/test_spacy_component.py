@@ -151,8 +151,11 @@ def test_labels_are_checked_and_passed_to_the_detector():
     component = nlp.add_pipe("tommer", config={"labels": ["person", "city"]})
     assert component.labels == ("person", "city", "MENTION")
     assert nlp.pipe_labels["tommer"] == ["person", "city", "MENTION"]
-    with pytest.raises(TommerError, match="type head"):  # the default model has none
-        nlp(SENTENCE)
+    doc = nlp(SENTENCE)  # the default model ships a zero-shot type head
+    spans = doc.spans["mentions"]
+    assert {s.label_ for s in spans} <= {"person", "city"}
+    assert "Angela Merkel" in [s.text for s in spans if s.label_ == "person"]
+    assert len(spans.attrs["label_scores"]) == len(spans)
 
 
 def test_to_disk_and_from_disk_round_trip(nlp, tmp_path):
