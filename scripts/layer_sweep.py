@@ -21,7 +21,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from tommer.backbone import DEFAULT_BACKBONE, Backbone
-from tommer.compare import corpus_predictions, dice_matrix
+from tommer.compare import dice_matrix
 from tommer.detector import DetectorConfig, MentionDetector
 from tommer.evaluation import BENCHMARKS, load_benchmark
 from tommer.metrics import SpanScores
@@ -32,6 +32,7 @@ from tommer.training import (
     TrainConfig,
     encode_corpus_layers,
     evaluate,
+    predicted_spans,
     split_holdout,
     train_probe,
 )
@@ -106,7 +107,7 @@ def main() -> None:
         )
         trained[layer] = (probe, history, time.process_time() - started)
         dev_all = concat([dev_enc[name][layer] for name in BENCHMARKS])
-        dev_predictions[layer] = corpus_predictions(probe, dev_all, thresholds[0])
+        dev_predictions[layer] = predicted_spans(probe, dev_all, thresholds[0])
         for threshold in thresholds:
             pile = evaluate(probe, held[layer], threshold)
             pooled = SpanScores()

@@ -168,14 +168,13 @@ def test_dice_matrix_is_symmetric_with_unit_diagonal():
 
 
 def test_cached_state_predictions_match_the_detector(detector):
-    """compare.corpus_predictions (used by the layer sweep) post-processes like the detector."""
-    from tommer.compare import corpus_predictions
+    """training.predicted_spans (used by the layer sweep) post-processes like the detector."""
     from tommer.mention import AnnotatedText
-    from tommer.training import encode_corpus
+    from tommer.training import encode_corpus, predicted_spans
 
     texts = [TEXT, "The Eiffel Tower is in Paris , France .", "No entity here."]
     corpus = encode_corpus(detector.backbone, [AnnotatedText(t) for t in texts])
-    got = corpus_predictions(detector.probe, corpus, detector.config.threshold)
+    got = predicted_spans(detector.probe, corpus, detector.config.threshold)
     want = [sorted((m.start, m.end) for m in ms) for ms in detector(texts)]
     assert [sorted(p) for p in got] == want
     assert any(want)

@@ -16,12 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import combinations
 from pathlib import Path
 
-import torch
-
-from .decoding import get_decoder
-from .detector import spans_to_mentions, window_spans
 from .errors import ConfigError, TommerError
-from .mention import trim_span
+from .evaluation import trimmed_spans
 
 Spans = Iterable[tuple[int, int]]
 
@@ -30,14 +26,7 @@ COMMAND = "tommer compare --limit 50"
 
 
 def _trimmed(text: str | None, spans: Spans) -> set[tuple[int, int]]:
-    if text is None:
-        return {(int(s), int(e)) for s, e in spans}
-    out = set()
-    for s, e in spans:
-        s, e = trim_span(text, int(s), int(e))
-        if e > s:
-            out.add((s, e))
-    return out
+    return {(int(s), int(e)) for s, e in spans} if text is None else trimmed_spans(text, spans)
 
 
 def dice(a: Sequence[Spans], b: Sequence[Spans], texts: Sequence[str] | None = None) -> float:
@@ -72,36 +61,6 @@ def mean_off_diagonal(matrix: Sequence[Sequence[float]]) -> float | None:
     """Mean of the pairwise (i < j) entries; None for fewer than two predictors."""
     pairs = [matrix[i][j] for i, j in combinations(range(len(matrix)), 2)]
     return sum(pairs) / len(pairs) if pairs else None
-
-
-@torch.no_grad()
-def corpus_predictions(probe, corpus, threshold: float = 0.5, decoding: str = "threshold") -> list[list]:
-    """Character spans a probe predicts on an encoded corpus (hidden states cached), per text.
-
-    ``corpus`` is a :class:`tommer.training.EncodedCorpus`; post-processing is the detector's.
-    """
-    probe.eval()
-    spans: list[list] = [[] for _ in corpus.docs]
-    order = sorted(range(len(corpus.windows)), key=lambda k: corpus.windows[k].length)
-    for b in range(0, len(order), 16):
-        idx = order[b : b + 16]
-        seq = max(corpus.windows[k].length for k in idx)
-        hidden = torch.zeros(len(idx), seq, corpus.hidden[idx[0]].shape[-1])
-        attn = torch.zeros(len(idx), seq, dtype=torch.long)
-        for row, k in enumerate(idx):
-            n = corpus.windows[k].length
-            hidden[row, :n] = corpus.hidden[k].float()
-            attn[row, :n] = 1
-        logits, _ = probe(hidden, attn)
-        probs = torch.sigmoid(logits).numpy()
-        for row, k in enumerate(idx):
-            w = corpus.windows[k]
-            spans[w.doc] += window_spans(w, corpus.encodings[w.doc], probs[row], threshold)
-    decoder = get_decoder(decoding)
-    return [
-        [(m.start, m.end) for m in spans_to_mentions(doc.text, enc, decoder(doc_spans))]
-        for doc, enc, doc_spans in zip(corpus.docs, corpus.encodings, spans)
-    ]
 
 
 def _recording(predictor: Callable, store: list) -> Callable:

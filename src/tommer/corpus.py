@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, DataFormatError
-from .readers import parse_json_object
+from .readers import is_gzip, iter_lines, parse_json_object
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 BLOCK = 1 << 20
@@ -39,34 +39,10 @@ Render = Callable[[dict, list], dict]
 
 
 # -- reading -----------------------------------------------------------------------------
-def is_gzip(path: str | Path) -> bool:
-    return str(path).endswith(".gz")
-
-
 def is_jsonl(path: str | Path) -> bool:
     """JSONL input by extension (``.gz`` ignored); anything else is one document per line."""
     name = str(path)[:-3] if is_gzip(path) else str(path)
     return name.endswith(JSONL_SUFFIXES)
-
-
-def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """(line number, text) of a UTF-8 file, gunzipped if it ends in ``.gz``."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(path, None, "no such file")
-    number = 0
-    opener = gzip.open if is_gzip(path) else open
-    try:
-        with opener(path, "rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                try:
-                    yield number, raw.decode("utf-8").rstrip("\r\n")
-                except UnicodeDecodeError as err:
-                    raise DataFormatError(
-                        path, number, f"invalid UTF-8 byte(s) at column {err.start + 1}: {err.reason}"
-                    ) from None
-    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
-        raise DataFormatError(path, number + 1, f"corrupt or truncated gzip data ({err})") from None
 
 
 def iter_records(path: str | Path) -> Iterator[tuple[int, dict]]:

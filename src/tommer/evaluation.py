@@ -213,7 +213,7 @@ def peer_predictors(names: Iterable[str], nlp: Any = None, batch_size: int = 64)
 
 
 # -- scoring -----------------------------------------------------------------------------
-def _trimmed(text: str, spans: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+def trimmed_spans(text: str, spans: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
     out = set()
     for s, e in spans:
         s, e = trim_span(text, int(s), int(e))
@@ -228,7 +228,7 @@ def score_spans(docs: Sequence[AnnotatedText], predicted: Sequence[Iterable[tupl
         raise TommerError(f"predictor returned {len(predicted)} span lists for {len(docs)} texts")
     tp = n_pred = n_gold = 0
     for doc, pred in zip(docs, predicted, strict=True):
-        p, g = _trimmed(doc.text, pred), _trimmed(doc.text, doc.spans)
+        p, g = trimmed_spans(doc.text, pred), trimmed_spans(doc.text, doc.spans)
         tp += len(p & g)
         n_pred += len(p)
         n_gold += len(g)
@@ -336,7 +336,7 @@ def evaluate_benchmarks(
             {
                 "name": name,
                 "sentences": len(docs),
-                "gold": sum(len(_trimmed(d.text, d.spans)) for d in docs),
+                "gold": sum(len(trimmed_spans(d.text, d.spans)) for d in docs),
                 "paper_recall": PAPER_RECALL.get(name),
                 "scores": scores,
             }

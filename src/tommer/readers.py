@@ -14,7 +14,9 @@ Every problem raises :class:`~tommer.errors.DataFormatError` naming the file and
 
 from __future__ import annotations
 
+import gzip
 import json
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,19 +26,29 @@ from .mention import AnnotatedText
 BIO_SUFFIXES = {".txt", ".bio", ".conll", ".tsv", ".iob"}
 
 
+def is_gzip(path: str | Path) -> bool:
+    return str(path).endswith(".gz")
+
+
 def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """(line number, text) pairs of a UTF-8 file; undecodable bytes are reported, not dropped."""
+    """(line number, text) pairs of a UTF-8 file, gunzipped if it ends in ``.gz``;
+    undecodable bytes and corrupt gzip data are reported, not dropped."""
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(path, None, "no such file")
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                yield number, raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as err:
-                raise DataFormatError(
-                    path, number, f"invalid UTF-8 byte(s) at column {err.start + 1}: {err.reason}"
-                ) from None
+    number = 0
+    opener = gzip.open if is_gzip(path) else open
+    try:
+        with opener(path, "rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    yield number, raw.decode("utf-8").rstrip("\r\n")
+                except UnicodeDecodeError as err:
+                    raise DataFormatError(
+                        path, number, f"invalid UTF-8 byte(s) at column {err.start + 1}: {err.reason}"
+                    ) from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise DataFormatError(path, number + 1, f"corrupt or truncated gzip data ({err})") from None
 
 
 def _checked_span(path, where, text: str, start, end) -> tuple[int, int]:

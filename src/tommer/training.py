@@ -165,19 +165,27 @@ def _with_hidden(base: EncodedCorpus, hidden: list[torch.Tensor]) -> EncodedCorp
     return EncodedCorpus(base.docs, base.encodings, base.windows, hidden, base.gold)
 
 
+def _pad_states(corpus: EncodedCorpus, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Padded hidden states and attention mask for window indices."""
+    seq = max(corpus.windows[k].length for k in idx)
+    hidden = torch.zeros(len(idx), seq, corpus.hidden[idx[0]].shape[-1])
+    attn = torch.zeros(len(idx), seq, dtype=torch.long)
+    for row, k in enumerate(idx):
+        n = corpus.windows[k].length
+        hidden[row, :n] = corpus.hidden[k].float()
+        attn[row, :n] = 1
+    return hidden, attn
+
+
 def _pad_batch(corpus: EncodedCorpus, idx: Sequence[int]):
     """Padded hidden states, attention mask, gold matrix and loss mask for window indices."""
-    seq = max(corpus.windows[k].length for k in idx)
-    dim = corpus.hidden[idx[0]].shape[-1]
-    hidden = torch.zeros(len(idx), seq, dim)
-    attn = torch.zeros(len(idx), seq, dtype=torch.long)
+    hidden, attn = _pad_states(corpus, idx)
+    seq = hidden.shape[1]
     labels = torch.zeros(len(idx), seq, seq, dtype=torch.bool)
     trainable = torch.zeros(len(idx), seq, seq, dtype=torch.bool)
     for row, k in enumerate(idx):
         w = corpus.windows[k]
         enc = corpus.encodings[w.doc]
-        hidden[row, : w.length] = corpus.hidden[k].float()
-        attn[row, : w.length] = 1
         # spans that can be predicted: owned end, word-boundary start and end (see window_spans)
         lo, hi = w.own_from - w.start + 1, w.own_to - w.start + 1
         ends = torch.from_numpy(enc.word_end[w.start : w.stop])
@@ -201,6 +209,32 @@ def balanced_bce(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor)
 
 
 @torch.no_grad()
+def predicted_spans(
+    probe: ToMMeRProbe,
+    corpus: EncodedCorpus,
+    threshold: float = 0.5,
+    decoding: str = "threshold",
+    batch_size: int = 16,
+) -> list[list[tuple[int, int]]]:
+    """Character spans the probe predicts per text, post-processed exactly as at inference."""
+    probe.eval()
+    spans: list[list] = [[] for _ in corpus.docs]
+    order = sorted(range(len(corpus.windows)), key=lambda k: corpus.windows[k].length)
+    for b in range(0, len(order), batch_size):
+        idx = order[b : b + batch_size]
+        hidden, attn = _pad_states(corpus, idx)
+        logits, _ = probe(hidden, attn)
+        probs = torch.sigmoid(logits).numpy()
+        for row, k in enumerate(idx):
+            w = corpus.windows[k]
+            spans[w.doc] += window_spans(w, corpus.encodings[w.doc], probs[row], threshold)
+    decoder = get_decoder(decoding)
+    return [
+        [(m.start, m.end) for m in spans_to_mentions(doc.text, enc, decoder(doc_spans))]
+        for doc, enc, doc_spans in zip(corpus.docs, corpus.encodings, spans)
+    ]
+
+
 def evaluate(
     probe: ToMMeRProbe,
     corpus: EncodedCorpus,
@@ -209,23 +243,9 @@ def evaluate(
     batch_size: int = 16,
 ) -> SpanScores:
     """Character-level exact-match scores, post-processed exactly as at inference."""
-    probe.eval()
-    spans: list[list] = [[] for _ in corpus.docs]
-    order = sorted(range(len(corpus.windows)), key=lambda k: corpus.windows[k].length)
-    for b in range(0, len(order), batch_size):
-        idx = order[b : b + batch_size]
-        hidden, attn, _, _ = _pad_batch(corpus, idx)
-        logits, _ = probe(hidden, attn)
-        probs = torch.sigmoid(logits).numpy()
-        for row, k in enumerate(idx):
-            w = corpus.windows[k]
-            spans[w.doc] += window_spans(w, corpus.encodings[w.doc], probs[row], threshold)
-    decoder = get_decoder(decoding)
     scores = SpanScores()
-    for doc, enc, doc_spans in zip(corpus.docs, corpus.encodings, spans):
-        predicted = [(m.start, m.end) for m in spans_to_mentions(doc.text, enc, decoder(doc_spans))]
-        gold = {trim_span(doc.text, s, e) for s, e in doc.spans}
-        scores.add(predicted, gold)
+    for doc, predicted in zip(corpus.docs, predicted_spans(probe, corpus, threshold, decoding, batch_size)):
+        scores.add(predicted, {trim_span(doc.text, s, e) for s, e in doc.spans})
     return scores
 
 
