@@ -228,6 +228,9 @@ def test_end_to_end_default_model(tmp_path):
         assert row["sentences"] == 5 and 0 <= r["tp"] <= r["gold"] == row["gold"]
     assert report["pooled"]["tommer"]["gold"] == sum(r["gold"] for r in report["benchmarks"])
     assert (tmp_path / "eval.json").is_file() and (tmp_path / "eval.md").is_file()
+    timing = report["timing"]
+    assert timing["sentences"] == 10 and timing["wall_seconds"] >= timing["benchmark_seconds"]["tommer"] > 0
+    assert "## Run time" in (tmp_path / "eval.md").read_text()
 
 
 def test_end_to_end_untrained_probe(tmp_path):

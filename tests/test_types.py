@@ -223,3 +223,15 @@ def test_cli_train_types_tiny(tmp_path, capsys):
     assert "## Type head" in (out / "README.md").read_text()
     assert main(["train-types", "--data", str(tmp_path / "missing.json"), "--out", str(out)]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_gold_renaming_aliases_and_unknown_types():
+    from tommer.mention import AnnotatedText
+    from tommer.typed_eval import gold_renaming
+
+    docs = [AnnotatedText("Sony and EMI", [(0, 4), (9, 12)], labels=["organisation", "misc"])]
+    rename = gold_renaming(docs, ["organization", "else"], "music/test.json")
+    assert rename == {"organisation": "organization", "misc": "miscellaneous"}
+    bad = [AnnotatedText("Sony", [(0, 4)], labels=["company"])]
+    with pytest.raises(DataFormatError, match="music/test.json: gold type 'company'"):
+        gold_renaming(bad, ["organization", "else"], "music/test.json")

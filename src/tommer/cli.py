@@ -376,6 +376,7 @@ def cmd_train_types(args: argparse.Namespace) -> int:
         probe_feature=args.probe_feature,
         config=config,
         head_only=args.head_only,
+        echo=args.echo,
         command="tommer " + " ".join(shlex.quote(a) for a in args.argv),
         log=_logger(args),
     )
@@ -466,9 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", help="write eval.json and eval.md here")
     ev.add_argument("-q", "--quiet", action="store_true")
     ev.add_argument("--typed", action="store_true", help="strict typed scores (writes typed.json / typed.md)")
-    ev.add_argument(
-        "--supervised", nargs="+", metavar="BENCHMARK=MODEL_DIR", help="--typed: supervised rows"
-    )
+    ev.add_argument("--supervised", nargs="+", metavar="BENCHMARK=MODEL_DIR", help="--typed: supervised rows")
     ev.add_argument("--zero-shot", help="--typed: comma-separated benchmarks for --model's zero-shot head")
     ev.add_argument("--cache-dir", help="--typed: keep layer-L hidden states here between runs")
     ev.set_defaults(func=cmd_eval)
@@ -491,6 +490,11 @@ def build_parser() -> argparse.ArgumentParser:
     tt.add_argument("--seed", type=int, default=0)
     tt.add_argument("--cache-dir", help="keep layer-L hidden states here between runs")
     tt.add_argument("--out", required=True, help="detector directory to write (probe + head)")
+    tt.add_argument(
+        "--echo",
+        action="store_true",
+        help="the head reads echo input (each window fed twice; right context, 2x the tokens)",
+    )
     tt.add_argument("--head-only", action="store_true", help="write only types.json / types.safetensors")
     tt.add_argument("-q", "--quiet", action="store_true")
     tt.set_defaults(func=cmd_train_types)

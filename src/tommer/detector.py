@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from .backbone import DEFAULT_BACKBONE, Backbone
 from .decoding import Span, candidates, get_decoder
+from .echo import collate_echo, split_echo
 from .errors import ConfigError, ModelNotFoundError
 from .mention import Mention
 from .outputs import format_mentions
@@ -296,13 +297,17 @@ class MentionDetector:
         encodings, windows = self.preprocess(texts)
         found: list[list] = [[] for _ in texts]
         for batch in batches(windows, batch_size):
-            ids, mask = collate(batch, encodings, self.backbone.bos_id, self.backbone.pad_id)
-            hidden = self.backbone.hidden_states(ids, mask)
+            if head.config.echo:  # one pass over [BOS] window window: probe on copy 1, head on copy 2
+                ids, mask = collate_echo(batch, encodings, self.backbone.bos_id, self.backbone.pad_id)
+                hidden, head_states, mask = split_echo(self.backbone.hidden_states(ids, mask), batch)
+            else:
+                ids, mask = collate(batch, encodings, self.backbone.bos_id, self.backbone.pad_id)
+                hidden = head_states = self.backbone.hidden_states(ids, mask)
             probs = self.probe_probs(hidden, mask)
             for row, w in enumerate(batch):
                 cands = window_spans(w, encodings[w.doc], probs[row], threshold)
                 found[w.doc] += label_candidates(
-                    head, hidden[row, : w.length], cands, w.start - 1, names, vectors, label_threshold
+                    head, head_states[row, : w.length], cands, w.start - 1, names, vectors, label_threshold
                 )
         out = []
         for text, enc, spans in zip(texts, encodings, found):

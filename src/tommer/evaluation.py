@@ -491,7 +491,44 @@ def render_markdown(report: dict, command: str | None = None) -> str:
                 f"| {r['fp']} | {r['gold']} | {r['mentions_per_sentence']:.2f} |"
             )
         lines.append("")
+    if report.get("timing"):
+        lines += render_timing(report["timing"])
     return "\n".join(lines)
+
+
+def run_timing(report: dict, wall: float) -> dict:
+    """Wall seconds of the whole run and per predictor (benchmarks only), with the machine."""
+    import os
+    import platform
+
+    import torch
+
+    return {
+        "wall_seconds": round(wall, 1),
+        "benchmark_seconds": {p: report["pooled"][p]["seconds"] for p in report["predictors"]},
+        "sentences": sum(row["sentences"] for row in report["benchmarks"]),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "processor": platform.processor() or platform.machine(),
+    }
+
+
+def render_timing(timing: dict) -> list[str]:
+    lines = [
+        "## Run time",
+        "",
+        f"Whole command: {timing['wall_seconds']:.0f} s wall ({timing['wall_seconds'] / 60:.1f} min) for "
+        f"{timing['sentences']} benchmark sentences on {timing['cpus']} CPUs, {timing['torch_threads']} "
+        "torch threads. Per predictor, benchmarks only (a model's first decoder includes the backbone "
+        "pass; the others reuse its span scores):",
+        "",
+        "| predictor | seconds | sentences/s |",
+        "|---|---:|---:|",
+    ]
+    for label, sec in timing["benchmark_seconds"].items():
+        rate = timing["sentences"] / sec if sec else 0.0
+        lines.append(f"| {label} | {sec:.0f} | {rate:.0f} |")
+    return lines + [""]
 
 
 def write_report(report: dict, out_dir: str | Path, command: str | None = None) -> tuple[Path, Path]:
@@ -537,6 +574,7 @@ def run_eval(
     """
     from .detector import DEFAULT_MODEL, load
 
+    started = time.perf_counter()
     if data_root is None:
         from .readers import data_root as default_root
 
@@ -559,6 +597,7 @@ def run_eval(
     }
     if pile_ner:
         report["pile_ner"] = evaluate_pile_ner(predictors, data_root, limit=limit)
+    report["timing"] = run_timing(report, time.perf_counter() - started)
     if out_dir is not None:
         write_report(report, out_dir, command)
     return report

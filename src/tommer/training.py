@@ -31,6 +31,7 @@ from .detector import (
     spans_to_mentions,
     window_spans,
 )
+from .echo import check_echo, collate_echo, split_echo
 from .mention import AnnotatedText, trim_span
 from .metrics import SpanScores
 from .probe import ProbeConfig, ToMMeRProbe
@@ -76,9 +77,13 @@ def split_holdout(
     return [d for k, d in enumerate(docs) if k not in held], [docs[k] for k in sorted(held)]
 
 
-def _corpus_key(backbone: Backbone, docs: Sequence[AnnotatedText], max_tokens: int, context: int) -> str:
+def _corpus_key(
+    backbone: Backbone, docs: Sequence[AnnotatedText], max_tokens: int, context: int, echo: bool = False
+) -> str:
     digest = hashlib.sha1()
     digest.update(f"{backbone.source}|{backbone.layer}|{max_tokens}|{context}|".encode())
+    if echo:
+        digest.update(b"echo|")
     for d in docs:
         digest.update(d.text.encode())
         digest.update(json.dumps(d.spans).encode())
@@ -93,19 +98,23 @@ def encode_corpus(
     batch_size: int = 8,
     cache_dir: str | Path | None = None,
     desc: str = "encoding",
+    echo: bool = False,
 ) -> EncodedCorpus:
-    """Tokenize, window and run the backbone once over ``docs`` (cached on disk if asked)."""
+    """Tokenize, window and run the backbone once over ``docs`` (cached on disk if asked).
+
+    ``echo``: keep the second copy's states of echo input (see :mod:`tommer.echo`) instead.
+    """
     cache_file = None
     if cache_dir is not None:
-        key = _corpus_key(backbone, docs, max_tokens, context)
+        key = _corpus_key(backbone, docs, max_tokens, context, echo)
         cache_file = Path(cache_dir) / f"hidden-{key}.pt"
         if cache_file.exists():
             corpus = _window_corpus(backbone, docs, max_tokens, context)
             corpus.hidden = torch.load(cache_file)
             return corpus
-    corpus = encode_corpus_layers(backbone, docs, [backbone.layer], max_tokens, context, batch_size, desc)[
-        backbone.layer
-    ]
+    corpus = encode_corpus_layers(
+        backbone, docs, [backbone.layer], max_tokens, context, batch_size, desc, echo
+    )[backbone.layer]
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(".tmp")
@@ -142,22 +151,31 @@ def encode_corpus_layers(
     context: int = 64,
     batch_size: int = 8,
     desc: str = "encoding",
+    echo: bool = False,
 ) -> dict[int, EncodedCorpus]:
-    """One backbone pass over ``docs`` keeping the hidden states of several layers."""
+    """One backbone pass over ``docs`` keeping the hidden states of several layers.
+
+    ``echo``: feed echo input and keep the second copy's (aligned) states.
+    """
+    if echo:
+        check_echo(backbone)
     base = _window_corpus(backbone, docs, max_tokens, context)
     hidden = {layer: [torch.empty(0)] * len(base.windows) for layer in layers}
     index = {id(w): k for k, w in enumerate(base.windows)}
     with tqdm(total=sum(w.length for w in base.windows), desc=desc, unit="tok", leave=False) as bar:
         for batch in batches(base.windows, batch_size):
-            ids, mask = collate(batch, base.encodings, backbone.bos_id, backbone.pad_id)
+            make = collate_echo if echo else collate
+            ids, mask = make(batch, base.encodings, backbone.bos_id, backbone.pad_id)
             if list(layers) == [backbone.layer]:
                 states = [backbone.hidden_states(ids, mask)]
             else:
                 states = backbone.hidden_states_at(ids, mask, list(layers))
+            if echo:
+                states = [split_echo(layer_states, batch)[1] for layer_states in states]
             for layer, layer_states in zip(layers, states):
                 for row, w in enumerate(batch):
                     hidden[layer][index[id(w)]] = layer_states[row, : w.length].to(torch.bfloat16).clone()
-            bar.update(int(mask.sum()))
+            bar.update(sum(w.length for w in batch))
     return {layer: _with_hidden(base, hidden[layer]) for layer in layers}
 
 

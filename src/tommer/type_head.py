@@ -4,6 +4,8 @@ A head reads the same layer-L hidden states as the probe. A candidate span (a sp
 scores at least ``candidate_threshold``) is represented by the RMS-normalised states of its
 first and last tokens, their mean, the token before and the token after it, and a width
 embedding, plus the state three tokens after it (right context: the backbone is causal).
+A head trained with ``echo`` reads these from the second copy of echo input instead
+(:mod:`tommer.echo`), where every token has seen the whole window.
 Two kinds:
 
 - ``supervised``: a classifier over a fixed label set plus "none" (softmax);
@@ -51,6 +53,7 @@ class TypeHeadConfig:
     label_threshold: float = 0.5  # minimum label score (zero-shot sigmoid / supervised softmax)
     prompt: str = DEFAULT_PROMPT
     probe_feature: bool = False  # also read the probe's span probability (as a scaled log-odds)
+    echo: bool = False  # read the second copy of echo input (see tommer.echo): right context
     info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -260,6 +260,7 @@ def run_train_types(
     probe_feature: bool = False,
     config: TypeTrainConfig | None = None,
     head_only: bool = False,
+    echo: bool = False,
     command: str = "",
     log=print,
 ) -> Path:
@@ -285,6 +286,15 @@ def run_train_types(
     enc = dict(max_tokens=detector.config.max_tokens, context=detector.config.context, batch_size=16)
     train = encode_corpus(detector.backbone, train_docs, cache_dir=cache_dir, desc="encode train", **enc)
     val = encode_corpus(detector.backbone, val_docs, cache_dir=cache_dir, desc="encode held-out", **enc)
+    # the head's states: the same windows, read from echo input's second copy if asked
+    train_states, val_states = train, val
+    if echo:
+        train_states = encode_corpus(
+            detector.backbone, train_docs, cache_dir=cache_dir, desc="echo train", echo=True, **enc
+        )
+        val_states = encode_corpus(
+            detector.backbone, val_docs, cache_dir=cache_dir, desc="echo held-out", echo=True, **enc
+        )
     encode_cpu, encode_wall = time.process_time() - cpu, time.perf_counter() - wall
     cpu, wall = time.process_time(), time.perf_counter()
     train_cands = probe_candidates(detector.probe, train, candidate_threshold)
@@ -304,6 +314,7 @@ def run_train_types(
                 dim=dim,
                 candidate_threshold=candidate_threshold,
                 probe_feature=probe_feature,
+                echo=echo,
             )
         )
         index = {lab: k for k, lab in enumerate(vocab)}
@@ -318,7 +329,7 @@ def run_train_types(
             with torch.no_grad():
                 all_vecs = h.encode_labels(vecs)
             sets = [(names, all_vecs[[index[n] for n in names]]) for names in val_names]
-            pred = predict_corpus(h, val, val_cands, sets, THRESHOLDS[0])
+            pred = predict_corpus(h, val_states, val_cands, sets, THRESHOLDS[0])
             sweep = {t: score_predictions(pred, gold, t) for t in THRESHOLDS}
             best = max(THRESHOLDS, key=lambda t: sweep[t].f1)
             return sweep[best].f1, {"label_threshold": best, "val_precision": sweep[best].micro.precision}
@@ -333,14 +344,16 @@ def run_train_types(
                 candidate_threshold=candidate_threshold,
                 label_threshold=0.0,
                 probe_feature=probe_feature,
+                echo=echo,
             )
         )
 
         def validate(h: TypeHead):
-            scores = score_predictions(predict_corpus(h, val, val_cands, [(train_labels, None)], 0.0), gold)
+            pred = predict_corpus(h, val_states, val_cands, [(train_labels, None)], 0.0)
+            scores = score_predictions(pred, gold)
             return scores.f1, {"val_precision": scores.micro.precision, "val_recall": scores.micro.recall}
 
-    head, history = train_type_head(head, train, train_cands, validate, config, vocab, vecs, log=log)
+    head, history = train_type_head(head, train_states, train_cands, validate, config, vocab, vecs, log=log)
     final_f1, final = validate(head)
     head.config.info = {
         "training_data": ", ".join(map(str, data)) + f" ({len(train_docs)} texts, {len(train_labels)} types)",
