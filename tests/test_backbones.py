@@ -189,8 +189,13 @@ def test_compare_report_on_a_small_subset(shared_data, tmp_path):
 
     models = ["smollm2-135m", str(PRETRAINED_DIR / "smollm2-135m")]
     result = run_compare(
-        models, limit=3, benchmarks=["CoNLL 2003"], root=shared_data, out_dir=tmp_path,
-        sweeps_dir=tmp_path, log=None,
+        models,
+        limit=3,
+        benchmarks=["CoNLL 2003"],
+        root=shared_data,
+        out_dir=tmp_path,
+        sweeps_dir=tmp_path,
+        log=None,
     )
     assert result["sentences"] == 3
     assert result["dice"]["mean_pairwise"] == 1.0
