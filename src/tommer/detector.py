@@ -52,6 +52,7 @@ class DetectorConfig:
     max_tokens: int = 512
     context: int = 64
     threshold: float = 0.5  # the model's default operating threshold
+    echo: bool = False  # the probe reads echo input's second copy (tommer.echo): 2x the tokens
     info: dict = field(default_factory=dict)  # training data, seed, metrics (model card)
 
     def to_dict(self) -> dict:
@@ -62,6 +63,7 @@ class DetectorConfig:
             "max_tokens": self.max_tokens,
             "context": self.context,
             "threshold": self.threshold,
+            **({"echo": True} if self.echo else {}),
             "info": self.info,
         }
 
@@ -74,6 +76,7 @@ class DetectorConfig:
             max_tokens=int(data.get("max_tokens", 512)),
             context=int(data.get("context", 64)),
             threshold=float(data.get("threshold", 0.5)),
+            echo=bool(data.get("echo", False)),
             info=data.get("info", {}),
         )
 
@@ -181,9 +184,26 @@ class MentionDetector:
 
     @torch.inference_mode()
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
-        """Span probabilities (B, T_end, T_start) for a padded batch."""
+        """Span probabilities (B, T_end, T_start) for a padded batch (plain input, not echo)."""
         hidden = self.backbone.hidden_states(ids, mask)
         return self.probe_probs(hidden, mask)
+
+    @torch.inference_mode()
+    def window_states(
+        self, batch: Sequence[Window], encodings: Sequence[Encoding], head_echo: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(probe states, type-head states, mask) of a batch of windows, in one backbone pass.
+
+        Echo input is fed when the probe (``config.echo``) or the head (``head_echo``) reads it.
+        """
+        bos, pad = self.backbone.bos_id, self.backbone.pad_id
+        if not (self.config.echo or head_echo):
+            ids, mask = collate(batch, encodings, bos, pad)
+            hidden = self.backbone.hidden_states(ids, mask)
+            return hidden, hidden, mask
+        ids, mask = collate_echo(batch, encodings, bos, pad)
+        plain, echo, mask = split_echo(self.backbone.hidden_states(ids, mask), batch)
+        return (echo if self.config.echo else plain), (echo if head_echo else plain), mask
 
     @torch.inference_mode()
     def probe_probs(self, hidden: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
@@ -211,8 +231,8 @@ class MentionDetector:
         encodings, windows = self.preprocess(texts)
         spans: list[list[Span]] = [[] for _ in texts]
         for batch in batches(windows, batch_size):
-            ids, mask = collate(batch, encodings, self.backbone.bos_id, self.backbone.pad_id)
-            probs = self.forward(ids, mask)
+            hidden, _, mask = self.window_states(batch, encodings)
+            probs = self.probe_probs(hidden, mask)
             for row, w in enumerate(batch):
                 spans[w.doc] += window_spans(w, encodings[w.doc], probs[row], threshold)
         return encodings, spans
@@ -297,12 +317,7 @@ class MentionDetector:
         encodings, windows = self.preprocess(texts)
         found: list[list] = [[] for _ in texts]
         for batch in batches(windows, batch_size):
-            if head.config.echo:  # one pass over [BOS] window window: probe on copy 1, head on copy 2
-                ids, mask = collate_echo(batch, encodings, self.backbone.bos_id, self.backbone.pad_id)
-                hidden, head_states, mask = split_echo(self.backbone.hidden_states(ids, mask), batch)
-            else:
-                ids, mask = collate(batch, encodings, self.backbone.bos_id, self.backbone.pad_id)
-                hidden = head_states = self.backbone.hidden_states(ids, mask)
+            hidden, head_states, mask = self.window_states(batch, encodings, head.config.echo)
             probs = self.probe_probs(hidden, mask)
             for row, w in enumerate(batch):
                 cands = window_spans(w, encodings[w.doc], probs[row], threshold)

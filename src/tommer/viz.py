@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .detector import MentionDetector, check_options, collate, window_spans
+from .detector import MentionDetector, check_options, window_spans
 from .errors import ConfigError
 from .mention import Mention
 from .windows import Encoding, Window, token_spans_for
@@ -246,8 +246,7 @@ def _normalise_gold(text: str, gold: Iterable[Gold] | None) -> list[tuple[int, i
 @torch.inference_mode()
 def _window_matrices(detector: MentionDetector, window: Window, encoding: Encoding):
     """Span probabilities and token-matching scores (T × T, BOS at 0) and the span mask."""
-    ids, mask = collate([window], [encoding], detector.backbone.bos_id, detector.backbone.pad_id)
-    hidden = detector.backbone.hidden_states(ids, mask)
+    hidden, _, mask = detector.window_states([window], [encoding])
     probs = detector.probe_probs(hidden, mask)[0]
     feats, valid = detector.probe.features(hidden, mask)
     return probs, feats[0, :, :, 0].numpy(), valid[0].numpy()
