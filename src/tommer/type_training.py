@@ -242,7 +242,7 @@ def score_predictions(predicted, gold, threshold: float = 0.0) -> TypedScores:
     return scores
 
 
-THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
+THRESHOLDS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
 
 
 def run_train_types(
