@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 from pathlib import Path
 
 import tommer
@@ -59,9 +61,8 @@ def main() -> None:
     reaching = [row for row in rows if row["recall"] >= args.target_recall]
     fallback = next(row for row in rows if row["threshold"] == 0.5)
     chosen = max(reaching, key=lambda row: row["threshold"]) if reaching else fallback
-    command = f"python scripts/choose_threshold.py --limit {args.limit} --target-recall {args.target_recall}"
     meta = {
-        "command": command + (" --write-config" if args.write_config else ""),
+        "command": "python scripts/choose_threshold.py " + shlex.join(sys.argv[1:]),
         "model": args.model,
         "split": "dev",
         "limit": args.limit,
