@@ -131,3 +131,22 @@ def test_bad_arguments_are_clear_errors(detector):
 def test_missing_model_path_is_named(tmp_path):
     with pytest.raises(ModelNotFoundError, match="nowhere"):
         tommer.load(tmp_path / "nowhere")
+
+
+def test_package_import_is_light_and_lazy():
+    """`import tommer` (and so spaCy's entry point) does not load the detector until it is used."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tommer, tommer.spacy_component\n"
+        "assert 'tommer.detector' not in sys.modules, 'detector imported eagerly'\n"
+        "assert tommer.DEFAULT_MODEL == 'smollm2-135m'\n"
+        "assert tommer.load.__module__ == 'tommer.detector'\n"
+        "try:\n"
+        "    tommer.nothing\n"
+        "except AttributeError as err:\n"
+        "    assert 'nothing' in str(err)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr

@@ -21,6 +21,7 @@ from .backbone import DEFAULT_BACKBONE, Backbone
 from .decoding import Span, candidates, get_decoder
 from .echo import collate_echo, split_echo
 from .errors import ConfigError, ModelNotFoundError
+from .layout import CARD_NAME, CONFIG_NAME, DEFAULT_MODEL, PRETRAINED_DIR, WEIGHTS_NAME
 from .mention import Mention
 from .outputs import format_mentions
 from .probe import ProbeConfig, ToMMeRProbe
@@ -34,12 +35,6 @@ from .type_head import (
     save_head,
 )
 from .windows import Encoding, Window, encode, make_windows
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-CARD_NAME = "README.md"
-PRETRAINED_DIR = Path(__file__).parent / "pretrained"
-DEFAULT_MODEL = "smollm2-135m"
 
 
 @dataclass

@@ -17,42 +17,42 @@ with ``contract`` or ``strict``) is never dropped silently: it goes to ``attrs["
 """
 
 # no `from __future__ import annotations`: spaCy validates the factory's config from the
-# evaluated type hints of ``make_tommer``.
+# evaluated type hints of ``make_tommer``. The detector (and so torch) is imported only when a
+# component is built: spaCy imports this module for every ``spacy.blank()`` through the entry point.
 
 import json
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from spacy.language import Language
 from spacy.tokens import Doc, SpanGroup
 from spacy.util import minibatch
 
-from .detector import (
-    CONFIG_NAME,
-    DEFAULT_MODEL,
-    WEIGHTS_NAME,
-    MentionDetector,
-    check_options,
-    resolve_model_dir,
-)
 from .errors import ConfigError
+from .layout import CONFIG_NAME, DEFAULT_MODEL, WEIGHTS_NAME
 from .mention import Mention
 from .outputs import DEFAULT_LABEL
+
+if TYPE_CHECKING:
+    from .detector import MentionDetector
 
 ALIGNMENT_MODES = ("expand", "contract", "strict")
 MODEL_DIR = "model"  # where to_disk keeps a copy of the probe (config, weights, card; no backbone)
 CONFIG_FILE = "cfg.json"
 
-_DETECTORS: dict[tuple[str, int], MentionDetector] = {}
+_DETECTORS: "dict[tuple[str, int], MentionDetector]" = {}
 
 
 class UnalignedMentionWarning(UserWarning):
     """A mention has no spaCy span under the chosen alignment mode (kept in ``attrs["unaligned"]``)."""
 
 
-def load_detector(model: str) -> MentionDetector:
+def load_detector(model: str) -> "MentionDetector":
     """Load a detector once per process (keyed by its directory and weights' mtime) and share it."""
+    from .detector import MentionDetector, resolve_model_dir
+
     directory = resolve_model_dir(model).resolve()
     key = (str(directory), (directory / WEIGHTS_NAME).stat().st_mtime_ns)
     if key not in _DETECTORS:
@@ -76,7 +76,7 @@ class TommerComponent:
         label: str = DEFAULT_LABEL,
         alignment_mode: str = "expand",
         labels: Sequence[str] | None = None,
-        detector: MentionDetector | None = None,
+        detector: "MentionDetector | None" = None,
     ) -> None:
         for option, value in (("spans_key", spans_key), ("label", label), ("model", model)):
             if not isinstance(value, str) or not value:
@@ -86,6 +86,8 @@ class TommerComponent:
                 f"tommer component: alignment_mode must be one of {', '.join(ALIGNMENT_MODES)}, "
                 f"not {alignment_mode!r}"
             )
+        from .detector import check_options
+
         check_options(0.5 if threshold is None else threshold, decoding, batch_size)
         if labels is not None and (isinstance(labels, str) or not all(isinstance(x, str) for x in labels)):
             raise ConfigError(f"tommer component: labels must be a list of strings, not {labels!r}")
@@ -184,6 +186,8 @@ class TommerComponent:
 
     def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> "TommerComponent":
         """Use the probe saved by :meth:`to_disk` (the backbone is shared when it is the same)."""
+        from .detector import MentionDetector
+
         directory = Path(path) / MODEL_DIR
         if (directory / CONFIG_NAME).is_file():
             current = self.detector
