@@ -162,10 +162,10 @@ def encode_corpus_layers(
     base = _window_corpus(backbone, docs, max_tokens, context)
     hidden = {layer: [torch.empty(0)] * len(base.windows) for layer in layers}
     index = {id(w): k for k, w in enumerate(base.windows)}
+    make_batch = collate_echo if echo else collate
     with tqdm(total=sum(w.length for w in base.windows), desc=desc, unit="tok", leave=False) as bar:
         for batch in batches(base.windows, batch_size):
-            make = collate_echo if echo else collate
-            ids, mask = make(batch, base.encodings, backbone.bos_id, backbone.pad_id)
+            ids, mask = make_batch(batch, base.encodings, backbone.bos_id, backbone.pad_id)
             if list(layers) == [backbone.layer]:
                 states = [backbone.hidden_states(ids, mask)]
             else:

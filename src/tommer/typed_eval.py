@@ -88,28 +88,18 @@ def score_benchmark(
         typed_gold,
     )
 
+    def states(echo: bool):
+        cfg = detector.config
+        desc = "echo" if echo else "encode"
+        return encode_corpus(
+            detector.backbone, docs, cfg.max_tokens, cfg.context, 16, cache_dir, desc=desc, echo=echo
+        )
+
     head = detector.type_head
-    corpus = encode_corpus(
-        detector.backbone,
-        docs,
-        detector.config.max_tokens,
-        detector.config.context,
-        16,
-        cache_dir,
-        desc="encode",
-    )
+    corpus = states(echo=False)  # the probe's candidates come from plain input
     cands = probe_candidates(detector.probe, corpus, head.config.candidate_threshold)
     if head.config.echo:  # the head reads echo input's second copy (same windows)
-        corpus = encode_corpus(
-            detector.backbone,
-            docs,
-            detector.config.max_tokens,
-            detector.config.context,
-            16,
-            cache_dir,
-            desc="echo",
-            echo=True,
-        )
+        corpus = states(echo=True)
     if head.zero_shot:
         label_set = [(labels, detector.label_vectors(labels))]
         gold = typed_gold(corpus, rename)
