@@ -38,6 +38,23 @@ def test_truncated_backbone_equals_full_model_hidden_state(backbone):
     assert torch.allclose(ours, ref.float(), atol=1e-4)
 
 
+def test_deeper_backbone_returns_each_layer_exactly(backbone):
+    """A backbone loaded 3 layers deeper still returns layer L by default, from L layers only."""
+    deep = Backbone.load(backbone.source, backbone.layer, depth=backbone.layer + 3)
+    assert deep.layer == backbone.layer and deep.depth == len(deep.layers) == backbone.layer + 3
+    ids = torch.tensor([[backbone.bos_id] + backbone.tokenizer("Angela Merkel met Macron.")["input_ids"]])
+    mask = torch.ones_like(ids)
+    shallow = backbone.hidden_states(ids, mask)
+    assert torch.allclose(deep.hidden_states(ids, mask), shallow, atol=1e-5)
+    at = deep.hidden_states_at(ids, mask, [backbone.layer, deep.depth])
+    assert torch.allclose(at[0], shallow, atol=1e-5)
+    top = deep.hidden_states(ids, mask, deep.depth)
+    assert torch.allclose(at[1], top, atol=1e-5) and not torch.allclose(top, shallow, atol=1e-2)
+    assert len(deep.layers) == deep.depth  # the full list is back after a shallower call
+    with pytest.raises(ConfigError, match="not loaded"):
+        deep.hidden_states(ids, mask, deep.depth + 1)
+
+
 def test_incomplete_cache_is_not_used(tmp_path, monkeypatch):
     monkeypatch.setenv("TOMMER_CACHE", str(tmp_path))
     gguf = resolve_source("smollm2-135m")

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+import tommer
 from tommer.cli import main
 from tommer.detector import MentionDetector
 from tommer.errors import ConfigError, DataFormatError
@@ -75,6 +76,37 @@ def test_span_features_first_last_mean():
 def test_decode_typed_keeps_best_non_overlapping():
     spans = [(0, 1, 0.9, "person", 0.8), (1, 2, 0.9, "location", 0.95), (3, 3, 0.5, "person", 0.4)]
     assert decode_typed(spans) == [(1, 2, 0.9, "location", 0.95), (3, 3, 0.5, "person", 0.4)]
+
+
+def test_supervised_keep_rule_beat_none_or_threshold():
+    head = small_head("supervised", hidden=8)
+    with torch.no_grad():  # "none" (last column) always wins the argmax
+        head.classifier.bias.copy_(torch.tensor([0.0, 0.0, 3.0]))
+        head.classifier.weight.zero_()
+    hidden, spans = torch.randn(5, 8), [(1, 1), (2, 3)]
+    assert head.label_spans(hidden, spans, head.config.labels, None, 0.0) == [None, None]
+    head.config.beat_none = False  # a label scoring >= the threshold is kept even under "none"
+    kept = head.label_spans(hidden, spans, head.config.labels, None, 0.04)
+    assert [k[0] for k in kept] == ["person", "person"] and kept[0][1] == pytest.approx(0.0452, abs=1e-3)
+    assert head.label_spans(hidden, spans, head.config.labels, None, 0.05) == [None, None]
+
+
+def test_join_consecutive_shifts_spans_and_keeps_labels():
+    from tommer.mention import AnnotatedText, join_consecutive
+
+    docs = [
+        AnnotatedText("Angela Merkel spoke.", [(0, 13)], "a", ["person"]),
+        AnnotatedText("", [], "a", []),
+        AnnotatedText("Paris and Rome.", [(0, 5), (10, 14)], "a", ["location", "location"]),
+    ]
+    joined = join_consecutive(docs, 2)
+    assert [d.text for d in joined] == ["Angela Merkel spoke.\n", "Paris and Rome."]
+    whole = join_consecutive(docs, 3)[0]
+    assert [whole.text[s:e] for s, e in whole.spans] == ["Angela Merkel", "Paris", "Rome"]
+    assert whole.labels == ["person", "location", "location"]
+    assert join_consecutive(docs, 1) == docs
+    with pytest.raises(ValueError, match=">= 1"):
+        join_consecutive(docs, 0)
 
 
 @pytest.mark.parametrize(
@@ -223,6 +255,20 @@ def test_cli_train_types_tiny(tmp_path, capsys):
     assert "## Type head" in (out / "README.md").read_text()
     assert main(["train-types", "--data", str(tmp_path / "missing.json"), "--out", str(out)]) == 2
     assert "no such file" in capsys.readouterr().err
+
+    # a head on a deeper layer than the probe: saved, and the loaded detector runs that deep
+    deep_out = tmp_path / "deep"
+    extra = ["--layer", "8", "--echo", "--join-sentences", "2"]
+    assert main(argv[:-3] + extra + ["--out", str(deep_out), "-q"]) == 0
+    detector = tommer.load(deep_out)
+    config = detector.type_head.config
+    assert config.layer == 8 and config.echo and config.join_sentences == 2 and not config.beat_none
+    assert detector.backbone.layer == detector.config.layer < detector.backbone.depth == 8
+    text = "Angela Merkel visited Paris and London."
+    for m in detector(text, threshold=0.0):
+        assert text[m.start : m.end] == m.text and m.label in {"location", "person"}
+    assert main(argv[:-3] + ["--layer", "2", "--out", str(tmp_path / "shallow"), "-q"]) == 2
+    assert "must not be below" in capsys.readouterr().err
 
 
 def test_gold_renaming_aliases_and_unknown_types():

@@ -21,6 +21,7 @@ import io
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -338,7 +339,12 @@ def _special_ids(tokenizer, arch: Architecture) -> tuple[int, int]:
 
 
 class Backbone:
-    """A tokenizer plus the first ``layer`` layers of a frozen language model."""
+    """A tokenizer plus the first layers of a frozen language model.
+
+    ``layer`` is the layer whose states :meth:`hidden_states` returns by default (the probe's);
+    ``depth`` (>= ``layer``) is how many layers are loaded, for a type head that reads a deeper
+    layer. A call for layer L runs only the first L layers.
+    """
 
     def __init__(
         self,
@@ -348,10 +354,12 @@ class Backbone:
         source: str,
         num_layers: int,
         arch: Architecture = DECODER,
+        depth: int | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.layer = layer
+        self.depth = depth or layer
         self.source = source
         self.num_layers = num_layers
         self.arch = arch
@@ -377,9 +385,38 @@ class Backbone:
             module = getattr(module, name)
         return module
 
+    @contextlib.contextmanager
+    def _upto(self, layer: int):
+        """Run only the first ``layer`` loaded layers inside the block (not thread-safe)."""
+        if not 1 <= layer <= self.depth:
+            raise ConfigError(f"layer {layer} is not loaded: this backbone holds layers 1..{self.depth}")
+        if layer == self.depth:
+            yield
+            return
+        *path, name = self.arch.layers.split(".")
+        parent = self.model
+        for part in path:
+            parent = getattr(parent, part)
+        full, config = getattr(parent, name), _text_config(self.model.config)
+        saved = config.num_hidden_layers, getattr(config, "layer_types", None)
+        setattr(parent, name, torch.nn.ModuleList(list(full)[:layer]))
+        config.num_hidden_layers = layer
+        if saved[1]:
+            config.layer_types = saved[1][:layer]
+        try:
+            yield
+        finally:
+            setattr(parent, name, full)
+            config.num_hidden_layers = saved[0]
+            if saved[1]:
+                config.layer_types = saved[1]
+
     @classmethod
-    def load(cls, name_or_path: str, layer: int, dtype: torch.dtype | None = None) -> Backbone:
-        """Load a backbone truncated to its first ``layer`` layers."""
+    def load(
+        cls, name_or_path: str, layer: int, dtype: torch.dtype | None = None, depth: int | None = None
+    ) -> Backbone:
+        """Load a backbone truncated to its first ``max(layer, depth)`` layers; it returns layer ``layer``
+        by default."""
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
         directory = hf_dir(name_or_path)
@@ -388,11 +425,13 @@ class Backbone:
             arch = architecture_of(config)
             text_config = _text_config(config)
             total = int(text_config.num_hidden_layers)
-            if not 1 <= layer <= total:
-                raise ConfigError(f"layer must be in 1..{total} for {name_or_path}, not {layer}")
-            text_config.num_hidden_layers = layer
+            depth = max(layer, depth or layer)
+            for value in (layer, depth):
+                if not 1 <= value <= total:
+                    raise ConfigError(f"layer must be in 1..{total} for {name_or_path}, not {value}")
+            text_config.num_hidden_layers = depth
             if getattr(text_config, "layer_types", None):
-                text_config.layer_types = text_config.layer_types[:layer]
+                text_config.layer_types = text_config.layer_types[:depth]
             model = AutoModel.from_pretrained(directory, config=config, dtype=dtype or default_dtype())
             tokenizer = AutoTokenizer.from_pretrained(directory)
         if arch.final_norm and hasattr(model, arch.final_norm):
@@ -402,22 +441,29 @@ class Backbone:
                 setattr(model, name, None)
         model.eval()
         model.requires_grad_(False)
-        return cls(model, tokenizer, layer, name_or_path, total, arch)
+        return cls(model, tokenizer, layer, name_or_path, total, arch, depth)
 
     @torch.inference_mode()
-    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Layer-L hidden states, float32, shape (batch, seq, hidden)."""
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask, **self._kwargs())
+    def hidden_states(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, layer: int | None = None
+    ) -> torch.Tensor:
+        """Hidden states after ``layer`` (default: L), float32, shape (batch, seq, hidden)."""
+        with self._upto(layer or self.layer):
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask, **self._kwargs())
         return out.last_hidden_state.float()
 
     @torch.inference_mode()
     def hidden_states_at(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, layers: list[int]
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, layers: Sequence[int]
     ) -> list[torch.Tensor]:
-        """Hidden states after each of ``layers`` (all <= L) in one pass (for layer sweeps)."""
-        out = self.model(
-            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, **self._kwargs()
-        )
+        """Hidden states after each of ``layers`` (all loaded) in one pass."""
+        with self._upto(max(layers)):
+            out = self.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                output_hidden_states=True,
+                **self._kwargs(),
+            )
         return [out.hidden_states[layer].float() for layer in layers]
 
     def _kwargs(self) -> dict:

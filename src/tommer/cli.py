@@ -384,6 +384,8 @@ def cmd_train_types(args: argparse.Namespace) -> int:
         config=config,
         head_only=args.head_only,
         echo=args.echo,
+        layer=args.layer,
+        join_sentences=args.join_sentences,
         command="tommer " + " ".join(shlex.quote(a) for a in args.argv),
         log=_logger(args),
     )
@@ -506,6 +508,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--echo",
         action="store_true",
         help="the head reads echo input (each window fed twice; right context, 2x the tokens)",
+    )
+    tt.add_argument(
+        "--layer",
+        type=int,
+        default=None,
+        help="backbone layer the head reads (default: the probe's; deeper costs those layers on typed calls)",
+    )
+    tt.add_argument(
+        "--join-sentences",
+        type=int,
+        default=1,
+        metavar="N",
+        help="read N consecutive sentences as one text (document context; the files keep document order)",
     )
     tt.add_argument("--head-only", action="store_true", help="write only types.json / types.safetensors")
     tt.add_argument("-q", "--quiet", action="store_true")

@@ -149,9 +149,15 @@ class MentionDetector:
             raise ModelNotFoundError(f"{directory / CONFIG_NAME} is not a tommer config: {err}") from None
         probe = ToMMeRProbe(config.probe)
         probe.load_state_dict(load_file(str(directory / WEIGHTS_NAME)))
+        head = load_head(directory)
+        depth = max(config.layer, (head and head.config.layer) or 0)
         if backbone is None:
-            backbone = Backbone.load(config.backbone, config.layer)
-        return cls(config, backbone, probe, type_head=load_head(directory))
+            backbone = Backbone.load(config.backbone, config.layer, depth=depth)
+        elif backbone.depth < depth:
+            raise ConfigError(
+                f"the type head in {directory} reads layer {depth}: the backbone given holds {backbone.depth}"
+            )
+        return cls(config, backbone, probe, type_head=head)
 
     def save_pretrained(self, path: str | os.PathLike) -> Path:
         """Write ``config.json``, ``model.safetensors`` and a ``README.md`` model card."""
@@ -185,20 +191,33 @@ class MentionDetector:
 
     @torch.inference_mode()
     def window_states(
-        self, batch: Sequence[Window], encodings: Sequence[Encoding], head_echo: bool = False
+        self,
+        batch: Sequence[Window],
+        encodings: Sequence[Encoding],
+        head_echo: bool = False,
+        head_layer: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(probe states, type-head states, mask) of a batch of windows, in one backbone pass.
 
-        Echo input is fed when the probe (``config.echo``) or the head (``head_echo``) reads it.
+        Echo input is fed when the probe (``config.echo``) or the head (``head_echo``) reads it;
+        the head reads ``head_layer`` (default: the probe's layer).
         """
         bos, pad = self.backbone.bos_id, self.backbone.pad_id
-        if not (self.config.echo or head_echo):
-            ids, mask = collate(batch, encodings, bos, pad)
-            hidden = self.backbone.hidden_states(ids, mask)
-            return hidden, hidden, mask
-        ids, mask = collate_echo(batch, encodings, bos, pad)
-        plain, echo, mask = split_echo(self.backbone.hidden_states(ids, mask), batch)
-        return (echo if self.config.echo else plain), (echo if head_echo else plain), mask
+        layer = self.config.layer
+        head_layer = head_layer or layer
+        echo = self.config.echo or head_echo
+        ids, mask = (collate_echo if echo else collate)(batch, encodings, bos, pad)
+        if head_layer == layer:
+            probe_states = head_states = self.backbone.hidden_states(ids, mask, layer)
+        else:
+            probe_states, head_states = self.backbone.hidden_states_at(ids, mask, [layer, head_layer])
+        if not echo:
+            return probe_states, head_states, mask
+        plain, echoed, out_mask = split_echo(probe_states, batch)
+        probe_states = echoed if self.config.echo else plain
+        if head_layer != layer:
+            plain, echoed, _ = split_echo(head_states, batch)
+        return probe_states, (echoed if head_echo else plain), out_mask
 
     @torch.inference_mode()
     def probe_probs(self, hidden: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
@@ -276,7 +295,8 @@ class MentionDetector:
         """The zero-shot head's vectors for label names (prompt states cached per name)."""
         missing = [lab for lab in labels if lab not in self._label_states]
         if missing:
-            states = label_states(self.backbone, missing, self.type_head.config.prompt)
+            config = self.type_head.config
+            states = label_states(self.backbone, missing, config.prompt, layer=config.layer)
             self._label_states.update(zip(missing, states))
         return self.type_head.encode_labels(torch.stack([self._label_states[lab] for lab in labels]))
 
@@ -312,7 +332,9 @@ class MentionDetector:
         encodings, windows = self.preprocess(texts)
         found: list[list] = [[] for _ in texts]
         for batch in batches(windows, batch_size):
-            hidden, head_states, mask = self.window_states(batch, encodings, head.config.echo)
+            hidden, head_states, mask = self.window_states(
+                batch, encodings, head.config.echo, head.config.layer
+            )
             probs = self.probe_probs(hidden, mask)
             for row, w in enumerate(batch):
                 cands = window_spans(w, encodings[w.doc], probs[row], threshold)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 
@@ -35,6 +36,29 @@ class AnnotatedText:
 
     def mention_texts(self) -> list[str]:
         return [self.text[s:e] for s, e in self.spans]
+
+
+def join_consecutive(docs: Sequence[AnnotatedText], size: int, sep: str = "\n") -> list[AnnotatedText]:
+    """Groups of ``size`` consecutive texts joined by ``sep``, spans shifted and labels kept.
+
+    Gives each sentence of a sentence-split corpus stored in document order (CoNLL 2003) the
+    sentences before and after it as context; scores over the groups count the same mentions.
+    """
+    if size < 1:
+        raise ValueError(f"group size must be >= 1, not {size}")
+    if size == 1:
+        return list(docs)
+    out = []
+    for k in range(0, len(docs), size):
+        group = docs[k : k + size]
+        text, spans, labels, typed = "", [], [], all(d.labels is not None for d in group)
+        for d in group:
+            offset = len(text) + (len(sep) if text else 0)
+            text = f"{text}{sep}{d.text}" if text else d.text
+            spans += [(s + offset, e + offset) for s, e in d.spans]
+            labels += d.labels or []
+        out.append(AnnotatedText(text, spans, group[0].source, labels if typed else None))
+    return out
 
 
 def trim_span(text: str, start: int, end: int) -> tuple[int, int]:

@@ -78,10 +78,15 @@ def split_holdout(
 
 
 def _corpus_key(
-    backbone: Backbone, docs: Sequence[AnnotatedText], max_tokens: int, context: int, echo: bool = False
+    backbone: Backbone,
+    docs: Sequence[AnnotatedText],
+    max_tokens: int,
+    context: int,
+    echo: bool = False,
+    layer: int | None = None,
 ) -> str:
     digest = hashlib.sha1()
-    digest.update(f"{backbone.source}|{backbone.layer}|{max_tokens}|{context}|".encode())
+    digest.update(f"{backbone.source}|{layer or backbone.layer}|{max_tokens}|{context}|".encode())
     if echo:
         digest.update(b"echo|")
     for d in docs:
@@ -99,22 +104,23 @@ def encode_corpus(
     cache_dir: str | Path | None = None,
     desc: str = "encoding",
     echo: bool = False,
+    layer: int | None = None,
 ) -> EncodedCorpus:
     """Tokenize, window and run the backbone once over ``docs`` (cached on disk if asked).
 
     ``echo``: keep the second copy's states of echo input (see :mod:`tommer.echo`) instead.
+    ``layer``: the layer whose states are kept (default: the backbone's ``layer``).
     """
+    layer = layer or backbone.layer
     cache_file = None
     if cache_dir is not None:
-        key = _corpus_key(backbone, docs, max_tokens, context, echo)
+        key = _corpus_key(backbone, docs, max_tokens, context, echo, layer)
         cache_file = Path(cache_dir) / f"hidden-{key}.pt"
         if cache_file.exists():
             corpus = _window_corpus(backbone, docs, max_tokens, context)
             corpus.hidden = torch.load(cache_file)
             return corpus
-    corpus = encode_corpus_layers(
-        backbone, docs, [backbone.layer], max_tokens, context, batch_size, desc, echo
-    )[backbone.layer]
+    corpus = encode_corpus_layers(backbone, docs, [layer], max_tokens, context, batch_size, desc, echo)[layer]
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(".tmp")
@@ -166,8 +172,8 @@ def encode_corpus_layers(
     with tqdm(total=sum(w.length for w in base.windows), desc=desc, unit="tok", leave=False) as bar:
         for batch in batches(base.windows, batch_size):
             ids, mask = make_batch(batch, base.encodings, backbone.bos_id, backbone.pad_id)
-            if list(layers) == [backbone.layer]:
-                states = [backbone.hidden_states(ids, mask)]
+            if len(layers) == 1:
+                states = [backbone.hidden_states(ids, mask, layers[0])]
             else:
                 states = backbone.hidden_states_at(ids, mask, list(layers))
             if echo:

@@ -5,7 +5,8 @@ scores at least ``candidate_threshold``) is represented by the RMS-normalised st
 first and last tokens, their mean, the token before and the token after it, and a width
 embedding, plus the state three tokens after it (right context: the backbone is causal).
 A head trained with ``echo`` reads these from the second copy of echo input instead
-(:mod:`tommer.echo`), where every token has seen the whole window.
+(:mod:`tommer.echo`), where every token has seen the whole window; a head with a ``layer``
+reads that (deeper) layer's states, from the same backbone pass.
 Two kinds:
 
 - ``supervised``: a classifier over a fixed label set plus "none" (softmax);
@@ -54,6 +55,11 @@ class TypeHeadConfig:
     prompt: str = DEFAULT_PROMPT
     probe_feature: bool = False  # also read the probe's span probability (as a scaled log-odds)
     echo: bool = False  # read the second copy of echo input (see tommer.echo): right context
+    layer: int | None = None  # backbone layer the head reads (None: the probe's layer)
+    beat_none: bool = True  # supervised: the best label must also outscore "none"
+    join_sentences: int = (
+        1  # trained on groups of this many consecutive sentences (typed eval reads the same)
+    )
     info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -175,7 +181,9 @@ class TypeHead(nn.Module):
         best, idx = probs.max(dim=-1)
         out: list[tuple[str, float] | None] = []
         for k in range(len(spans)):
-            keep = best[k] >= label_threshold and (self.zero_shot or best[k] > none[k])
+            keep = best[k] >= label_threshold and (
+                self.zero_shot or not self.config.beat_none or best[k] > none[k]
+            )
             out.append((labels[int(idx[k])], float(best[k])) if keep else None)
         return out
 
@@ -231,9 +239,14 @@ def check_labels(labels) -> list[str]:
 
 @torch.no_grad()
 def label_states(
-    backbone, labels: Sequence[str], prompt: str = DEFAULT_PROMPT, batch_size: int = 64
+    backbone,
+    labels: Sequence[str],
+    prompt: str = DEFAULT_PROMPT,
+    batch_size: int = 64,
+    layer: int | None = None,
 ) -> torch.Tensor:
-    """``(L, 2d)``: per label, the mean state of the label's tokens in the prompt and the last state."""
+    """``(L, 2d)``: per label, the mean state of the label's tokens in the prompt and the last state
+    (at ``layer``, default the backbone's)."""
     rows = []
     for b in range(0, len(labels), batch_size):
         chunk = labels[b : b + batch_size]
@@ -246,7 +259,7 @@ def label_states(
             ids[row, 0] = backbone.bos_id
             ids[row, 1 : len(enc) + 1] = torch.from_numpy(enc.ids)
             mask[row, : len(enc) + 1] = 1
-        x = rms_norm(backbone.hidden_states(ids, mask))
+        x = rms_norm(backbone.hidden_states(ids, mask, layer))
         lo = prompt.index("{label}")  # the label's first character in every prompt
         for row, (label, enc) in enumerate(zip(chunk, encs)):
             hi = lo + len(label)

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .detector import spans_to_mentions, window_spans
 from .errors import TommerError
-from .mention import trim_span
+from .mention import join_consecutive, trim_span
 from .probe import ToMMeRProbe
 from .training import EncodedCorpus, _pad_batch
 from .type_head import (
@@ -242,6 +242,65 @@ def score_predictions(predicted, gold, threshold: float = 0.0) -> TypedScores:
     return scores
 
 
+def supervised_validator(states: EncodedCorpus, cands: Sequence[list], labels: Sequence[str], gold):
+    """``validate(head) -> (strict typed F1, extra)`` for a supervised head on held-out texts.
+
+    A head with ``beat_none`` keeps a label that outscores "none"; without it, the label
+    threshold that gives the best F1 is chosen too (returned as ``label_threshold``).
+    """
+
+    def validate(head: TypeHead):
+        pred = predict_corpus(head, states, cands, [(list(labels), None)], 0.0)
+        thresholds = (0.0,) if head.config.beat_none else THRESHOLDS
+        sweep = {t: score_predictions(pred, gold, t) for t in thresholds}
+        best = max(thresholds, key=lambda t: sweep[t].f1)
+        micro = sweep[best].micro
+        extra = {"val_precision": micro.precision, "val_recall": micro.recall}
+        return sweep[best].f1, extra if head.config.beat_none else {"label_threshold": best, **extra}
+
+    return validate
+
+
+def held_out_label_sets(docs, train_labels: Sequence[str], negatives: int, seed: int) -> list[list[str]]:
+    """Per held-out text, the label names a zero-shot head is given: its own types plus
+    ``negatives`` other training types (seeded)."""
+    rng = random.Random(seed)
+    out = []
+    for d in docs:
+        own = sorted(set(d.labels or []))
+        pool = [lab for lab in train_labels if lab not in own]
+        out.append(own + rng.sample(pool, min(len(pool), negatives)))
+    return out
+
+
+def zero_shot_validator(
+    states: EncodedCorpus,
+    cands: Sequence[list],
+    vocab: Sequence[str],
+    label_vecs: torch.Tensor,
+    names_per_doc: Sequence[list[str]],
+    gold,
+):
+    """``validate(head) -> (strict typed F1 at the best label threshold, extra)`` for a zero-shot head."""
+    index = {lab: k for k, lab in enumerate(vocab)}
+
+    def validate(head: TypeHead):
+        with torch.no_grad():
+            all_vecs = head.encode_labels(label_vecs)
+        sets = [(names, all_vecs[[index[n] for n in names]]) for names in names_per_doc]
+        pred = predict_corpus(head, states, cands, sets, THRESHOLDS[0])
+        sweep = {t: score_predictions(pred, gold, t) for t in THRESHOLDS}
+        best = max(THRESHOLDS, key=lambda t: sweep[t].f1)
+        micro = sweep[best].micro
+        return sweep[best].f1, {
+            "label_threshold": best,
+            "val_precision": micro.precision,
+            "val_recall": micro.recall,
+        }
+
+    return validate
+
+
 THRESHOLDS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
 
 
@@ -261,16 +320,28 @@ def run_train_types(
     config: TypeTrainConfig | None = None,
     head_only: bool = False,
     echo: bool = False,
+    layer: int | None = None,
+    join_sentences: int = 1,
     command: str = "",
     log=print,
 ) -> Path:
     """Train a type head on top of ``model``'s probe and save it (see ``tommer train-types``)."""
+    from .backbone import Backbone
     from .detector import load
     from .readers import read_annotated
     from .training import encode_corpus, split_holdout
 
     config = config or TypeTrainConfig()
     detector = load(model)
+    if layer is not None and layer != detector.config.layer:
+        if layer < detector.config.layer:
+            raise TommerError(
+                f"the head's layer ({layer}) must not be below the probe's ({detector.config.layer})"
+            )
+        if detector.backbone.depth < layer:
+            detector.backbone = Backbone.load(detector.config.backbone, detector.config.layer, depth=layer)
+    else:
+        layer = None  # the probe's layer
     docs = [d for path in data for d in read_annotated(path, typed=True)]
     if not docs:
         raise TommerError(f"no annotated texts in {', '.join(data)}")
@@ -281,20 +352,23 @@ def run_train_types(
     train_docs, val_docs = train_docs[:max_docs], val_docs[:val_limit]
     if not val_docs:
         raise TommerError("no held-out texts: give --val-data or a --val-fraction above 0")
-    log(f"{len(train_docs)} training texts, {len(val_docs)} held-out texts")
+    n_train, n_val = len(train_docs), len(val_docs)
+    train_docs = join_consecutive(train_docs, join_sentences)
+    val_docs = join_consecutive(val_docs, join_sentences)
+    log(
+        f"{n_train} training texts, {n_val} held-out texts"
+        + (f" (in groups of {join_sentences})" if join_sentences > 1 else "")
+    )
     cpu, wall = time.process_time(), time.perf_counter()
     enc = dict(max_tokens=detector.config.max_tokens, context=detector.config.context, batch_size=16)
     train = encode_corpus(detector.backbone, train_docs, cache_dir=cache_dir, desc="encode train", **enc)
     val = encode_corpus(detector.backbone, val_docs, cache_dir=cache_dir, desc="encode held-out", **enc)
     # the head's states: the same windows, read from echo input's second copy if asked
     train_states, val_states = train, val
-    if echo:
-        train_states = encode_corpus(
-            detector.backbone, train_docs, cache_dir=cache_dir, desc="echo train", echo=True, **enc
-        )
-        val_states = encode_corpus(
-            detector.backbone, val_docs, cache_dir=cache_dir, desc="echo held-out", echo=True, **enc
-        )
+    if echo or layer:
+        head_enc = dict(cache_dir=cache_dir, echo=echo, layer=layer, **enc)
+        train_states = encode_corpus(detector.backbone, train_docs, desc="head states train", **head_enc)
+        val_states = encode_corpus(detector.backbone, val_docs, desc="head states held-out", **head_enc)
     encode_cpu, encode_wall = time.process_time() - cpu, time.perf_counter() - wall
     cpu, wall = time.process_time(), time.perf_counter()
     train_cands = probe_candidates(detector.probe, train, candidate_threshold)
@@ -306,7 +380,7 @@ def run_train_types(
     gold = typed_gold(val)
     if zero_shot:
         vocab = sorted(set(train_labels) | {lab for d in val_docs for lab in d.labels or []})
-        vecs = label_states(detector.backbone, vocab, DEFAULT_PROMPT)
+        vecs = label_states(detector.backbone, vocab, DEFAULT_PROMPT, layer=layer)
         head = TypeHead(
             TypeHeadConfig(
                 "zero-shot",
@@ -315,24 +389,12 @@ def run_train_types(
                 candidate_threshold=candidate_threshold,
                 probe_feature=probe_feature,
                 echo=echo,
+                layer=layer,
+                join_sentences=join_sentences,
             )
         )
-        index = {lab: k for k, lab in enumerate(vocab)}
-        rng = random.Random(config.seed)
-        val_names = []
-        for d in val_docs:
-            own = sorted(set(d.labels or []))
-            pool = [lab for lab in train_labels if lab not in own]
-            val_names.append(own + rng.sample(pool, min(len(pool), config.negative_labels)))
-
-        def validate(h: TypeHead):
-            with torch.no_grad():
-                all_vecs = h.encode_labels(vecs)
-            sets = [(names, all_vecs[[index[n] for n in names]]) for names in val_names]
-            pred = predict_corpus(h, val_states, val_cands, sets, THRESHOLDS[0])
-            sweep = {t: score_predictions(pred, gold, t) for t in THRESHOLDS}
-            best = max(THRESHOLDS, key=lambda t: sweep[t].f1)
-            return sweep[best].f1, {"label_threshold": best, "val_precision": sweep[best].micro.precision}
+        val_names = held_out_label_sets(val_docs, train_labels, config.negative_labels, config.seed)
+        validate = zero_shot_validator(val_states, val_cands, vocab, vecs, val_names, gold)
     else:
         vocab, vecs = train_labels, None
         head = TypeHead(
@@ -343,24 +405,25 @@ def run_train_types(
                 dim=dim,
                 candidate_threshold=candidate_threshold,
                 label_threshold=0.0,
+                beat_none=False,  # the label threshold is chosen on held-out texts instead
                 probe_feature=probe_feature,
                 echo=echo,
+                layer=layer,
+                join_sentences=join_sentences,
             )
         )
 
-        def validate(h: TypeHead):
-            pred = predict_corpus(h, val_states, val_cands, [(train_labels, None)], 0.0)
-            scores = score_predictions(pred, gold)
-            return scores.f1, {"val_precision": scores.micro.precision, "val_recall": scores.micro.recall}
+        validate = supervised_validator(val_states, val_cands, train_labels, gold)
 
     head, history = train_type_head(head, train_states, train_cands, validate, config, vocab, vecs, log=log)
     final_f1, final = validate(head)
     head.config.info = {
-        "training_data": ", ".join(map(str, data)) + f" ({len(train_docs)} texts, {len(train_labels)} types)",
+        "training_data": ", ".join(map(str, data)) + f" ({n_train} texts, {len(train_labels)} types)",
         "validation": (
             ", ".join(map(str, val_data)) if val_data else f"fixed {val_fraction:.0%} of the texts"
         )
-        + (f" (the first {len(val_docs)} texts)" if val_limit else f" ({len(val_docs)} texts)"),
+        + (f" (the first {n_val} texts)" if val_limit else f" ({n_val} texts)")
+        + (f"; texts read in groups of {join_sentences} consecutive ones" if join_sentences > 1 else ""),
         "base_model": str(model),
         "seed": config.seed,
         "command": command,

@@ -88,18 +88,26 @@ def score_benchmark(
         typed_gold,
     )
 
-    def states(echo: bool):
+    def states(echo: bool, layer: int | None = None):
         cfg = detector.config
         desc = "echo" if echo else "encode"
         return encode_corpus(
-            detector.backbone, docs, cfg.max_tokens, cfg.context, 16, cache_dir, desc=desc, echo=echo
+            detector.backbone,
+            docs,
+            cfg.max_tokens,
+            cfg.context,
+            16,
+            cache_dir,
+            desc=desc,
+            echo=echo,
+            layer=layer,
         )
 
     head = detector.type_head
     corpus = states(echo=False)  # the probe's candidates come from plain input
     cands = probe_candidates(detector.probe, corpus, head.config.candidate_threshold)
-    if head.config.echo:  # the head reads echo input's second copy (same windows)
-        corpus = states(echo=True)
+    if head.config.echo or head.config.layer:  # the head's own states (same windows)
+        corpus = states(echo=head.config.echo, layer=head.config.layer)
     if head.zero_shot:
         label_set = [(labels, detector.label_vectors(labels))]
         gold = typed_gold(corpus, rename)
@@ -127,6 +135,7 @@ def run_typed_eval(
 
     from .detector import load
     from .errors import ConfigError
+    from .mention import join_consecutive
     from .readers import data_root as default_root
     from .readers import read_annotated
 
@@ -142,9 +151,12 @@ def run_typed_eval(
         if detector.type_head is None or detector.type_head.zero_shot:
             raise ConfigError(f"{model_dir} has no supervised type head")
         docs, path = docs_of(name)
-        log(f"supervised {name}: {len(docs)} sentences")
-        scores, recall = score_benchmark(detector, docs, None, cache_dir, log)
-        rows.append(_row(name, "supervised", str(model_dir), docs, scores, recall))
+        join = detector.type_head.config.join_sentences
+        log(f"supervised {name}: {len(docs)} sentences" + (f", in groups of {join}" if join > 1 else ""))
+        scores, recall = score_benchmark(detector, join_consecutive(docs, join), None, cache_dir, log)
+        rows.append(
+            _row(name, "supervised", str(model_dir), docs, scores, recall, head=head_inputs(detector))
+        )
     if zero_shot:
         detector = load(model)
         if detector.type_head is None or not detector.type_head.zero_shot:
@@ -155,8 +167,13 @@ def run_typed_eval(
             labels = [LABEL_NAMES.get(lab, lab) for lab in raw]
             rename = gold_renaming(docs, raw, str(path))
             log(f"zero-shot {name}: {len(docs)} sentences, labels {labels}")
-            scores, recall = score_benchmark(detector, docs, labels, cache_dir, log, rename)
-            rows.append(_row(name, "zero-shot", str(model), docs, scores, recall, labels))
+            join = detector.type_head.config.join_sentences
+            scores, recall = score_benchmark(
+                detector, join_consecutive(docs, join), labels, cache_dir, log, rename
+            )
+            rows.append(
+                _row(name, "zero-shot", str(model), docs, scores, recall, labels, head_inputs(detector))
+            )
     report = {
         "command": command,
         "split": split,
@@ -176,12 +193,23 @@ def run_typed_eval(
     return report
 
 
-def _row(name, setting, model, docs, scores: TypedScores, recall: float, labels=None) -> dict:
+def head_inputs(detector) -> dict:
+    """What a detector's type head reads: its layer, echo input, sentences per text."""
+    cfg = detector.type_head.config
+    return {
+        "layer": cfg.layer or detector.config.layer,
+        "echo": cfg.echo,
+        "join_sentences": cfg.join_sentences,
+    }
+
+
+def _row(name, setting, model, docs, scores: TypedScores, recall: float, labels=None, head=None) -> dict:
     return {
         "benchmark": name,
         "setting": setting,
         "model": model,
         "sentences": len(docs),
+        "head": head or {},
         "labels": labels,
         "candidate_recall": recall,
         **scores.to_dict(),
@@ -213,8 +241,22 @@ def render_markdown(report: dict) -> str:
         + "; gold types spelled differently from `labels.json` are read as: "
         + ", ".join(f"`{k}` → `{v}`" for k, v in report.get("gold_aliases", {}).items())
         + " (CrossNER_music's dev/test files).",
-        "- Scores read layer-L states rounded to bf16 (the training cache); `detector(text, labels=...)` "
+        "- Scores read hidden states rounded to bf16 (the training cache); `detector(text, labels=...)` "
         "computes them in the backbone's own precision.",
+        *[
+            f"- {r['benchmark']} ({r['setting']}): the head reads layer {r['head']['layer']}"
+            + (", echo input" if r["head"].get("echo") else "")
+            + (
+                f"; sentences are read in groups of {r['head']['join_sentences']} consecutive ones joined "
+                "by a newline (document context: the file keeps document order), as in the head's training; "
+                "every sentence is still scored"
+                if r["head"].get("join_sentences", 1) > 1
+                else ""
+            )
+            + "."
+            for r in report["rows"]
+            if r.get("head") and (r["setting"] == "supervised" or r["head"].get("join_sentences", 1) > 1)
+        ],
         "- Candidate recall: share of gold spans among the probe's candidates (the ceiling of recall).",
         f"- Paper: {PAPER_TYPED}. GLiNER-L: zero-shot CrossNER F1 as quoted in issue #5.",
         "",
