@@ -66,6 +66,7 @@ def main() -> None:
     ap.add_argument("--val-limit", type=int, default=1000)
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--batch-windows", type=int, default=16, help="texts per optimizer step")
     ap.add_argument("--candidate-threshold", type=float, default=0.02)
     ap.add_argument("--zero-shot", action="store_true", help="zero-shot heads on the Pile-NER part")
     ap.add_argument(
@@ -76,7 +77,9 @@ def main() -> None:
         "--join-sentences", type=int, default=1, metavar="N", help="N consecutive sentences per text"
     )
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--cache-dir", default=None, help="cache of the probe's own (plain) states")
+    ap.add_argument(
+        "--cache-dir", default=None, help="hidden-state cache (plain states; one swept layer's too)"
+    )
     ap.add_argument("--out", default="results/typed/layer_sweep")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
@@ -107,17 +110,23 @@ def main() -> None:
         for name, corpus in plain.items()
     }
     deep = Backbone.load(detector.backbone.source, max(layers))
-    states = {
-        name: encode_corpus_layers(deep, docs, layers, desc=f"layers {name}", echo=args.echo, **enc)
-        for name, docs in (("train", train_docs), ("dev", val_docs))
-    }
+
+    def layer_states(name, docs):
+        if len(layers) == 1:  # one layer: the same cache as `tommer train-types --layer`
+            corpus = encode_corpus(deep, docs, cache_dir=args.cache_dir, desc=name, echo=args.echo, **enc)
+            return {layers[0]: corpus}
+        return encode_corpus_layers(deep, docs, layers, desc=f"layers {name}", echo=args.echo, **enc)
+
+    states = {"train": layer_states("train", train_docs), "dev": layer_states("dev", val_docs)}
     encode = {"cpu_s": time.process_time() - started, "wall_s": time.perf_counter() - wall}
     print(json.dumps({"encode": encode}), flush=True)
 
     labels = sorted({lab for d in train_docs for lab in d.labels or []})
     vocab = sorted(set(labels) | {lab for d in val_docs for lab in d.labels or []})
     gold = typed_gold(plain["dev"])
-    config = TypeTrainConfig(epochs=args.epochs, seed=args.seed, balanced=not args.plain_bce)
+    config = TypeTrainConfig(
+        epochs=args.epochs, seed=args.seed, balanced=not args.plain_bce, batch_windows=args.batch_windows
+    )
     names = held_out_label_sets(val_docs, labels, config.negative_labels, config.seed)
     rows = []
     for layer in layers:
@@ -197,7 +206,8 @@ def write_markdown(path: Path, meta: dict, png_name: str) -> None:
         f"`{meta['model']}` (layer {meta['probe_layer']}, plain input), probability >= "
         f"{meta['candidate_threshold']} (gold recall: train {meta['candidate_recall']['train']:.3f}, "
         f"dev {meta['candidate_recall']['dev']:.3f}). One {meta['kind']} head per layer "
-        f"(dim {meta['dim']}, {meta['train_config']['epochs']} epochs, seed {meta['train_config']['seed']}"
+        f"(dim {meta['dim']}, {meta['train_config']['epochs']} epochs of "
+        f"{meta['train_config']['batch_windows']} texts per step, seed {meta['train_config']['seed']}"
         f"{', echo input' if meta['echo'] else ''}{', probe feature' if meta['probe_feature'] else ''}), "
         + (
             f"trained on the first {meta['train_sentences']} texts of the Pile-NER part's fixed 90% split "

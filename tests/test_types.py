@@ -270,6 +270,19 @@ def test_cli_train_types_tiny(tmp_path, capsys):
     assert main(argv[:-3] + ["--layer", "2", "--out", str(tmp_path / "shallow"), "-q"]) == 2
     assert "must not be below" in capsys.readouterr().err
 
+    # typed eval reads the benchmark the way the head was trained (layer 8, echo, pairs of sentences)
+    from tommer.readers import data_root
+
+    if not (data_root() / "benchmarks" / "CoNLL 2003" / "test.json").exists():
+        pytest.skip(f"shared data not found at {data_root()}: set TOMMER_DATA to the data folder")
+    from tommer.typed_eval import render_markdown, run_typed_eval
+
+    report = run_typed_eval(str(deep_out), [("CoNLL 2003", str(deep_out))], [], limit=5, log=lambda s: None)
+    row = report["rows"][0]
+    assert row["sentences"] == 5 and row["head"] == {"layer": 8, "echo": True, "join_sentences": 2}
+    assert 0.0 <= row["micro"]["f1"] <= 1.0 and row["micro"]["gold"] > 0
+    assert "groups of 2 consecutive" in render_markdown(report)
+
 
 def test_gold_renaming_aliases_and_unknown_types():
     from tommer.mention import AnnotatedText
