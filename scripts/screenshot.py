@@ -13,14 +13,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 def main() -> int:
@@ -36,11 +28,11 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     import tommer
-    from tommer.server import BackgroundServer, create_app
+    from tommer.server import HEADLESS_CHROMIUM_ARGS, BackgroundServer, create_app
 
     detector = tommer.load(args.model)
     with BackgroundServer(create_app(detector, args.model)) as server, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=args.chromium, args=ARGS)
+        browser = pw.chromium.launch(executable_path=args.chromium, args=HEADLESS_CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(server.url + "/")

@@ -21,7 +21,14 @@ from pathlib import Path
 import pytest
 
 from tommer.errors import TommerError
-from tommer.server import MAX_BODY_BYTES, BackgroundServer, bind, create_app, parse_request
+from tommer.server import (
+    HEADLESS_CHROMIUM_ARGS,
+    MAX_BODY_BYTES,
+    BackgroundServer,
+    bind,
+    create_app,
+    parse_request,
+)
 
 pytest.importorskip("starlette", reason="starlette is not installed (pip install starlette uvicorn)")
 pytest.importorskip("uvicorn", reason="uvicorn is not installed (pip install starlette uvicorn)")
@@ -32,14 +39,6 @@ NEEDS_MODEL = "the shipped default model (src/tommer/pretrained/smollm2-135m) is
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "results" / "serve_screenshot.png"
 CHROMIUM = os.environ.get("TOMMER_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 def assert_same_mentions(got: list[dict], expected) -> None:
@@ -219,7 +218,7 @@ def test_web_page_in_headless_chromium(live, tmp_path):
         BackgroundServer(create_app(detector, "tommer default" if trained else "untrained probe")) as server,
         sync_api.sync_playwright() as pw,
     ):
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=HEADLESS_CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             errors: list[str] = []

@@ -34,6 +34,15 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 STATIC = resources.files("tommer") / "static"
 OPTION_FIELDS = {"threshold", "decoding", "viz", "gold"}
+# flags for driving the page in a headless Chromium (tests, scripts/screenshot.py)
+HEADLESS_CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 class RequestError(Exception):
