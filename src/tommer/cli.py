@@ -367,6 +367,7 @@ def cmd_train_types(args: argparse.Namespace) -> int:
         negative_labels=args.negative_labels,
         seed=args.seed,
         balanced=not args.plain_bce,
+        batch_windows=args.batch_windows,
     )
     run_train_types(
         model=args.model,
@@ -499,6 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     tt.add_argument("--probe-feature", action="store_true", help="the head also reads the span probability")
     tt.add_argument("--epochs", type=int, default=6)
     tt.add_argument("--lr", type=float, default=1e-3)
+    tt.add_argument("--batch-windows", type=int, default=16, help="texts (windows) per optimizer step")
     tt.add_argument("--negative-labels", type=int, default=8, help="zero-shot: random other types per text")
     tt.add_argument("--plain-bce", action="store_true", help="zero-shot: plain mean BCE (default: balanced)")
     tt.add_argument("--seed", type=int, default=0)
