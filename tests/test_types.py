@@ -263,10 +263,13 @@ def test_cli_train_types_tiny(tmp_path, capsys):
     detector = tommer.load(deep_out)
     config = detector.type_head.config
     assert config.layer == 8 and config.echo and config.join_sentences == 2 and not config.beat_none
-    assert detector.backbone.layer == detector.config.layer < detector.backbone.depth == 8
     text = "Angela Merkel visited Paris and London."
-    for m in detector(text, threshold=0.0):
+    assert detector.backbone.depth == detector.config.layer  # untyped work loads only the probe's layers
+    detector.predict_spans([text])
+    assert detector.backbone.depth == detector.config.layer
+    for m in detector(text, threshold=0.0):  # supervised head: typed on every call, layer 8 loaded now
         assert text[m.start : m.end] == m.text and m.label in {"location", "person"}
+    assert detector.backbone.layer == detector.config.layer < detector.backbone.depth == 8
     assert main(argv[:-3] + ["--layer", "2", "--out", str(tmp_path / "shallow"), "-q"]) == 2
     assert "must not be below" in capsys.readouterr().err
 

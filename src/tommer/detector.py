@@ -149,15 +149,18 @@ class MentionDetector:
             raise ModelNotFoundError(f"{directory / CONFIG_NAME} is not a tommer config: {err}") from None
         probe = ToMMeRProbe(config.probe)
         probe.load_state_dict(load_file(str(directory / WEIGHTS_NAME)))
-        head = load_head(directory)
-        depth = max(config.layer, (head and head.config.layer) or 0)
-        if backbone is None:
-            backbone = Backbone.load(config.backbone, config.layer, depth=depth)
-        elif backbone.depth < depth:
-            raise ConfigError(
-                f"the type head in {directory} reads layer {depth}: the backbone given holds {backbone.depth}"
+        if backbone is None:  # a type head's deeper layers are loaded on its first call
+            backbone = Backbone.load(config.backbone, config.layer)
+        return cls(config, backbone, probe, type_head=load_head(directory))
+
+    def load_head_layers(self) -> None:
+        """Load the layers the type head reads, if deeper than the probe's (once; plain
+        detection keeps running only the probe's layers)."""
+        depth = self.type_head.config.layer or self.config.layer
+        if self.backbone.depth < depth:
+            self.backbone = Backbone.load(
+                self.config.backbone, self.config.layer, dtype=self.backbone.dtype, depth=depth
             )
-        return cls(config, backbone, probe, type_head=head)
 
     def save_pretrained(self, path: str | os.PathLike) -> Path:
         """Write ``config.json``, ``model.safetensors`` and a ``README.md`` model card."""
@@ -295,6 +298,7 @@ class MentionDetector:
         """The zero-shot head's vectors for label names (prompt states cached per name)."""
         missing = [lab for lab in labels if lab not in self._label_states]
         if missing:
+            self.load_head_layers()
             config = self.type_head.config
             states = label_states(self.backbone, missing, config.prompt, layer=config.layer)
             self._label_states.update(zip(missing, states))
@@ -328,6 +332,7 @@ class MentionDetector:
         label_threshold = head.config.label_threshold if label_threshold is None else label_threshold
         if not 0.0 <= label_threshold <= 1.0:
             raise ConfigError(f"label_threshold must be in [0, 1], not {label_threshold}")
+        self.load_head_layers()
         vectors = self.label_vectors(names) if head.zero_shot else None
         encodings, windows = self.preprocess(texts)
         found: list[list] = [[] for _ in texts]

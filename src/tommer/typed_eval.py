@@ -104,6 +104,7 @@ def score_benchmark(
         )
 
     head = detector.type_head
+    detector.load_head_layers()
     corpus = states(echo=False)  # the probe's candidates come from plain input
     cands = probe_candidates(detector.probe, corpus, head.config.candidate_threshold)
     if head.config.echo or head.config.layer:  # the head's own states (same windows)
