@@ -387,6 +387,7 @@ def cmd_train_types(args: argparse.Namespace) -> int:
         echo=args.echo,
         layer=args.layer,
         join_sentences=args.join_sentences,
+        text_prefix=args.text_prefix.encode().decode("unicode_escape"),
         command="tommer " + " ".join(shlex.quote(a) for a in args.argv),
         log=_logger(args),
     )
@@ -523,6 +524,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="read N consecutive sentences as one text (document context; the files keep document order)",
+    )
+    tt.add_argument(
+        "--text-prefix",
+        default="",
+        metavar="WS",
+        help=r"whitespace fed before every text (e.g. '\n'): its first words read like running text",
     )
     tt.add_argument("--head-only", action="store_true", help="write only types.json / types.safetensors")
     tt.add_argument("-q", "--quiet", action="store_true")

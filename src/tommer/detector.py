@@ -334,6 +334,8 @@ class MentionDetector:
             raise ConfigError(f"label_threshold must be in [0, 1], not {label_threshold}")
         self.load_head_layers()
         vectors = self.label_vectors(names) if head.zero_shot else None
+        prefix = head.config.text_prefix  # whitespace: no token of it can start or end a span
+        texts = [prefix + t for t in texts]
         encodings, windows = self.preprocess(texts)
         found: list[list] = [[] for _ in texts]
         for batch in batches(windows, batch_size):
@@ -350,8 +352,12 @@ class MentionDetector:
         for text, enc, spans in zip(texts, encodings, found):
             chosen = decode_typed(spans)
             mentions = spans_to_mentions(text, enc, [(s, e, p) for s, e, p, _, _ in chosen])
+            n = len(prefix)
             out.append(
-                [replace(m, label=sp[3], label_score=round(sp[4], 6)) for m, sp in zip(mentions, chosen)]
+                [
+                    replace(m, start=m.start - n, end=m.end - n, label=sp[3], label_score=round(sp[4], 6))
+                    for m, sp in zip(mentions, chosen)
+                ]
             )
         return out
 

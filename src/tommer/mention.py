@@ -61,6 +61,16 @@ def join_consecutive(docs: Sequence[AnnotatedText], size: int, sep: str = "\n") 
     return out
 
 
+def with_prefix(docs: Sequence[AnnotatedText], prefix: str) -> list[AnnotatedText]:
+    """The texts with ``prefix`` in front, spans shifted to match."""
+    if not prefix:
+        return list(docs)
+    n = len(prefix)
+    return [
+        AnnotatedText(prefix + d.text, [(s + n, e + n) for s, e in d.spans], d.source, d.labels) for d in docs
+    ]
+
+
 def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
     """Strip surrounding whitespace from a character span ``[start, end)``."""
     while start < end and text[start].isspace():

@@ -57,9 +57,8 @@ class TypeHeadConfig:
     echo: bool = False  # read the second copy of echo input (see tommer.echo): right context
     layer: int | None = None  # backbone layer the head reads (None: the probe's layer)
     beat_none: bool = True  # supervised: the best label must also outscore "none"
-    join_sentences: int = (
-        1  # trained on groups of this many consecutive sentences (typed eval reads the same)
-    )
+    join_sentences: int = 1  # texts = groups of this many consecutive sentences (typed eval too)
+    text_prefix: str = ""  # whitespace fed before every text: its first words are not at the start
     info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -67,6 +66,8 @@ class TypeHeadConfig:
             raise ConfigError(f"type head kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
         if self.kind == "supervised" and not self.labels:
             raise ConfigError("a supervised type head needs its label set")
+        if self.text_prefix.strip():
+            raise ConfigError(f"the text prefix must be whitespace only, got {self.text_prefix!r}")
         if "{label}" not in self.prompt:
             raise ConfigError(f"the label prompt must contain '{{label}}', got {self.prompt!r}")
 

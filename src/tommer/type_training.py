@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .detector import spans_to_mentions, window_spans
 from .errors import TommerError
-from .mention import join_consecutive, trim_span
+from .mention import join_consecutive, trim_span, with_prefix
 from .probe import ToMMeRProbe
 from .training import EncodedCorpus, _pad_batch
 from .type_head import (
@@ -322,6 +322,7 @@ def run_train_types(
     echo: bool = False,
     layer: int | None = None,
     join_sentences: int = 1,
+    text_prefix: str = "",
     command: str = "",
     log=print,
 ) -> Path:
@@ -353,8 +354,8 @@ def run_train_types(
     if not val_docs:
         raise TommerError("no held-out texts: give --val-data or a --val-fraction above 0")
     n_train, n_val = len(train_docs), len(val_docs)
-    train_docs = join_consecutive(train_docs, join_sentences)
-    val_docs = join_consecutive(val_docs, join_sentences)
+    train_docs = with_prefix(join_consecutive(train_docs, join_sentences), text_prefix)
+    val_docs = with_prefix(join_consecutive(val_docs, join_sentences), text_prefix)
     log(
         f"{n_train} training texts, {n_val} held-out texts"
         + (f" (in groups of {join_sentences})" if join_sentences > 1 else "")
@@ -391,6 +392,7 @@ def run_train_types(
                 echo=echo,
                 layer=layer,
                 join_sentences=join_sentences,
+                text_prefix=text_prefix,
             )
         )
         val_names = held_out_label_sets(val_docs, train_labels, config.negative_labels, config.seed)
@@ -410,6 +412,7 @@ def run_train_types(
                 echo=echo,
                 layer=layer,
                 join_sentences=join_sentences,
+                text_prefix=text_prefix,
             )
         )
 
@@ -464,7 +467,13 @@ def write_card_section(card: Path, head: TypeHead) -> None:
         f"- Validation: {info.get('validation', '')}",
         f"- Candidates: probe probability >= {cfg.candidate_threshold} "
         f"(gold recall {json.dumps({k: round(v, 4) for k, v in info.get('candidate_recall', {}).items()})})",
-        f"- Label threshold: {cfg.label_threshold}" + (f"; prompt `{cfg.prompt}`" if head.zero_shot else ""),
+        f"- Reads: layer {cfg.layer or 'of the probe'}"
+        + (", echo input" if cfg.echo else ", plain input")
+        + (f", groups of {cfg.join_sentences} consecutive sentences" if cfg.join_sentences > 1 else "")
+        + (f", text prefix {cfg.text_prefix!r}" if cfg.text_prefix else ""),
+        f"- Label threshold: {cfg.label_threshold}"
+        + (" (arg-max against none)" if not head.zero_shot and cfg.beat_none else "")
+        + (f"; prompt `{cfg.prompt}`" if head.zero_shot else ""),
         f"- Labels: {', '.join(cfg.labels)}" if cfg.labels else "- Labels: given at inference (zero-shot)",
         f"- Held-out strict typed F1: {info.get('held_out_typed_f1', 0.0):.4f}",
         f"- CPU seconds: encode {info.get('encode_cpu_seconds')}, train {info.get('train_cpu_seconds')}",

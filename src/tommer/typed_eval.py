@@ -79,6 +79,7 @@ def score_benchmark(
     ``labels``: the names given to a zero-shot head, with ``rename`` mapping gold types to
     them; None for a supervised head. Returns the scores and the candidate recall.
     """
+    from .mention import with_prefix
     from .training import encode_corpus
     from .type_training import (
         candidate_recall,
@@ -105,6 +106,7 @@ def score_benchmark(
 
     head = detector.type_head
     detector.load_head_layers()
+    docs = with_prefix(docs, head.config.text_prefix)  # as on typed calls (gold shifted alike)
     corpus = states(echo=False)  # the probe's candidates come from plain input
     cands = probe_candidates(detector.probe, corpus, head.config.candidate_threshold)
     if head.config.echo or head.config.layer:  # the head's own states (same windows)
@@ -217,6 +219,30 @@ def _row(name, setting, model, docs, scores: TypedScores, recall: float, labels=
     }
 
 
+def head_lines(rows: list[dict]) -> list[str]:
+    """One bullet per head: the layer it reads, echo input, sentence groups."""
+    heads: dict[tuple, list[str]] = {}
+    for r in rows:
+        if r.get("head"):
+            heads.setdefault((r["setting"], r["model"], json.dumps(r["head"])), []).append(r["benchmark"])
+    lines = []
+    for (setting, model, head), names in heads.items():
+        h = json.loads(head)
+        lines.append(
+            f"- {setting} head (`{model}`; {', '.join(names)}): reads layer {h['layer']}"
+            + (", echo input" if h.get("echo") else ", plain input")
+            + (
+                f"; sentences are read in groups of {h['join_sentences']} consecutive ones joined "
+                "by a newline (document context: the file keeps document order), as in the head's "
+                "training; every sentence is still scored"
+                if h.get("join_sentences", 1) > 1
+                else ""
+            )
+            + "."
+        )
+    return lines
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
@@ -244,20 +270,7 @@ def render_markdown(report: dict) -> str:
         + " (CrossNER_music's dev/test files).",
         "- Scores read hidden states rounded to bf16 (the training cache); `detector(text, labels=...)` "
         "computes them in the backbone's own precision.",
-        *[
-            f"- {r['benchmark']} ({r['setting']}): the head reads layer {r['head']['layer']}"
-            + (", echo input" if r["head"].get("echo") else "")
-            + (
-                f"; sentences are read in groups of {r['head']['join_sentences']} consecutive ones joined "
-                "by a newline (document context: the file keeps document order), as in the head's training; "
-                "every sentence is still scored"
-                if r["head"].get("join_sentences", 1) > 1
-                else ""
-            )
-            + "."
-            for r in report["rows"]
-            if r.get("head") and (r["setting"] == "supervised" or r["head"].get("join_sentences", 1) > 1)
-        ],
+        *head_lines(report["rows"]),
         "- Candidate recall: share of gold spans among the probe's candidates (the ceiling of recall).",
         f"- Paper: {PAPER_TYPED}. GLiNER-L: zero-shot CrossNER F1 as quoted in issue #5.",
         "",
