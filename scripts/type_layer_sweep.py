@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import torch
+from layer_sweep import parse_layers  # scripts/ is on sys.path when run as a script
 
 from tommer.backbone import Backbone
 from tommer.detector import load
@@ -44,16 +45,6 @@ from tommer.type_training import (
     typed_gold,
     zero_shot_validator,
 )
-
-
-def parse_layers(spec: str) -> list[int]:
-    """``"6-24:3"`` (every third layer), ``"6,12,18"`` or a mix."""
-    out: list[int] = []
-    for part in spec.split(","):
-        part, _, step = part.partition(":")
-        lo, _, hi = part.partition("-")
-        out += list(range(int(lo), int(hi or lo) + 1, int(step or 1)))
-    return sorted(set(out))
 
 
 def main() -> None:

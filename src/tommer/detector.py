@@ -153,14 +153,17 @@ class MentionDetector:
             backbone = Backbone.load(config.backbone, config.layer)
         return cls(config, backbone, probe, type_head=load_head(directory))
 
-    def load_head_layers(self) -> None:
-        """Load the layers the type head reads, if deeper than the probe's (once; plain
-        detection keeps running only the probe's layers)."""
-        depth = self.type_head.config.layer or self.config.layer
+    def load_layers(self, depth: int) -> None:
+        """Make the backbone hold its first ``depth`` layers (reloaded once if it holds fewer);
+        untyped detection keeps running only the probe's layers."""
         if self.backbone.depth < depth:
             self.backbone = Backbone.load(
                 self.config.backbone, self.config.layer, dtype=self.backbone.dtype, depth=depth
             )
+
+    def load_head_layers(self) -> None:
+        """Load the layers the type head reads, if deeper than the probe's."""
+        self.load_layers(self.type_head.config.layer or self.config.layer)
 
     def save_pretrained(self, path: str | os.PathLike) -> Path:
         """Write ``config.json``, ``model.safetensors`` and a ``README.md`` model card."""

@@ -327,7 +327,6 @@ def run_train_types(
     log=print,
 ) -> Path:
     """Train a type head on top of ``model``'s probe and save it (see ``tommer train-types``)."""
-    from .backbone import Backbone
     from .detector import load
     from .readers import read_annotated
     from .training import encode_corpus, split_holdout
@@ -339,8 +338,7 @@ def run_train_types(
             raise TommerError(
                 f"the head's layer ({layer}) must not be below the probe's ({detector.config.layer})"
             )
-        if detector.backbone.depth < layer:
-            detector.backbone = Backbone.load(detector.config.backbone, detector.config.layer, depth=layer)
+        detector.load_layers(layer)
     else:
         layer = None  # the probe's layer
     docs = [d for path in data for d in read_annotated(path, typed=True)]

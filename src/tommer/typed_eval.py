@@ -74,12 +74,13 @@ def gold_renaming(docs, label_file_names: list[str], where: str) -> dict[str, st
 def score_benchmark(
     detector, docs, labels: list[str] | None, cache_dir, log, rename: dict[str, str] | None = None
 ) -> tuple[TypedScores, float]:
-    """Strict typed scores of ``detector``'s head on typed ``docs`` (cached hidden states).
+    """Strict typed scores of ``detector``'s head on typed sentences ``docs`` (cached hidden states),
+    read as the head was trained (its sentence groups and text prefix).
 
     ``labels``: the names given to a zero-shot head, with ``rename`` mapping gold types to
     them; None for a supervised head. Returns the scores and the candidate recall.
     """
-    from .mention import with_prefix
+    from .mention import join_consecutive, with_prefix
     from .training import encode_corpus
     from .type_training import (
         candidate_recall,
@@ -106,7 +107,8 @@ def score_benchmark(
 
     head = detector.type_head
     detector.load_head_layers()
-    docs = with_prefix(docs, head.config.text_prefix)  # as on typed calls (gold shifted alike)
+    # read the texts the way the head was trained: sentence groups, then its prefix (gold shifted alike)
+    docs = with_prefix(join_consecutive(docs, head.config.join_sentences), head.config.text_prefix)
     corpus = states(echo=False)  # the probe's candidates come from plain input
     cands = probe_candidates(detector.probe, corpus, head.config.candidate_threshold)
     if head.config.echo or head.config.layer:  # the head's own states (same windows)
@@ -138,7 +140,6 @@ def run_typed_eval(
 
     from .detector import load
     from .errors import ConfigError
-    from .mention import join_consecutive
     from .readers import data_root as default_root
     from .readers import read_annotated
 
@@ -156,7 +157,7 @@ def run_typed_eval(
         docs, path = docs_of(name)
         join = detector.type_head.config.join_sentences
         log(f"supervised {name}: {len(docs)} sentences" + (f", in groups of {join}" if join > 1 else ""))
-        scores, recall = score_benchmark(detector, join_consecutive(docs, join), None, cache_dir, log)
+        scores, recall = score_benchmark(detector, docs, None, cache_dir, log)
         rows.append(
             _row(name, "supervised", str(model_dir), docs, scores, recall, head=head_inputs(detector))
         )
@@ -170,10 +171,7 @@ def run_typed_eval(
             labels = [LABEL_NAMES.get(lab, lab) for lab in raw]
             rename = gold_renaming(docs, raw, str(path))
             log(f"zero-shot {name}: {len(docs)} sentences, labels {labels}")
-            join = detector.type_head.config.join_sentences
-            scores, recall = score_benchmark(
-                detector, join_consecutive(docs, join), labels, cache_dir, log, rename
-            )
+            scores, recall = score_benchmark(detector, docs, labels, cache_dir, log, rename)
             rows.append(
                 _row(name, "zero-shot", str(model), docs, scores, recall, labels, head_inputs(detector))
             )
@@ -224,10 +222,10 @@ def head_lines(rows: list[dict]) -> list[str]:
     heads: dict[tuple, list[str]] = {}
     for r in rows:
         if r.get("head"):
-            heads.setdefault((r["setting"], r["model"], json.dumps(r["head"])), []).append(r["benchmark"])
+            heads.setdefault((r["setting"], r["model"], tuple(r["head"].items())), []).append(r["benchmark"])
     lines = []
     for (setting, model, head), names in heads.items():
-        h = json.loads(head)
+        h = dict(head)
         lines.append(
             f"- {setting} head (`{model}`; {', '.join(names)}): reads layer {h['layer']}"
             + (", echo input" if h.get("echo") else ", plain input")
