@@ -16,7 +16,11 @@ def detector() -> tommer.MentionDetector:
 
 @pytest.fixture(scope="session")
 def backbone(detector):
-    return detector.backbone
+    """The default's backbone at the probe's layer, loaded on its own: a typed call on the shared
+    detector may have replaced ``detector.backbone`` with a deeper one."""
+    from tommer.backbone import Backbone
+
+    return Backbone.load(detector.config.backbone, detector.config.layer)
 
 
 @pytest.fixture(scope="session")
