@@ -32,16 +32,16 @@ def check_offsets(text, mentions):
         assert m.label is not None and 0.0 <= m.label_score <= 1.0
 
 
-def small_head(kind: str, hidden: int = 576) -> TypeHead:
+def small_head(kind: str, hidden: int = 576, bilstm_dim: int = 0) -> TypeHead:
     torch.manual_seed(0)
     labels = ["person", "location"] if kind == "supervised" else []
-    return TypeHead(TypeHeadConfig(kind, hidden, labels=labels, dim=16)).eval()
+    return TypeHead(TypeHeadConfig(kind, hidden, labels=labels, dim=16, bilstm_dim=bilstm_dim)).eval()
 
 
 # -- head ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("kind", ["supervised", "zero-shot"])
-def test_head_save_load_round_trip(tmp_path, kind):
-    head = small_head(kind, hidden=8)
+@pytest.mark.parametrize("kind,bilstm_dim", [("supervised", 0), ("zero-shot", 0), ("supervised", 6)])
+def test_head_save_load_round_trip(tmp_path, kind, bilstm_dim):
+    head = small_head(kind, hidden=8, bilstm_dim=bilstm_dim)
     head.config.info = {"note": "round trip"}
     save_head(head, tmp_path)
     loaded = load_head(tmp_path)
@@ -59,6 +59,23 @@ def test_load_head_absent_and_broken(tmp_path):
         TypeHeadConfig("typed", 8)
     with pytest.raises(ConfigError, match="label set"):
         TypeHeadConfig("supervised", 8)
+    with pytest.raises(ConfigError, match="extra_layers"):
+        TypeHeadConfig("zero-shot", 8, extra_layers=[9])
+    with pytest.raises(ConfigError, match="bilstm_dim"):
+        TypeHeadConfig("zero-shot", 8, bilstm_dim=5)
+
+
+def test_bilstm_head_reads_context_beyond_its_fixed_features():
+    """The fixed features stop three rows after a span; a BiLSTM head also sees farther rows."""
+    hidden = torch.randn(12, 8)
+    changed = hidden.clone()
+    changed[10] += 5.0  # far right of the span (rows 2-3)
+    spans = torch.tensor([[2, 3]])
+    for bilstm_dim, moves in [(0, False), (6, True)]:
+        head = small_head("supervised", hidden=8, bilstm_dim=bilstm_dim)
+        with torch.no_grad():
+            a, b = head.encode_spans(hidden, spans), head.encode_spans(changed, spans)
+        assert (not torch.allclose(a, b)) == moves, bilstm_dim
 
 
 def test_span_features_first_last_mean():
@@ -252,6 +269,38 @@ def test_read_benchmark_json_typed(tmp_path):
         read_benchmark_json(path, typed=True)
 
 
+def test_typed_report_names_duplicate_rows_and_compares_only_test_with_targets():
+    from tommer.typed_eval import render_markdown
+
+    def row(model, f1):
+        micro = {"precision": f1, "recall": f1, "f1": f1}
+        return {
+            "benchmark": "CoNLL 2003",
+            "setting": "supervised",
+            "model": model,
+            "sentences": 3,
+            "micro": micro,
+            "candidate_recall": 1.0,
+            "per_type": {},
+            "head": {},
+        }
+
+    report = {
+        "command": "tommer eval --typed",
+        "split": "dev",
+        "limit": None,
+        "label_names": {},
+        "gold_aliases": {},
+        "rows": [row("old", 0.91), row("new", 0.93)],
+    }
+    text = render_markdown(report)
+    assert "| CoNLL 2003 (`old`) |" in text and "| CoNLL 2003 (`new`) |" in text
+    assert "not compared" in text and "met" not in text
+    report.update(split="test", rows=[row("new", 0.93)])
+    text = render_markdown(report)
+    assert "| CoNLL 2003 |" in text and "Supervised CoNLL 2003 test F1 >= 90: 93.0, met." in text
+
+
 def test_typed_scores_strict():
     scores = TypedScores()
     scores.add([(0, 5, "person"), (6, 9, "location"), (10, 12, "person")], [(0, 5, "person"), (6, 9, "org")])
@@ -296,19 +345,23 @@ def test_cli_train_types_tiny(tmp_path, capsys):
 
     # a head on a deeper layer than the probe: saved, and the loaded detector runs that deep
     deep_out = tmp_path / "deep"
-    extra = ["--layer", "8", "--echo", "--join-sentences", "2"]
+    extra = ["--layer", "8", "--extra-layers", "9", "--echo", "--join-sentences", "2", "--bilstm-dim", "16"]
     assert main(argv[:-3] + extra + ["--out", str(deep_out), "-q"]) == 0
     detector = tommer.load(deep_out)
     config = detector.type_head.config
     assert config.layer == 8 and config.echo and config.join_sentences == 2 and not config.beat_none
+    card = (deep_out / "README.md").read_text()
+    assert config.bilstm_dim == 16 and "BiLSTM of width 16" in card and "layer 8 + 9" in card
+    assert config.extra_layers == [9] and config.read_layers(detector.config.layer) == [8, 9]
     text = "Angela Merkel visited Paris and London."
     assert detector.backbone.depth == detector.config.layer  # untyped work loads only the probe's layers
     detector.predict_spans([text])
     assert detector.backbone.depth == detector.config.layer
     for m in detector(text, threshold=0.0):  # supervised head: typed on every call, layer 8 loaded now
         assert text[m.start : m.end] == m.text and m.label in {"location", "person"}
-    assert detector.backbone.layer == detector.config.layer < detector.backbone.depth == 8
+    assert detector.backbone.layer == detector.config.layer < detector.backbone.depth == 9
     assert main(argv[:-3] + ["--layer", "2", "--out", str(tmp_path / "shallow"), "-q"]) == 2
+    assert main(argv[:-3] + ["--extra-layers", "2", "--out", str(tmp_path / "shallow"), "-q"]) == 2
     assert "must not be below" in capsys.readouterr().err
 
     # typed eval reads the benchmark the way the head was trained (layer 8, echo, pairs of sentences)
@@ -320,9 +373,16 @@ def test_cli_train_types_tiny(tmp_path, capsys):
 
     report = run_typed_eval(str(deep_out), [("CoNLL 2003", str(deep_out))], [], limit=5, log=lambda s: None)
     row = report["rows"][0]
-    assert row["sentences"] == 5 and row["head"] == {"layer": 8, "echo": True, "join_sentences": 2}
+    assert row["sentences"] == 5 and row["head"] == {
+        "layer": 8,
+        "echo": True,
+        "join_sentences": 2,
+        "bilstm_dim": 16,
+        "extra_layers": [9],
+    }
     assert 0.0 <= row["micro"]["f1"] <= 1.0 and row["micro"]["gold"] > 0
     assert "groups of 2 consecutive" in render_markdown(report)
+    assert "BiLSTM of width 16" in render_markdown(report) and "reads layer 8 + 9" in render_markdown(report)
 
 
 def test_gold_renaming_aliases_and_unknown_types():

@@ -12,6 +12,17 @@ from .errors import TommerError
 
 
 # -- detect ------------------------------------------------------------------------------
+def _layer_list(value: str) -> list[int]:
+    """``"12,18"`` → ``[12, 18]`` (argparse type; a clear error otherwise)."""
+    try:
+        layers = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated layer numbers, got {value!r}") from None
+    if any(m < 1 for m in layers):
+        raise argparse.ArgumentTypeError(f"layers start at 1, got {value!r}")
+    return layers
+
+
 def _logger(args: argparse.Namespace):
     """Print progress messages to stderr unless --quiet."""
     if args.quiet:
@@ -388,6 +399,8 @@ def cmd_train_types(args: argparse.Namespace) -> int:
         layer=args.layer,
         join_sentences=args.join_sentences,
         text_prefix=args.text_prefix.encode().decode("unicode_escape"),
+        bilstm_dim=args.bilstm_dim,
+        extra_layers=args.extra_layers,
         command="tommer " + " ".join(shlex.quote(a) for a in args.argv),
         log=_logger(args),
     )
@@ -499,6 +512,13 @@ def build_parser() -> argparse.ArgumentParser:
     tt.add_argument("--candidate-threshold", type=float, default=0.02, help="candidate probe probability")
     tt.add_argument("--dim", type=int, default=128, help="span / label vector size")
     tt.add_argument("--probe-feature", action="store_true", help="the head also reads the span probability")
+    tt.add_argument(
+        "--bilstm-dim",
+        type=int,
+        default=0,
+        metavar="N",
+        help="a trainable BiLSTM of width N over the head's states (default 0: none)",
+    )
     tt.add_argument("--epochs", type=int, default=6)
     tt.add_argument("--lr", type=float, default=1e-3)
     tt.add_argument("--batch-windows", type=int, default=16, help="texts (windows) per optimizer step")
@@ -517,6 +537,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="backbone layer the head reads (default: the probe's; deeper costs those layers on typed calls)",
+    )
+    tt.add_argument(
+        "--extra-layers",
+        type=_layer_list,
+        default=[],
+        metavar="M,...",
+        help="supervised: more layers the head reads, concatenated with --layer's (e.g. 18)",
     )
     tt.add_argument(
         "--join-sentences",

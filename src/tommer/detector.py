@@ -29,6 +29,7 @@ from .type_head import (
     TypeHead,
     check_labels,
     decode_typed,
+    join_layers,
     label_candidates,
     label_states,
     load_head,
@@ -163,7 +164,7 @@ class MentionDetector:
 
     def load_head_layers(self) -> None:
         """Load the layers the type head reads, if deeper than the probe's."""
-        self.load_layers(self.type_head.config.layer or self.config.layer)
+        self.load_layers(max(self.type_head.config.read_layers(self.config.layer)))
 
     def save_pretrained(self, path: str | os.PathLike) -> Path:
         """Write ``config.json``, ``model.safetensors`` and a ``README.md`` model card."""
@@ -201,29 +202,29 @@ class MentionDetector:
         batch: Sequence[Window],
         encodings: Sequence[Encoding],
         head_echo: bool = False,
-        head_layer: int | None = None,
+        head_layers: Sequence[int] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(probe states, type-head states, mask) of a batch of windows, in one backbone pass.
 
         Echo input is fed when the probe (``config.echo``) or the head (``head_echo``) reads it;
-        the head reads ``head_layer`` (default: the probe's layer).
+        the head reads ``head_layers`` (default: the probe's layer), several joined by
+        :func:`~tommer.type_head.join_layers`.
         """
         bos, pad = self.backbone.bos_id, self.backbone.pad_id
         layer = self.config.layer
-        head_layer = head_layer or layer
+        head_layers = list(head_layers or [layer])
         echo = self.config.echo or head_echo
         ids, mask = (collate_echo if echo else collate)(batch, encodings, bos, pad)
-        if head_layer == layer:
-            probe_states = head_states = self.backbone.hidden_states(ids, mask, layer)
+        if head_layers == [layer]:
+            probe_states = self.backbone.hidden_states(ids, mask, layer)
+            parts = [probe_states]
         else:
-            probe_states, head_states = self.backbone.hidden_states_at(ids, mask, [layer, head_layer])
-        if not echo:
-            return probe_states, head_states, mask
-        plain, echoed, out_mask = split_echo(probe_states, batch)
-        probe_states = echoed if self.config.echo else plain
-        if head_layer != layer:
-            plain, echoed, _ = split_echo(head_states, batch)
-        return probe_states, (echoed if head_echo else plain), out_mask
+            probe_states, *parts = self.backbone.hidden_states_at(ids, mask, [layer, *head_layers])
+        if echo:
+            plain, echoed, mask = split_echo(probe_states, batch)
+            probe_states = echoed if self.config.echo else plain
+            parts = [split_echo(x, batch)[1 if head_echo else 0] for x in parts]
+        return probe_states, join_layers(parts), mask
 
     @torch.inference_mode()
     def probe_probs(self, hidden: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
@@ -343,7 +344,7 @@ class MentionDetector:
         found: list[list] = [[] for _ in texts]
         for batch in batches(windows, batch_size):
             hidden, head_states, mask = self.window_states(
-                batch, encodings, head.config.echo, head.config.layer
+                batch, encodings, head.config.echo, head.config.read_layers(self.config.layer)
             )
             probs = self.probe_probs(hidden, mask)
             for row, w in enumerate(batch):

@@ -6,7 +6,10 @@ first and last tokens, their mean, the token before and the token after it, and 
 embedding, plus the state three tokens after it (right context: the backbone is causal).
 A head trained with ``echo`` reads these from the second copy of echo input instead
 (:mod:`tommer.echo`), where every token has seen the whole window; a head with a ``layer``
-reads that (deeper) layer's states, from the same backbone pass.
+reads that (deeper) layer's states, from the same backbone pass; a supervised head with
+``extra_layers`` reads those layers too, RMS-normalised and concatenated. A head with ``bilstm_dim``
+also runs a small trainable BiLSTM over the window's states and adds its first / last / mean
+outputs over the span (trainable context in both directions).
 Two kinds:
 
 - ``supervised``: a classifier over a fixed label set plus "none" (softmax);
@@ -59,6 +62,8 @@ class TypeHeadConfig:
     beat_none: bool = True  # supervised: the best label must also outscore "none"
     join_sentences: int = 1  # texts = groups of this many consecutive sentences (typed eval too)
     text_prefix: str = ""  # whitespace fed before every text: its first words are not at the start
+    bilstm_dim: int = 0  # width of a trainable BiLSTM over the window's states (0: none)
+    extra_layers: list[int] = field(default_factory=list)  # supervised: more layers, concatenated
     info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -68,8 +73,21 @@ class TypeHeadConfig:
             raise ConfigError("a supervised type head needs its label set")
         if self.text_prefix.strip():
             raise ConfigError(f"the text prefix must be whitespace only, got {self.text_prefix!r}")
+        if self.extra_layers and self.kind != "supervised":
+            raise ConfigError("extra_layers needs a supervised head (label prompts read one layer)")
+        if self.bilstm_dim < 0 or self.bilstm_dim % 2:
+            raise ConfigError(f"bilstm_dim must be an even number >= 0, got {self.bilstm_dim}")
         if "{label}" not in self.prompt:
             raise ConfigError(f"the label prompt must contain '{{label}}', got {self.prompt!r}")
+
+    @property
+    def input_size(self) -> int:
+        """Width of the states the head reads (one layer, or several concatenated)."""
+        return self.hidden_size * (1 + len(self.extra_layers))
+
+    def read_layers(self, probe_layer: int) -> list[int]:
+        """The backbone layers whose states the head reads, in concatenation order."""
+        return [self.layer or probe_layer, *self.extra_layers]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,6 +103,22 @@ def rms_norm(x: torch.Tensor) -> torch.Tensor:
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
 
 
+def join_layers(states: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Several layers' states ``(..., d)`` as one ``(..., n·d)`` input, each RMS-normalised
+    (so that no layer's scale dominates); a single layer is returned as it is."""
+    if len(states) == 1:
+        return states[0]
+    return torch.cat([rms_norm(x) for x in states], dim=-1)
+
+
+def first_last_mean(x: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
+    """``(n, 3d)``: rows ``x`` at each span's start and end, and their mean over the span."""
+    s, e = spans[:, 0], spans[:, 1]
+    cums = torch.cat([torch.zeros(1, x.shape[1]), x.cumsum(0)])
+    mean = (cums[e + 1] - cums[s]) / (e - s + 1).clamp(min=1)[:, None]
+    return torch.cat([x[s], x[e], mean], dim=-1)
+
+
 def span_features(
     hidden: torch.Tensor, spans: torch.Tensor, max_width: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,14 +130,12 @@ def span_features(
     x = rms_norm(hidden)
     seq, dim = x.shape
     s, e = spans[:, 0], spans[:, 1]
-    cums = torch.cat([torch.zeros(1, dim), x.cumsum(0)])
     width = (e - s + 1).clamp(min=1)
-    mean = (cums[e + 1] - cums[s]) / width[:, None]
     padded = torch.cat([x, torch.zeros(1, dim)])
     before = x[(s - 1).clamp(min=0)]
     after = padded[(e + 1).clamp(max=seq)]
     right = padded[(e + 3).clamp(max=seq)]
-    feats = torch.cat([x[s], x[e], mean, before, after, right], dim=-1)
+    feats = torch.cat([first_last_mean(x, spans), before, after, right], dim=-1)
     return feats, (width - 1).clamp(max=max_width - 1)
 
 
@@ -113,10 +145,13 @@ class TypeHead(nn.Module):
     def __init__(self, config: TypeHeadConfig) -> None:
         super().__init__()
         self.config = config
-        d, k = config.hidden_size, config.dim
+        d, k, c = config.input_size, config.dim, config.bilstm_dim
         self.width = nn.Embedding(config.max_width, config.width_dim)
+        if c:
+            self.project = nn.Linear(d, c)
+            self.bilstm = nn.LSTM(c, c // 2, batch_first=True, bidirectional=True)
         self.span_encoder = nn.Sequential(
-            nn.Linear(6 * d + config.width_dim + int(config.probe_feature), k),
+            nn.Linear(6 * d + 3 * c + config.width_dim + int(config.probe_feature), k),
             nn.GELU(),
             nn.Dropout(0.1),
             nn.Linear(k, k),
@@ -124,7 +159,8 @@ class TypeHead(nn.Module):
         if config.kind == "supervised":
             self.classifier = nn.Linear(k, len(config.labels) + 1)  # last column: "none"
         else:
-            self.label_encoder = nn.Sequential(nn.Linear(2 * d, k), nn.GELU(), nn.Linear(k, k))
+            prompt_size = 2 * config.hidden_size  # see label_states
+            self.label_encoder = nn.Sequential(nn.Linear(prompt_size, k), nn.GELU(), nn.Linear(k, k))
             self.scale = nn.Parameter(torch.tensor(10.0))
             self.bias = nn.Parameter(torch.tensor(-5.0))
 
@@ -138,6 +174,9 @@ class TypeHead(nn.Module):
         """Span vectors; ``probs`` (the probe's span probabilities) is needed with ``probe_feature``."""
         feats, width = span_features(hidden, spans, self.config.max_width)
         parts = [feats, self.width(width)]
+        if self.config.bilstm_dim:
+            context = self.bilstm(self.project(rms_norm(hidden))[None])[0][0]
+            parts.append(first_last_mean(context, spans))
         if self.config.probe_feature:
             if probs is None:
                 raise ConfigError("this type head reads the probe's span probabilities: pass probs")

@@ -16,7 +16,7 @@ import math
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ from .type_head import (
     TypeHead,
     TypeHeadConfig,
     decode_typed,
+    join_layers,
     label_candidates,
     label_states,
     save_head,
@@ -51,6 +52,16 @@ class TypeTrainConfig:
     negative_labels: int = 8  # zero-shot: random other types per window
     balanced: bool = True  # zero-shot: average positive and negative pairs separately
     seed: int = 0
+
+
+def joined_states(corpora: Sequence[EncodedCorpus]) -> EncodedCorpus:
+    """The same windows with several layers' states joined (:func:`join_layers`), stored in the
+    first corpus's dtype; a single corpus is returned as it is."""
+    if len(corpora) == 1:
+        return corpora[0]
+    first = corpora[0]
+    hidden = [join_layers([c.hidden[k] for c in corpora]).to(h.dtype) for k, h in enumerate(first.hidden)]
+    return replace(first, hidden=hidden)
 
 
 def gold_rows(corpus: EncodedCorpus) -> list[list[tuple[int, int, str]]]:
@@ -323,6 +334,8 @@ def run_train_types(
     layer: int | None = None,
     join_sentences: int = 1,
     text_prefix: str = "",
+    bilstm_dim: int = 0,
+    extra_layers: Sequence[int] = (),
     command: str = "",
     log=print,
 ) -> Path:
@@ -341,6 +354,13 @@ def run_train_types(
         detector.load_layers(layer)
     else:
         layer = None  # the probe's layer
+    extra_layers = list(extra_layers)
+    if extra_layers:
+        if zero_shot:
+            raise TommerError("--extra-layers needs a supervised head (label prompts read one layer)")
+        if min(extra_layers) < detector.config.layer:
+            raise TommerError(f"extra layers must not be below the probe's ({detector.config.layer})")
+        detector.load_layers(max(extra_layers))
     docs = [d for path in data for d in read_annotated(path, typed=True)]
     if not docs:
         raise TommerError(f"no annotated texts in {', '.join(data)}")
@@ -364,10 +384,19 @@ def run_train_types(
     val = encode_corpus(detector.backbone, val_docs, cache_dir=cache_dir, desc="encode held-out", **enc)
     # the head's states: the same windows, read from echo input's second copy if asked
     train_states, val_states = train, val
-    if echo or layer:
-        head_enc = dict(cache_dir=cache_dir, echo=echo, layer=layer, **enc)
-        train_states = encode_corpus(detector.backbone, train_docs, desc="head states train", **head_enc)
-        val_states = encode_corpus(detector.backbone, val_docs, desc="head states held-out", **head_enc)
+    if echo or layer or extra_layers:
+        head_enc = dict(cache_dir=cache_dir, echo=echo, **enc)
+        read = [layer or detector.config.layer, *extra_layers]
+
+        def head_states(texts, name):
+            return joined_states(
+                [
+                    encode_corpus(detector.backbone, texts, desc=f"head states {name}", layer=m, **head_enc)
+                    for m in read
+                ]
+            )
+
+        train_states, val_states = head_states(train_docs, "train"), head_states(val_docs, "held-out")
     encode_cpu, encode_wall = time.process_time() - cpu, time.perf_counter() - wall
     cpu, wall = time.process_time(), time.perf_counter()
     train_cands = probe_candidates(detector.probe, train, candidate_threshold)
@@ -391,6 +420,7 @@ def run_train_types(
                 layer=layer,
                 join_sentences=join_sentences,
                 text_prefix=text_prefix,
+                bilstm_dim=bilstm_dim,
             )
         )
         val_names = held_out_label_sets(val_docs, train_labels, config.negative_labels, config.seed)
@@ -411,6 +441,8 @@ def run_train_types(
                 layer=layer,
                 join_sentences=join_sentences,
                 text_prefix=text_prefix,
+                bilstm_dim=bilstm_dim,
+                extra_layers=extra_layers,
             )
         )
 
@@ -466,7 +498,9 @@ def write_card_section(card: Path, head: TypeHead) -> None:
         f"- Candidates: probe probability >= {cfg.candidate_threshold} "
         f"(gold recall {json.dumps({k: round(v, 4) for k, v in info.get('candidate_recall', {}).items()})})",
         f"- Reads: layer {cfg.layer or 'of the probe'}"
+        + "".join(f" + {m}" for m in cfg.extra_layers)
         + (", echo input" if cfg.echo else ", plain input")
+        + (f", a trainable BiLSTM of width {cfg.bilstm_dim} over it" if cfg.bilstm_dim else "")
         + (f", groups of {cfg.join_sentences} consecutive sentences" if cfg.join_sentences > 1 else "")
         + (f", text prefix {cfg.text_prefix!r}" if cfg.text_prefix else ""),
         f"- Label threshold: {cfg.label_threshold}"

@@ -84,6 +84,7 @@ def score_benchmark(
     from .training import encode_corpus
     from .type_training import (
         candidate_recall,
+        joined_states,
         predict_corpus,
         probe_candidates,
         score_predictions,
@@ -111,8 +112,9 @@ def score_benchmark(
     docs = with_prefix(join_consecutive(docs, head.config.join_sentences), head.config.text_prefix)
     corpus = states(echo=False)  # the probe's candidates come from plain input
     cands = probe_candidates(detector.probe, corpus, head.config.candidate_threshold)
-    if head.config.echo or head.config.layer:  # the head's own states (same windows)
-        corpus = states(echo=head.config.echo, layer=head.config.layer)
+    if head.config.echo or head.config.layer or head.config.extra_layers:  # the head's own states
+        read = head.config.read_layers(detector.config.layer)
+        corpus = joined_states([states(echo=head.config.echo, layer=m) for m in read])
     if head.zero_shot:
         label_set = [(labels, detector.label_vectors(labels))]
         gold = typed_gold(corpus, rename)
@@ -195,12 +197,14 @@ def run_typed_eval(
 
 
 def head_inputs(detector) -> dict:
-    """What a detector's type head reads: its layer, echo input, sentences per text."""
+    """What a detector's type head reads: its layer, echo input, sentences per text, its BiLSTM."""
     cfg = detector.type_head.config
     return {
         "layer": cfg.layer or detector.config.layer,
         "echo": cfg.echo,
         "join_sentences": cfg.join_sentences,
+        "bilstm_dim": cfg.bilstm_dim,
+        "extra_layers": cfg.extra_layers,
     }
 
 
@@ -218,17 +222,21 @@ def _row(name, setting, model, docs, scores: TypedScores, recall: float, labels=
 
 
 def head_lines(rows: list[dict]) -> list[str]:
-    """One bullet per head: the layer it reads, echo input, sentence groups."""
+    """One bullet per head: the layer it reads, echo input, its BiLSTM, sentence groups."""
     heads: dict[tuple, list[str]] = {}
     for r in rows:
         if r.get("head"):
-            heads.setdefault((r["setting"], r["model"], tuple(r["head"].items())), []).append(r["benchmark"])
+            key = (r["setting"], r["model"], json.dumps(r["head"], sort_keys=True))
+            heads.setdefault(key, []).append(r["benchmark"])
     lines = []
     for (setting, model, head), names in heads.items():
-        h = dict(head)
+        h = json.loads(head)
         lines.append(
             f"- {setting} head (`{model}`; {', '.join(names)}): reads layer {h['layer']}"
+            + "".join(f" + {m}" for m in h.get("extra_layers", []))
+            + (" (concatenated, each RMS-normalised)" if h.get("extra_layers") else "")
             + (", echo input" if h.get("echo") else ", plain input")
+            + (f", a trainable BiLSTM of width {h['bilstm_dim']} over it" if h.get("bilstm_dim") else "")
             + (
                 f"; sentences are read in groups of {h['join_sentences']} consecutive ones joined "
                 "by a newline (document context: the file keeps document order), as in the head's "
@@ -243,6 +251,16 @@ def head_lines(rows: list[dict]) -> list[str]:
 
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
+
+
+def row_names(rows: list[dict]) -> list[str]:
+    """Each row's benchmark, with its model when a benchmark has several rows."""
+    seen: dict[str, int] = {}
+    for r in rows:
+        seen[r["benchmark"]] = seen.get(r["benchmark"], 0) + 1
+    return [
+        f"{r['benchmark']} (`{r['model']}`)" if seen[r["benchmark"]] > 1 else r["benchmark"] for r in rows
+    ]
 
 
 def render_markdown(report: dict) -> str:
@@ -275,11 +293,12 @@ def render_markdown(report: dict) -> str:
         "| benchmark | setting | sentences | P | R | F1 | cand. recall | GLiNER-L F1 |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in report["rows"]:
+    names = row_names(report["rows"])
+    for name, r in zip(names, report["rows"]):
         m = r["micro"]
         gl = GLINER_L_ZERO_SHOT.get(r["benchmark"]) if r["setting"] == "zero-shot" else None
         lines.append(
-            f"| {r['benchmark']} | {r['setting']} | {r['sentences']} | {_pct(m['precision'])} | "
+            f"| {name} | {r['setting']} | {r['sentences']} | {_pct(m['precision'])} | "
             f"{_pct(m['recall'])} | **{_pct(m['f1'])}** | {_pct(r['candidate_recall'])} | "
             f"{gl if gl is not None else ''} |"
         )
@@ -290,17 +309,30 @@ def render_markdown(report: dict) -> str:
             f"{gl_avg:.1f} |"
         )
     lines += ["", "## Targets (issue #5)", ""]
-    conll = [r for r in report["rows"] if r["benchmark"] == "CoNLL 2003" and r["setting"] == "supervised"]
+    if report["split"] != "test" or report["limit"]:
+        lines.append(
+            f"- The targets are test-split scores; this report scores {report['split']}"
+            + (f" (first {report['limit']} sentences)" if report["limit"] else "")
+            + ", so it is not compared with them."
+        )
+    conll = [
+        r
+        for r in report["rows"]
+        if r["benchmark"] == "CoNLL 2003"
+        and r["setting"] == "supervised"
+        and report["split"] == "test"
+        and not report["limit"]
+    ]
     for r in conll:
         f1 = 100 * r["micro"]["f1"]
         verdict = "met" if f1 >= 90 else f"missed by {90 - f1:.1f} points"
         lines.append(f"- Supervised CoNLL 2003 test F1 >= 90: {f1:.1f}, {verdict}.")
-    if "crossner_average_f1" in report:
+    if "crossner_average_f1" in report and report["split"] == "test" and not report["limit"]:
         f1 = 100 * report["crossner_average_f1"]
         verdict = "met" if f1 >= 65 else f"missed by {65 - f1:.1f} points"
         lines.append(f"- Zero-shot CrossNER five-domain average F1 >= 65: {f1:.1f}, {verdict}.")
-    for r in report["rows"]:
-        lines += ["", f"## {r['benchmark']} ({r['setting']}) per type", ""]
+    for name, r in zip(names, report["rows"]):
+        lines += ["", f"## {name} ({r['setting']}) per type", ""]
         lines += ["| type | P | R | F1 | TP | predicted | gold |", "|---|---:|---:|---:|---:|---:|---:|"]
         for label, s in r["per_type"].items():
             lines.append(
