@@ -12,17 +12,6 @@ from .errors import TommerError
 
 
 # -- detect ------------------------------------------------------------------------------
-def _layer_list(value: str) -> list[int]:
-    """``"12,18"`` → ``[12, 18]`` (argparse type; a clear error otherwise)."""
-    try:
-        layers = [int(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated layer numbers, got {value!r}") from None
-    if any(m < 1 for m in layers):
-        raise argparse.ArgumentTypeError(f"layers start at 1, got {value!r}")
-    return layers
-
-
 def _logger(args: argparse.Namespace):
     """Print progress messages to stderr unless --quiet."""
     if args.quiet:
@@ -369,6 +358,17 @@ def cmd_eval_typed(args: argparse.Namespace) -> int:
 
 
 # -- train-types ---------------------------------------------------------------------------
+def _layer_list(value: str) -> list[int]:
+    """``"12,18"`` → ``[12, 18]`` (argparse type; a clear error otherwise)."""
+    try:
+        layers = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated layer numbers, got {value!r}") from None
+    if any(m < 1 for m in layers):
+        raise argparse.ArgumentTypeError(f"layers start at 1, got {value!r}")
+    return layers
+
+
 def cmd_train_types(args: argparse.Namespace) -> int:
     from .type_training import TypeTrainConfig, run_train_types
 

@@ -221,9 +221,11 @@ class MentionDetector:
         else:
             probe_states, *parts = self.backbone.hidden_states_at(ids, mask, [layer, *head_layers])
         if echo:
+            same = parts[0] is probe_states  # the head reads the probe's layer: split it once
             plain, echoed, mask = split_echo(probe_states, batch)
             probe_states = echoed if self.config.echo else plain
-            parts = [split_echo(x, batch)[1 if head_echo else 0] for x in parts]
+            pick = 1 if head_echo else 0
+            parts = [(plain, echoed)[pick]] if same else [split_echo(x, batch)[pick] for x in parts]
         return probe_states, join_layers(parts), mask
 
     @torch.inference_mode()

@@ -346,21 +346,17 @@ def run_train_types(
 
     config = config or TypeTrainConfig()
     detector = load(model)
-    if layer is not None and layer != detector.config.layer:
-        if layer < detector.config.layer:
-            raise TommerError(
-                f"the head's layer ({layer}) must not be below the probe's ({detector.config.layer})"
-            )
-        detector.load_layers(layer)
-    else:
-        layer = None  # the probe's layer
+    probe_layer = detector.config.layer
+    layer = None if layer == probe_layer else layer  # None: the probe's layer
     extra_layers = list(extra_layers)
-    if extra_layers:
-        if zero_shot:
-            raise TommerError("--extra-layers needs a supervised head (label prompts read one layer)")
-        if min(extra_layers) < detector.config.layer:
-            raise TommerError(f"extra layers must not be below the probe's ({detector.config.layer})")
-        detector.load_layers(max(extra_layers))
+    if extra_layers and zero_shot:
+        raise TommerError("--extra-layers needs a supervised head (label prompts read one layer)")
+    read = [layer or probe_layer, *extra_layers]  # as TypeHeadConfig.read_layers
+    if min(read) < probe_layer:
+        raise TommerError(
+            f"the head's layers ({', '.join(map(str, read))}) must not be below the probe's ({probe_layer})"
+        )
+    detector.load_layers(max(read))
     docs = [d for path in data for d in read_annotated(path, typed=True)]
     if not docs:
         raise TommerError(f"no annotated texts in {', '.join(data)}")
@@ -384,16 +380,13 @@ def run_train_types(
     val = encode_corpus(detector.backbone, val_docs, cache_dir=cache_dir, desc="encode held-out", **enc)
     # the head's states: the same windows, read from echo input's second copy if asked
     train_states, val_states = train, val
-    if echo or layer or extra_layers:
+    if echo or read != [probe_layer]:
         head_enc = dict(cache_dir=cache_dir, echo=echo, **enc)
-        read = [layer or detector.config.layer, *extra_layers]
 
         def head_states(texts, name):
+            desc = f"head states {name}"
             return joined_states(
-                [
-                    encode_corpus(detector.backbone, texts, desc=f"head states {name}", layer=m, **head_enc)
-                    for m in read
-                ]
+                [encode_corpus(detector.backbone, texts, desc=desc, layer=m, **head_enc) for m in read]
             )
 
         train_states, val_states = head_states(train_docs, "train"), head_states(val_docs, "held-out")
