@@ -17,6 +17,7 @@ from tommer.type_head import (
     TypeHeadConfig,
     check_labels,
     decode_typed,
+    ensemble,
     load_head,
     save_head,
     span_features,
@@ -63,6 +64,35 @@ def test_load_head_absent_and_broken(tmp_path):
         TypeHeadConfig("zero-shot", 8, extra_layers=[9])
     with pytest.raises(ConfigError, match="bilstm_dim"):
         TypeHeadConfig("zero-shot", 8, bilstm_dim=5)
+
+
+def test_ensemble_averages_its_members_and_round_trips(tmp_path):
+    members = [small_head("supervised", hidden=8, bilstm_dim=6) for _ in range(3)]
+    for k, member in enumerate(members[1:], start=1):  # small_head seeds 0: make the members differ
+        torch.manual_seed(k)
+        member.load_state_dict(TypeHead(member.config).state_dict())
+    head = ensemble(members)
+    assert head.config.members == 3 and head.num_parameters() == 3 * members[0].num_parameters()
+    hidden, spans = torch.randn(10, 8), torch.tensor([[1, 2], [4, 4], [5, 8]])
+    with torch.no_grad():
+        each = [m.class_probs(hidden, spans) for m in members]
+        mean = head.class_probs(hidden, spans)
+    assert not torch.allclose(each[0], each[1])
+    assert torch.allclose(mean, torch.stack(each).mean(0)) and torch.allclose(mean.sum(-1), torch.ones(3))
+    with pytest.raises(ConfigError, match="members"):
+        head.encode_spans(hidden, spans)
+    save_head(head, tmp_path)
+    loaded = load_head(tmp_path)
+    assert loaded.config == head.config
+    with torch.no_grad():
+        assert torch.allclose(loaded.class_probs(hidden, spans), mean, atol=2e-3)  # float16 weights
+    assert ensemble(members[:1]) is members[0]
+    with pytest.raises(ConfigError, match="same configuration"):
+        ensemble([members[0], small_head("supervised", hidden=8)])
+    with pytest.raises(ConfigError, match="members"):
+        TypeHeadConfig("zero-shot", 8, members=2)
+    with pytest.raises(ConfigError, match="members"):
+        TypeHeadConfig("supervised", 8, labels=["person"], members=0)
 
 
 def test_bilstm_head_reads_context_beyond_its_fixed_features():
@@ -212,6 +242,13 @@ def test_default_zero_shot_labels(detector):
         assert (0, "Angela Merkel", "person") in found
     finally:
         config.text_prefix = saved
+    before = detector.label_vectors(["person"])  # prompt states are cached per prompt and layer
+    saved, config.prompt = config.prompt, "Type: '{label}'"
+    try:
+        assert not torch.allclose(detector.label_vectors(["person"]), before)
+    finally:
+        config.prompt = saved
+    assert torch.equal(detector.label_vectors(["person"]), before)
     with pytest.raises(ConfigError, match="zero-shot"):
         detector.predict_typed([SENTENCE])
     with pytest.raises(ConfigError, match="not a str"):
@@ -346,6 +383,7 @@ def test_cli_train_types_tiny(tmp_path, capsys):
     # a head on a deeper layer than the probe: saved, and the loaded detector runs that deep
     deep_out = tmp_path / "deep"
     extra = ["--layer", "8", "--extra-layers", "9", "--echo", "--join-sentences", "2", "--bilstm-dim", "16"]
+    extra += ["--members", "2"]
     assert main(argv[:-3] + extra + ["--out", str(deep_out), "-q"]) == 0
     detector = tommer.load(deep_out)
     config = detector.type_head.config
@@ -353,6 +391,8 @@ def test_cli_train_types_tiny(tmp_path, capsys):
     card = (deep_out / "README.md").read_text()
     assert config.bilstm_dim == 16 and "BiLSTM of width 16" in card and "layer 8 + 9" in card
     assert config.extra_layers == [9] and config.read_layers(detector.config.layer) == [8, 9]
+    assert config.members == 2 and len(detector.type_head.members) == 2
+    assert "Ensemble of 2 heads (seeds 0, 1)" in card
     text = "Angela Merkel visited Paris and London."
     assert detector.backbone.depth == detector.config.layer  # untyped work loads only the probe's layers
     detector.predict_spans([text])
@@ -379,10 +419,12 @@ def test_cli_train_types_tiny(tmp_path, capsys):
         "join_sentences": 2,
         "bilstm_dim": 16,
         "extra_layers": [9],
+        "members": 2,
     }
     assert 0.0 <= row["micro"]["f1"] <= 1.0 and row["micro"]["gold"] > 0
     assert "groups of 2 consecutive" in render_markdown(report)
     assert "BiLSTM of width 16" in render_markdown(report) and "reads layer 8 + 9" in render_markdown(report)
+    assert "an ensemble of 2 heads" in render_markdown(report)
 
 
 def test_gold_renaming_aliases_and_unknown_types():

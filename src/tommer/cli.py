@@ -401,6 +401,7 @@ def cmd_train_types(args: argparse.Namespace) -> int:
         text_prefix=args.text_prefix.encode().decode("unicode_escape"),
         bilstm_dim=args.bilstm_dim,
         extra_layers=args.extra_layers,
+        members=args.members,
         command="tommer " + " ".join(shlex.quote(a) for a in args.argv),
         log=_logger(args),
     )
@@ -518,6 +519,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         metavar="N",
         help="a trainable BiLSTM of width N over the head's states (default 0: none)",
+    )
+    tt.add_argument(
+        "--members",
+        type=int,
+        default=1,
+        metavar="N",
+        help="supervised: train N heads (seeds --seed, --seed+1, ...) and average their class probabilities",
     )
     tt.add_argument("--epochs", type=int, default=6)
     tt.add_argument("--lr", type=float, default=1e-3)

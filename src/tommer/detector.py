@@ -137,7 +137,7 @@ class MentionDetector:
         self.backbone = backbone
         self.probe = probe.eval()
         self.type_head = type_head  # optional span-type head (types.json / types.safetensors)
-        self._label_states: dict[str, torch.Tensor] = {}
+        self._label_states: dict[tuple[str, int | None, str], torch.Tensor] = {}
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -301,14 +301,18 @@ class MentionDetector:
 
     @torch.inference_mode()
     def label_vectors(self, labels: Sequence[str]) -> torch.Tensor:
-        """The zero-shot head's vectors for label names (prompt states cached per name)."""
-        missing = [lab for lab in labels if lab not in self._label_states]
+        """The zero-shot head's vectors for label names (prompt states cached per name, prompt and
+        layer, so a swapped head never reads another head's states)."""
+        config = self.type_head.config
+        keys = [(config.prompt, config.layer, lab) for lab in labels]
+        missing = [key for key in keys if key not in self._label_states]
         if missing:
             self.load_head_layers()
-            config = self.type_head.config
-            states = label_states(self.backbone, missing, config.prompt, layer=config.layer)
-            self._label_states.update(zip(missing, states))
-        return self.type_head.encode_labels(torch.stack([self._label_states[lab] for lab in labels]))
+            names = [lab for _, _, lab in missing]
+            self._label_states.update(
+                zip(missing, label_states(self.backbone, names, config.prompt, layer=config.layer))
+            )
+        return self.type_head.encode_labels(torch.stack([self._label_states[key] for key in keys]))
 
     @torch.inference_mode()
     def predict_typed(

@@ -9,7 +9,9 @@ A head trained with ``echo`` reads these from the second copy of echo input inst
 reads that (deeper) layer's states, from the same backbone pass; a supervised head with
 ``extra_layers`` reads those layers too, RMS-normalised and concatenated. A head with ``bilstm_dim``
 also runs a small trainable BiLSTM over the window's states and adds its first / last / mean
-outputs over the span (trainable context in both directions).
+outputs over the span (trainable context in both directions). A supervised head with
+``members`` > 1 is an ensemble of that many heads of the same shape (trained with different
+seeds) whose class probabilities are averaged.
 Two kinds:
 
 - ``supervised``: a classifier over a fixed label set plus "none" (softmax);
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -64,6 +66,7 @@ class TypeHeadConfig:
     text_prefix: str = ""  # whitespace fed before every text: its first words are not at the start
     bilstm_dim: int = 0  # width of a trainable BiLSTM over the window's states (0: none)
     extra_layers: list[int] = field(default_factory=list)  # supervised: more layers, concatenated
+    members: int = 1  # supervised: an ensemble of this many heads, class probabilities averaged
     info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -75,6 +78,8 @@ class TypeHeadConfig:
             raise ConfigError(f"the text prefix must be whitespace only, got {self.text_prefix!r}")
         if self.extra_layers and self.kind != "supervised":
             raise ConfigError("extra_layers needs a supervised head (label prompts read one layer)")
+        if self.members < 1 or (self.members > 1 and self.kind != "supervised"):
+            raise ConfigError(f"members must be 1, or more for a supervised head; got {self.members}")
         if self.bilstm_dim < 0 or self.bilstm_dim % 2:
             raise ConfigError(f"bilstm_dim must be an even number >= 0, got {self.bilstm_dim}")
         if "{label}" not in self.prompt:
@@ -145,6 +150,10 @@ class TypeHead(nn.Module):
     def __init__(self, config: TypeHeadConfig) -> None:
         super().__init__()
         self.config = config
+        if config.members > 1:
+            member = replace(config, members=1, info={})
+            self.members = nn.ModuleList(TypeHead(member) for _ in range(config.members))
+            return
         d, k, c = config.input_size, config.dim, config.bilstm_dim
         self.width = nn.Embedding(config.max_width, config.width_dim)
         if c:
@@ -172,6 +181,8 @@ class TypeHead(nn.Module):
         self, hidden: torch.Tensor, spans: torch.Tensor, probs: Sequence[float] | None = None
     ) -> torch.Tensor:
         """Span vectors; ``probs`` (the probe's span probabilities) is needed with ``probe_feature``."""
+        if self.config.members > 1:
+            raise ConfigError("an ensemble head has no span vectors of its own: use its members")
         feats, width = span_features(hidden, spans, self.config.max_width)
         parts = [feats, self.width(width)]
         if self.config.bilstm_dim:
@@ -197,6 +208,20 @@ class TypeHead(nn.Module):
         u = nn.functional.normalize(span_vectors, dim=-1)
         return self.scale * (u @ label_vectors.T) + self.bias
 
+    def class_probs(
+        self,
+        hidden: torch.Tensor,
+        spans: torch.Tensor,
+        label_vectors: torch.Tensor | None = None,
+        probs: Sequence[float] | None = None,
+    ) -> torch.Tensor:
+        """Supervised: ``(n, K+1)`` softmax over the labels and "none" (an ensemble's averaged over
+        its members). Zero-shot: ``(n, L)`` sigmoid per (span, label) pair."""
+        if self.config.members > 1:
+            return torch.stack([m.class_probs(hidden, spans, None, probs) for m in self.members]).mean(0)
+        logits = self.logits(self.encode_spans(hidden, spans, probs), label_vectors)
+        return torch.sigmoid(logits) if self.zero_shot else torch.softmax(logits, dim=-1)
+
     @torch.no_grad()
     def label_spans(
         self,
@@ -210,15 +235,10 @@ class TypeHead(nn.Module):
         """Best (label, score) per span in window rows, or None ("none" / below threshold)."""
         if not spans:
             return []
-        span_ids = torch.tensor(spans, dtype=torch.long)
-        logits = self.logits(self.encode_spans(hidden, span_ids, probs), label_vectors)
-        if self.zero_shot:
-            probs = torch.sigmoid(logits)
-        else:
-            probs = torch.softmax(logits, dim=-1)
-            none = probs[:, -1]
-            probs = probs[:, :-1]
-        best, idx = probs.max(dim=-1)
+        scores = self.class_probs(hidden, torch.tensor(spans, dtype=torch.long), label_vectors, probs)
+        if not self.zero_shot:
+            none, scores = scores[:, -1], scores[:, :-1]
+        best, idx = scores.max(dim=-1)
         out: list[tuple[str, float] | None] = []
         for k in range(len(spans)):
             keep = best[k] >= label_threshold and (
@@ -229,6 +249,20 @@ class TypeHead(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def ensemble(heads: Sequence[TypeHead]) -> TypeHead:
+    """One head averaging the class probabilities of trained supervised heads of the same shape
+    (its label threshold is the first head's until it is chosen again on held-out texts)."""
+    if len(heads) == 1:
+        return heads[0]
+    shapes = {json.dumps({**h.config.to_dict(), "info": {}, "label_threshold": 0}) for h in heads}
+    if len(shapes) > 1:
+        raise ConfigError("the heads of an ensemble must have the same configuration")
+    head = TypeHead(replace(heads[0].config, members=len(heads), info={}))
+    for member, trained in zip(head.members, heads):
+        member.load_state_dict(trained.state_dict())
+    return head.eval()
 
 
 def label_candidates(

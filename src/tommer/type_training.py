@@ -33,6 +33,7 @@ from .type_head import (
     TypeHead,
     TypeHeadConfig,
     decode_typed,
+    ensemble,
     join_layers,
     label_candidates,
     label_states,
@@ -336,6 +337,7 @@ def run_train_types(
     text_prefix: str = "",
     bilstm_dim: int = 0,
     extra_layers: Sequence[int] = (),
+    members: int = 1,
     command: str = "",
     log=print,
 ) -> Path:
@@ -351,6 +353,8 @@ def run_train_types(
     extra_layers = list(extra_layers)
     if extra_layers and zero_shot:
         raise TommerError("--extra-layers needs a supervised head (label prompts read one layer)")
+    if members < 1 or (members > 1 and zero_shot):
+        raise TommerError(f"--members must be 1, or more for a supervised head; got {members}")
     read = [layer or probe_layer, *extra_layers]  # as TypeHeadConfig.read_layers
     if min(read) < probe_layer:
         raise TommerError(
@@ -402,47 +406,49 @@ def run_train_types(
     if zero_shot:
         vocab = sorted(set(train_labels) | {lab for d in val_docs for lab in d.labels or []})
         vecs = label_states(detector.backbone, vocab, DEFAULT_PROMPT, layer=layer)
-        head = TypeHead(
-            TypeHeadConfig(
-                "zero-shot",
-                hidden_size,
-                dim=dim,
-                candidate_threshold=candidate_threshold,
-                probe_feature=probe_feature,
-                echo=echo,
-                layer=layer,
-                join_sentences=join_sentences,
-                text_prefix=text_prefix,
-                bilstm_dim=bilstm_dim,
-            )
+        head_config = TypeHeadConfig(
+            "zero-shot",
+            hidden_size,
+            dim=dim,
+            candidate_threshold=candidate_threshold,
+            probe_feature=probe_feature,
+            echo=echo,
+            layer=layer,
+            join_sentences=join_sentences,
+            text_prefix=text_prefix,
+            bilstm_dim=bilstm_dim,
         )
         val_names = held_out_label_sets(val_docs, train_labels, config.negative_labels, config.seed)
         validate = zero_shot_validator(val_states, val_cands, vocab, vecs, val_names, gold)
     else:
         vocab, vecs = train_labels, None
-        head = TypeHead(
-            TypeHeadConfig(
-                "supervised",
-                hidden_size,
-                labels=train_labels,
-                dim=dim,
-                candidate_threshold=candidate_threshold,
-                label_threshold=0.0,
-                beat_none=False,  # the label threshold is chosen on held-out texts instead
-                probe_feature=probe_feature,
-                echo=echo,
-                layer=layer,
-                join_sentences=join_sentences,
-                text_prefix=text_prefix,
-                bilstm_dim=bilstm_dim,
-                extra_layers=extra_layers,
-            )
+        head_config = TypeHeadConfig(
+            "supervised",
+            hidden_size,
+            labels=train_labels,
+            dim=dim,
+            candidate_threshold=candidate_threshold,
+            label_threshold=0.0,
+            beat_none=False,  # the label threshold is chosen on held-out texts instead
+            probe_feature=probe_feature,
+            echo=echo,
+            layer=layer,
+            join_sentences=join_sentences,
+            text_prefix=text_prefix,
+            bilstm_dim=bilstm_dim,
+            extra_layers=extra_layers,
         )
-
         validate = supervised_validator(val_states, val_cands, train_labels, gold)
 
-    head, history = train_type_head(head, train_states, train_cands, validate, config, vocab, vecs, log=log)
+    trained = []
+    for k in range(members):  # an ensemble's members differ only in their seed
+        if members > 1:
+            log(f"member {k + 1} of {members} (seed {config.seed + k})")
+        head, seeded = TypeHead(replace(head_config)), replace(config, seed=config.seed + k)
+        trained.append(train_type_head(head, train_states, train_cands, validate, seeded, vocab, vecs, log))
+    head = ensemble([h for h, _ in trained])
     final_f1, final = validate(head)
+    head.config.label_threshold = final.get("label_threshold", head.config.label_threshold)
     head.config.info = {
         "training_data": ", ".join(map(str, data)) + f" ({n_train} texts, {len(train_labels)} types)",
         "validation": (
@@ -462,7 +468,11 @@ def run_train_types(
         "train_cpu_seconds": round(time.process_time() - cpu, 1),
         "train_wall_seconds": round(time.perf_counter() - wall, 1),
         "parameters": head.num_parameters(),
-        "history": history,
+        **(
+            {"history": trained[0][1]}
+            if members == 1
+            else {"members": [{"seed": config.seed + k, "history": h} for k, (_, h) in enumerate(trained)]}
+        ),
     }
     log("held-out: " + json.dumps({"typed_f1": final_f1, **final}))
     directory = Path(out)
@@ -501,6 +511,16 @@ def write_card_section(card: Path, head: TypeHead) -> None:
         + (f"; prompt `{cfg.prompt}`" if head.zero_shot else ""),
         f"- Labels: {', '.join(cfg.labels)}" if cfg.labels else "- Labels: given at inference (zero-shot)",
         f"- Held-out strict typed F1: {info.get('held_out_typed_f1', 0.0):.4f}",
+        *(
+            [
+                f"- Ensemble of {cfg.members} heads (seeds "
+                + ", ".join(str(m["seed"]) for m in info["members"])
+                + "), class probabilities averaged; each head's best held-out F1: "
+                + ", ".join(f"{max(r['val_f1'] for r in m['history']):.4f}" for m in info["members"])
+            ]
+            if cfg.members > 1 and "members" in info
+            else []
+        ),
         f"- CPU seconds: encode {info.get('encode_cpu_seconds')}, train {info.get('train_cpu_seconds')}",
         "",
     ]

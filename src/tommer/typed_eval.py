@@ -205,6 +205,7 @@ def head_inputs(detector) -> dict:
         "join_sentences": cfg.join_sentences,
         "bilstm_dim": cfg.bilstm_dim,
         "extra_layers": cfg.extra_layers,
+        "members": cfg.members,
     }
 
 
@@ -235,6 +236,7 @@ def head_lines(rows: list[dict]) -> list[str]:
             + (" (concatenated, each RMS-normalised)" if h.get("extra_layers") else "")
             + (", echo input" if h.get("echo") else ", plain input")
             + (f", a trainable BiLSTM of width {h['bilstm_dim']} over it" if h.get("bilstm_dim") else "")
+            + (f"; an ensemble of {h['members']} heads (seeds differ)" if h.get("members", 1) > 1 else "")
             + (
                 f"; sentences are read in groups of {h['join_sentences']} consecutive ones joined "
                 "by a newline (document context: the file keeps document order), as in the head's "
