@@ -202,3 +202,32 @@ def test_missing_parts_render_as_na(bench):
     assert {row["status"] for row in res["targets"]} == {"n/a"}
     assert any("busy" in n for n in res["notes"])
     assert "## Targets" in bench.render_md(res)
+
+
+def test_bench_typed_report_ratios():
+    """scripts/bench_typed.py: times relative to untyped detection and spaCy's multiple, from its rows."""
+    path = BENCH.parent / "bench_typed.py"
+    spec = importlib.util.spec_from_file_location("tommer_bench_typed_script", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    rows = [
+        {"system": "untyped (default model)", "seconds": t(1.0), "words_per_s": 600.0, "mentions": 9},
+        {"system": "supervised `m` (5 members)", "seconds": t(6.0), "words_per_s": 100.0, "mentions": 4},
+        {"system": "spaCy x (full pipeline)", "seconds": t(0.3), "words_per_s": 2000.0, "mentions": 5},
+    ]
+    res = {
+        "command": "python scripts/bench_typed.py",
+        "sentences": 10,
+        "words": 600,
+        "batch_size": 8,
+        "repeats": 2,
+        "machine": {"cpu": "cpu", "cores_usable": 2},
+        "torch_threads": 2,
+        "backbone_dtype": "float32",
+        "rows": rows,
+    }
+    md = module.render(res)
+    assert "| supervised `m` (5 members) | 100 | 6.00 | 6.00 | 20.00 | 4 |" in md
+    assert "| spaCy x (full pipeline) | 2000 | 0.30 | 0.30 | 1.00 | 5 |" in md
+    assert module.parse_args([]).sentences == 300

@@ -19,6 +19,7 @@ from tommer.type_head import (
     decode_typed,
     ensemble,
     load_head,
+    rms_norm,
     save_head,
     span_features,
 )
@@ -110,8 +111,9 @@ def test_bilstm_head_reads_context_beyond_its_fixed_features():
 
 def test_span_features_first_last_mean():
     hidden = torch.randn(6, 4)
-    feats, width = span_features(hidden, torch.tensor([[2, 4], [5, 5]]), max_width=2)
     x = hidden * torch.rsqrt(hidden.pow(2).mean(-1, keepdim=True) + 1e-6)
+    assert torch.allclose(rms_norm(hidden), x)
+    feats, width = span_features(x, torch.tensor([[2, 4], [5, 5]]), max_width=2)
     first, last, mean, before, after, right = feats[0].split(4)
     assert torch.allclose(first, x[2]) and torch.allclose(last, x[4]) and torch.allclose(before, x[1])
     assert torch.allclose(mean, x[2:5].mean(0), atol=1e-6) and torch.allclose(after, x[5])

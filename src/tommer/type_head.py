@@ -124,15 +124,13 @@ def first_last_mean(x: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
     return torch.cat([x[s], x[e], mean], dim=-1)
 
 
-def span_features(
-    hidden: torch.Tensor, spans: torch.Tensor, max_width: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features of spans ``(n, 2)`` (inclusive start, end rows) of one window's states ``(T, d)``.
+def span_features(x: torch.Tensor, spans: torch.Tensor, max_width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features of spans ``(n, 2)`` (inclusive start, end rows) of one window's RMS-normalised
+    states ``x`` ``(T, d)`` (:func:`rms_norm`).
 
     Returns the concatenated [first, last, mean, before, after, after + 2] states ``(n, 6d)``
     and the clamped widths ``(n,)``. Row 0 is the BOS token; rows past the window's end are zero.
     """
-    x = rms_norm(hidden)
     seq, dim = x.shape
     s, e = spans[:, 0], spans[:, 1]
     width = (e - s + 1).clamp(min=1)
@@ -183,10 +181,11 @@ class TypeHead(nn.Module):
         """Span vectors; ``probs`` (the probe's span probabilities) is needed with ``probe_feature``."""
         if self.config.members > 1:
             raise ConfigError("an ensemble head has no span vectors of its own: use its members")
-        feats, width = span_features(hidden, spans, self.config.max_width)
+        x = rms_norm(hidden)
+        feats, width = span_features(x, spans, self.config.max_width)
         parts = [feats, self.width(width)]
         if self.config.bilstm_dim:
-            context = self.bilstm(self.project(rms_norm(hidden))[None])[0][0]
+            context = self.bilstm(self.project(x)[None])[0][0]
             parts.append(first_last_mean(context, spans))
         if self.config.probe_feature:
             if probs is None:
