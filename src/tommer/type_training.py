@@ -403,21 +403,20 @@ def run_train_types(
     train_labels = sorted({lab for d in train_docs for lab in d.labels or []})
     hidden_size = detector.probe.config.hidden_size
     gold = typed_gold(val)
+    shape = dict(
+        dim=dim,
+        candidate_threshold=candidate_threshold,
+        probe_feature=probe_feature,
+        echo=echo,
+        layer=layer,
+        join_sentences=join_sentences,
+        text_prefix=text_prefix,
+        bilstm_dim=bilstm_dim,
+    )
     if zero_shot:
         vocab = sorted(set(train_labels) | {lab for d in val_docs for lab in d.labels or []})
         vecs = label_states(detector.backbone, vocab, DEFAULT_PROMPT, layer=layer)
-        head_config = TypeHeadConfig(
-            "zero-shot",
-            hidden_size,
-            dim=dim,
-            candidate_threshold=candidate_threshold,
-            probe_feature=probe_feature,
-            echo=echo,
-            layer=layer,
-            join_sentences=join_sentences,
-            text_prefix=text_prefix,
-            bilstm_dim=bilstm_dim,
-        )
+        head_config = TypeHeadConfig("zero-shot", hidden_size, **shape)
         val_names = held_out_label_sets(val_docs, train_labels, config.negative_labels, config.seed)
         validate = zero_shot_validator(val_states, val_cands, vocab, vecs, val_names, gold)
     else:
@@ -426,17 +425,10 @@ def run_train_types(
             "supervised",
             hidden_size,
             labels=train_labels,
-            dim=dim,
-            candidate_threshold=candidate_threshold,
             label_threshold=0.0,
             beat_none=False,  # the label threshold is chosen on held-out texts instead
-            probe_feature=probe_feature,
-            echo=echo,
-            layer=layer,
-            join_sentences=join_sentences,
-            text_prefix=text_prefix,
-            bilstm_dim=bilstm_dim,
             extra_layers=extra_layers,
+            **shape,
         )
         validate = supervised_validator(val_states, val_cands, train_labels, gold)
 
