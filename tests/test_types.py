@@ -382,6 +382,16 @@ def test_cli_train_types_tiny(tmp_path, capsys):
     assert main(["train-types", "--data", str(tmp_path / "missing.json"), "--out", str(out)]) == 2
     assert "no such file" in capsys.readouterr().err
 
+    # a zero-shot head trained on the same tiny corpus: label names at inference, no ensembles
+    zs_out = tmp_path / "zero-shot"
+    assert main(argv[:-3] + ["--zero-shot", "--out", str(zs_out), "-q"]) == 0
+    zs = tommer.load(zs_out)
+    assert zs.type_head.zero_shot and zs.type_head.config.labels == []
+    text = "Yesterday Maria visited Berlin."
+    check_offsets(text, zs(text, labels=["person", "location"], label_threshold=0.0))
+    assert main(argv[:-3] + ["--zero-shot", "--members", "2", "--out", str(zs_out), "-q"]) == 2
+    assert "--members" in capsys.readouterr().err
+
     # a head on a deeper layer than the probe: saved, and the loaded detector runs that deep
     deep_out = tmp_path / "deep"
     extra = ["--layer", "8", "--extra-layers", "9", "--echo", "--join-sentences", "2", "--bilstm-dim", "16"]
