@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -18,6 +19,7 @@ from tommer.type_head import (
     check_labels,
     decode_typed,
     ensemble,
+    join_layers,
     load_head,
     rms_norm,
     save_head,
@@ -94,6 +96,30 @@ def test_ensemble_averages_its_members_and_round_trips(tmp_path):
         TypeHeadConfig("zero-shot", 8, members=2)
     with pytest.raises(ConfigError, match="members"):
         TypeHeadConfig("supervised", 8, labels=["person"], members=0)
+
+
+def test_ensemble_of_heads_reading_different_layers():
+    """Each member reads its own layers: the ensemble reads their union and hands each its columns."""
+    torch.manual_seed(0)
+    config = TypeHeadConfig("supervised", 8, labels=["person"], dim=16, layer=4, bilstm_dim=6)
+    members = [TypeHead(replace(config, extra_layers=x)).eval() for x in ([6], [5, 6], [])]
+    head = ensemble(members)
+    assert head.config.extra_layers == [5, 6] and head.config.read_layers(2) == [4, 5, 6]
+    assert head.config.member_extra_layers == [[6], [5, 6], []]
+    states = {m: torch.randn(10, 8) for m in (4, 5, 6)}  # one window's states per layer
+    spans = torch.tensor([[1, 2], [4, 4], [5, 8]])
+    with torch.no_grad():
+        own = [join_layers([states[k] for k in m.config.read_layers(2)]) for m in members]
+        each = [m.class_probs(x, spans) for m, x in zip(members, own)]
+        mean = head.class_probs(join_layers([states[k] for k in (4, 5, 6)]), spans)
+    assert torch.allclose(mean, torch.stack(each).mean(0), atol=1e-5)
+    assert not torch.allclose(each[0], each[1])
+    assert ensemble([head, members[0]]).config.members == 4  # an ensemble given is read as its members
+    two = dict(labels=["person"], extra_layers=[6], members=2)
+    with pytest.raises(ConfigError, match="union"):
+        TypeHeadConfig("supervised", 8, **two, member_extra_layers=[[5], []])
+    with pytest.raises(ConfigError, match="lists 1 members"):
+        TypeHeadConfig("supervised", 8, **two, member_extra_layers=[[6]])
 
 
 def test_bilstm_head_reads_context_beyond_its_fixed_features():
@@ -416,6 +442,24 @@ def test_cli_train_types_tiny(tmp_path, capsys):
     assert main(argv[:-3] + ["--extra-layers", "2", "--out", str(tmp_path / "shallow"), "-q"]) == 2
     assert "must not be below" in capsys.readouterr().err
 
+    # combine-types: the 2-member head (layers 8 + 9) and a head reading layer 8 alone, on the same probe
+    alone_out, mixed_out = tmp_path / "alone", tmp_path / "mixed"
+    assert main(argv[:-3] + extra[:2] + extra[4:-2] + ["--seed", "7", "--out", str(alone_out), "-q"]) == 0
+    combine = ["combine-types", str(deep_out), str(alone_out), "--val-data", str(data)]
+    assert main(combine + ["--out", str(mixed_out), "-q"]) == 0
+    mixed = tommer.load(mixed_out)
+    config = mixed.type_head.config
+    assert config.members == 3 and config.member_extra_layers == [[9], [9], []] and config.extra_layers == [9]
+    card = (mixed_out / "README.md").read_text()
+    assert "Ensemble of 3 heads (seed 0 (layers 8 + 9), seed 1 (layers 8 + 9), seed 7 (layer 8))" in card
+    assert f"combine-types {deep_out}" in card
+    for m in mixed(text, threshold=0.0):
+        assert text[m.start : m.end] == m.text and m.label in {"location", "person"}
+    assert main(["combine-types", str(deep_out), str(zs_out), "--val-data", str(data), "--out", "x"]) == 2
+    assert "has no supervised type head" in capsys.readouterr().err
+    assert main(["combine-types", str(deep_out), "--val-data", str(data), "--out", "x"]) == 2
+    assert "at least two" in capsys.readouterr().err
+
     # typed eval reads the benchmark the way the head was trained (layer 8, echo, pairs of sentences)
     from tommer.readers import data_root
 
@@ -432,6 +476,7 @@ def test_cli_train_types_tiny(tmp_path, capsys):
         "bilstm_dim": 16,
         "extra_layers": [9],
         "members": 2,
+        "member_extra_layers": [],
     }
     assert 0.0 <= row["micro"]["f1"] <= 1.0 and row["micro"]["gold"] > 0
     assert "groups of 2 consecutive" in render_markdown(report)

@@ -408,6 +408,21 @@ def cmd_train_types(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_combine_types(args: argparse.Namespace) -> int:
+    from .type_training import run_combine_types
+
+    run_combine_types(
+        models=args.models,
+        val_data=args.val_data,
+        out=args.out,
+        cache_dir=args.cache_dir,
+        val_limit=args.val_limit,
+        command="tommer " + " ".join(shlex.quote(a) for a in args.argv),
+        log=_logger(args),
+    )
+    return 0
+
+
 # -- parser ------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     from .backbone import DEFAULT_BACKBONE
@@ -569,6 +584,18 @@ def build_parser() -> argparse.ArgumentParser:
     tt.add_argument("--head-only", action="store_true", help="write only types.json / types.safetensors")
     tt.add_argument("-q", "--quiet", action="store_true")
     tt.set_defaults(func=cmd_train_types)
+
+    ct = sub.add_parser(
+        "combine-types",
+        help="one type head averaging trained supervised heads (same probe; layers may differ)",
+    )
+    ct.add_argument("models", nargs="+", metavar="MODEL_DIR", help="detectors with supervised heads")
+    ct.add_argument("--val-data", nargs="+", required=True, help="held-out files (label threshold)")
+    ct.add_argument("--val-limit", type=int, help="use only the first N held-out texts")
+    ct.add_argument("--cache-dir", help="keep layer-L hidden states here between runs")
+    ct.add_argument("--out", required=True, help="detector to write (first model's probe)")
+    ct.add_argument("-q", "--quiet", action="store_true")
+    ct.set_defaults(func=cmd_combine_types)
 
     jd = sub.add_parser("judge", help="precision of predicted mentions according to an LLM judge")
     jd.add_argument("--backend", choices=["local", "http"], default="local")

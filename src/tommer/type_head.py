@@ -10,8 +10,8 @@ reads that (deeper) layer's states, from the same backbone pass; a supervised he
 ``extra_layers`` reads those layers too, RMS-normalised and concatenated. A head with ``bilstm_dim``
 also runs a small trainable BiLSTM over the window's states and adds its first / last / mean
 outputs over the span (trainable context in both directions). A supervised head with
-``members`` > 1 is an ensemble of that many heads of the same shape (trained with different
-seeds) whose class probabilities are averaged.
+``members`` > 1 is an ensemble of that many heads (trained with different seeds, and possibly
+reading different ``extra_layers``: ``member_extra_layers``) whose class probabilities are averaged.
 Two kinds:
 
 - ``supervised``: a classifier over a fixed label set plus "none" (softmax);
@@ -67,6 +67,7 @@ class TypeHeadConfig:
     bilstm_dim: int = 0  # width of a trainable BiLSTM over the window's states (0: none)
     extra_layers: list[int] = field(default_factory=list)  # supervised: more layers, concatenated
     members: int = 1  # supervised: an ensemble of this many heads, class probabilities averaged
+    member_extra_layers: list[list[int]] = field(default_factory=list)  # per member, if they differ
     info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -80,6 +81,14 @@ class TypeHeadConfig:
             raise ConfigError("extra_layers needs a supervised head (label prompts read one layer)")
         if self.members < 1 or (self.members > 1 and self.kind != "supervised"):
             raise ConfigError(f"members must be 1, or more for a supervised head; got {self.members}")
+        if self.member_extra_layers:
+            if len(self.member_extra_layers) != self.members:
+                raise ConfigError(
+                    f"member_extra_layers lists {len(self.member_extra_layers)} members, not {self.members}"
+                )
+            used = {m for layers in self.member_extra_layers for m in layers}
+            if used != set(self.extra_layers):
+                raise ConfigError("an ensemble's extra_layers must be the union of its members' extra_layers")
         if self.bilstm_dim < 0 or self.bilstm_dim % 2:
             raise ConfigError(f"bilstm_dim must be an even number >= 0, got {self.bilstm_dim}")
         if "{label}" not in self.prompt:
@@ -149,8 +158,11 @@ class TypeHead(nn.Module):
         super().__init__()
         self.config = config
         if config.members > 1:
-            member = replace(config, members=1, info={})
-            self.members = nn.ModuleList(TypeHead(member) for _ in range(config.members))
+            layers = config.member_extra_layers or [config.extra_layers] * config.members
+            self.members = nn.ModuleList(
+                TypeHead(replace(config, members=1, extra_layers=list(m), member_extra_layers=[], info={}))
+                for m in layers
+            )
             return
         d, k, c = config.input_size, config.dim, config.bilstm_dim
         self.width = nn.Embedding(config.max_width, config.width_dim)
@@ -217,9 +229,19 @@ class TypeHead(nn.Module):
         """Supervised: ``(n, K+1)`` softmax over the labels and "none" (an ensemble's averaged over
         its members). Zero-shot: ``(n, L)`` sigmoid per (span, label) pair."""
         if self.config.members > 1:
-            return torch.stack([m.class_probs(hidden, spans, None, probs) for m in self.members]).mean(0)
+            return torch.stack(
+                [m.class_probs(self._member_states(m, hidden), spans, None, probs) for m in self.members]
+            ).mean(0)
         logits = self.logits(self.encode_spans(hidden, spans, probs), label_vectors)
         return torch.sigmoid(logits) if self.zero_shot else torch.softmax(logits, dim=-1)
+
+    def _member_states(self, member: TypeHead, hidden: torch.Tensor) -> torch.Tensor:
+        """The columns of the ensemble's joined states ``(..., n·d)`` that ``member`` reads."""
+        if member.config.extra_layers == self.config.extra_layers:
+            return hidden
+        d, order = self.config.hidden_size, self.config.read_layers(0)
+        blocks = [order.index(m) for m in member.config.read_layers(0)]
+        return torch.cat([hidden[..., b * d : (b + 1) * d] for b in blocks], dim=-1)
 
     @torch.no_grad()
     def label_spans(
@@ -251,15 +273,29 @@ class TypeHead(nn.Module):
 
 
 def ensemble(heads: Sequence[TypeHead]) -> TypeHead:
-    """One head averaging the class probabilities of trained supervised heads of the same shape
-    (its label threshold is the first head's until it is chosen again on held-out texts)."""
-    if len(heads) == 1:
-        return heads[0]
-    shapes = {json.dumps({**h.config.to_dict(), "info": {}, "label_threshold": 0}) for h in heads}
+    """One head averaging the class probabilities of trained supervised heads (an ensemble given
+    is read as its members). They must agree on everything but ``extra_layers``; the ensemble
+    reads the union of their layers. Its label threshold is the first head's until it is chosen
+    again on held-out texts."""
+    members = [m for h in heads for m in (h.members if h.config.members > 1 else [h])]
+    if len(members) == 1:
+        return members[0]
+    ignored = {"info": {}, "label_threshold": 0, "extra_layers": [], "members": 1, "member_extra_layers": []}
+    shapes = {json.dumps({**m.config.to_dict(), **ignored}) for m in members}
     if len(shapes) > 1:
-        raise ConfigError("the heads of an ensemble must have the same configuration")
-    head = TypeHead(replace(heads[0].config, members=len(heads), info={}))
-    for member, trained in zip(head.members, heads):
+        raise ConfigError("the heads of an ensemble must have the same configuration (extra_layers aside)")
+    per_member = [list(m.config.extra_layers) for m in members]
+    union = sorted({layer for layers in per_member for layer in layers})
+    differ = any(layers != per_member[0] for layers in per_member)
+    config = replace(
+        members[0].config,
+        members=len(members),
+        extra_layers=union if differ else per_member[0],
+        member_extra_layers=per_member if differ else [],
+        info={},
+    )
+    head = TypeHead(config)
+    for member, trained in zip(head.members, members):
         member.load_state_dict(trained.state_dict())
     return head.eval()
 

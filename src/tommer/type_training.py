@@ -27,7 +27,7 @@ from .detector import spans_to_mentions, window_spans
 from .errors import TommerError
 from .mention import join_consecutive, trim_span, with_prefix
 from .probe import ToMMeRProbe
-from .training import EncodedCorpus, _pad_batch
+from .training import EncodedCorpus, _pad_batch, encode_corpus
 from .type_head import (
     DEFAULT_PROMPT,
     TypeHead,
@@ -316,6 +316,32 @@ def zero_shot_validator(
 THRESHOLDS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
 
 
+def encode_for_head(
+    detector, docs, read: Sequence[int], echo: bool, cache_dir: str | None, name: str
+) -> tuple[EncodedCorpus, EncodedCorpus]:
+    """The probe's states of ``docs`` (plain input, the probe's layer) and the head's: the same
+    windows at the ``read`` layers, joined, from echo input's second copy if ``echo``."""
+    enc = dict(max_tokens=detector.config.max_tokens, context=detector.config.context, batch_size=16)
+    plain = encode_corpus(detector.backbone, docs, cache_dir=cache_dir, desc=f"encode {name}", **enc)
+    if not echo and list(read) == [detector.config.layer]:
+        return plain, plain
+    desc = f"head states {name}"
+    parts = [
+        encode_corpus(detector.backbone, docs, cache_dir=cache_dir, desc=desc, echo=echo, layer=m, **enc)
+        for m in read
+    ]
+    return plain, joined_states(parts)
+
+
+def held_out_words(source: str, n_val: int, limited: bool, join_sentences: int) -> str:
+    """The model card's description of the held-out texts."""
+    return (
+        source
+        + (f" (the first {n_val} texts)" if limited else f" ({n_val} texts)")
+        + (f"; texts read in groups of {join_sentences} consecutive ones" if join_sentences > 1 else "")
+    )
+
+
 def run_train_types(
     model: str,
     data: Sequence[str],
@@ -344,7 +370,7 @@ def run_train_types(
     """Train a type head on top of ``model``'s probe and save it (see ``tommer train-types``)."""
     from .detector import load
     from .readers import read_annotated
-    from .training import encode_corpus, split_holdout
+    from .training import split_holdout
 
     config = config or TypeTrainConfig()
     detector = load(model)
@@ -379,21 +405,8 @@ def run_train_types(
         + (f" (in groups of {join_sentences})" if join_sentences > 1 else "")
     )
     cpu, wall = time.process_time(), time.perf_counter()
-    enc = dict(max_tokens=detector.config.max_tokens, context=detector.config.context, batch_size=16)
-    train = encode_corpus(detector.backbone, train_docs, cache_dir=cache_dir, desc="encode train", **enc)
-    val = encode_corpus(detector.backbone, val_docs, cache_dir=cache_dir, desc="encode held-out", **enc)
-    # the head's states: the same windows, read from echo input's second copy if asked
-    train_states, val_states = train, val
-    if echo or read != [probe_layer]:
-        head_enc = dict(cache_dir=cache_dir, echo=echo, **enc)
-
-        def head_states(texts, name):
-            desc = f"head states {name}"
-            return joined_states(
-                [encode_corpus(detector.backbone, texts, desc=desc, layer=m, **head_enc) for m in read]
-            )
-
-        train_states, val_states = head_states(train_docs, "train"), head_states(val_docs, "held-out")
+    train, train_states = encode_for_head(detector, train_docs, read, echo, cache_dir, "train")
+    val, val_states = encode_for_head(detector, val_docs, read, echo, cache_dir, "held-out")
     encode_cpu, encode_wall = time.process_time() - cpu, time.perf_counter() - wall
     cpu, wall = time.process_time(), time.perf_counter()
     train_cands = probe_candidates(detector.probe, train, candidate_threshold)
@@ -443,11 +456,12 @@ def run_train_types(
     head.config.label_threshold = final.get("label_threshold", head.config.label_threshold)
     head.config.info = {
         "training_data": ", ".join(map(str, data)) + f" ({n_train} texts, {len(train_labels)} types)",
-        "validation": (
-            ", ".join(map(str, val_data)) if val_data else f"fixed {val_fraction:.0%} of the texts"
-        )
-        + (f" (the first {n_val} texts)" if val_limit else f" ({n_val} texts)")
-        + (f"; texts read in groups of {join_sentences} consecutive ones" if join_sentences > 1 else ""),
+        "validation": held_out_words(
+            ", ".join(map(str, val_data)) if val_data else f"fixed {val_fraction:.0%} of the texts",
+            n_val,
+            bool(val_limit),
+            join_sentences,
+        ),
         "base_model": str(model),
         "seed": config.seed,
         "command": command,
@@ -478,6 +492,14 @@ def run_train_types(
     return directory
 
 
+def _member_words(member: dict, cfg: TypeHeadConfig) -> str:
+    """``"3"``; ``"seed 3 (layers 12 + 8 + 18)"`` where an ensemble's members read different layers."""
+    if not cfg.member_extra_layers:
+        return str(member["seed"])
+    layers = [cfg.layer or "of the probe", *member.get("extra_layers", [])]
+    return f"seed {member['seed']} (layer{'s' if len(layers) > 1 else ''} {' + '.join(map(str, layers))})"
+
+
 def write_card_section(card: Path, head: TypeHead) -> None:
     """Add (or replace) the model card's "Type head" section, written from the head's info."""
     info, cfg = head.config.info, head.config
@@ -505,8 +527,9 @@ def write_card_section(card: Path, head: TypeHead) -> None:
         f"- Held-out strict typed F1: {info.get('held_out_typed_f1', 0.0):.4f}",
         *(
             [
-                f"- Ensemble of {cfg.members} heads (seeds "
-                + ", ".join(str(m["seed"]) for m in info["members"])
+                f"- Ensemble of {cfg.members} heads ("
+                + ("seeds " if not cfg.member_extra_layers else "")
+                + ", ".join(_member_words(m, cfg) for m in info["members"])
                 + "), class probabilities averaged; each head's best held-out F1: "
                 + ", ".join(f"{max(r['val_f1'] for r in m['history']):.4f}" for m in info["members"])
             ]
@@ -520,3 +543,75 @@ def write_card_section(card: Path, head: TypeHead) -> None:
     if "\n## Type head\n" in text:
         text = text[: text.index("\n## Type head\n")]
     card.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines))
+
+
+def _member_records(directory: str, head: TypeHead) -> list[dict]:
+    """Seed, layers and held-out history of each member of a saved head, for the ensemble's info."""
+    info = head.config.info
+    members = info.get("members") or [{"seed": info.get("seed"), "history": info.get("history", [])}]
+    layers = head.config.member_extra_layers or [head.config.extra_layers] * head.config.members
+    return [{**m, "extra_layers": list(x), "source": str(directory)} for m, x in zip(members, layers)]
+
+
+def run_combine_types(
+    models: Sequence[str],
+    val_data: Sequence[str],
+    out: str,
+    cache_dir: str | None = None,
+    val_limit: int | None = None,
+    command: str = "",
+    log=print,
+) -> Path:
+    """Save one detector whose type head averages the supervised heads of ``models`` (trained on the
+    same probe; they may read different extra layers), its label threshold chosen on ``val_data``
+    (see ``tommer combine-types``)."""
+    from .detector import load
+    from .readers import read_annotated
+
+    if len(models) < 2:
+        raise TommerError("combine-types needs at least two detector directories")
+    dets = [load(m) for m in models]
+    base = dets[0]
+    for directory, det in zip(models, dets):
+        if det.type_head is None or det.type_head.zero_shot:
+            raise TommerError(f"{directory} has no supervised type head")
+        weights = zip(det.probe.state_dict().values(), base.probe.state_dict().values())
+        same_weights = all(torch.equal(a, b) for a, b in weights)
+        if not same_weights or det.config.to_dict() != base.config.to_dict():
+            raise TommerError(f"{directory} has another probe or backbone than {models[0]}")
+    head = ensemble([det.type_head for det in dets])
+    cfg = head.config
+    read = cfg.read_layers(base.config.layer)
+    base.load_layers(max(read))
+    docs = [d for path in val_data for d in read_annotated(path, typed=True)][:val_limit]
+    if not docs:
+        raise TommerError(f"no annotated texts in {', '.join(val_data)}")
+    n_val = len(docs)
+    docs = with_prefix(join_consecutive(docs, cfg.join_sentences), cfg.text_prefix)
+    cpu, wall = time.process_time(), time.perf_counter()
+    val, val_states = encode_for_head(base, docs, read, cfg.echo, cache_dir, "held-out")
+    cands = probe_candidates(base.probe, val, cfg.candidate_threshold)
+    f1, extra = supervised_validator(val_states, cands, cfg.labels, typed_gold(val))(head)
+    cfg.label_threshold = extra.get("label_threshold", cfg.label_threshold)
+    first = base.type_head.config.info
+    cfg.info = {
+        "training_data": first.get("training_data", ""),
+        "validation": held_out_words(", ".join(val_data), n_val, bool(val_limit), cfg.join_sentences),
+        "base_model": first.get("base_model", str(models[0])),
+        "combined_from": [str(m) for m in models],
+        "command": command,
+        "candidate_recall": {"held_out": candidate_recall(val, cands)},
+        "held_out_typed_f1": f1,
+        **{f"held_out_{k}": v for k, v in extra.items() if k != "label_threshold"},
+        "encode_cpu_seconds": round(time.process_time() - cpu, 1),
+        "encode_wall_seconds": round(time.perf_counter() - wall, 1),
+        "train_cpu_seconds": round(sum(d.type_head.config.info.get("train_cpu_seconds", 0) for d in dets)),
+        "parameters": head.num_parameters(),
+        "members": [r for m, det in zip(models, dets) for r in _member_records(m, det.type_head)],
+    }
+    log("held-out: " + json.dumps({"typed_f1": f1, **extra}))
+    base.type_head = head
+    base.save_pretrained(out)
+    write_card_section(Path(out) / "README.md", head)
+    log(f"saved an ensemble of {cfg.members} type heads ({head.num_parameters():,} parameters) to {out}")
+    return Path(out)

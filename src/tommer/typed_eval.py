@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -206,6 +207,7 @@ def head_inputs(detector) -> dict:
         "bilstm_dim": cfg.bilstm_dim,
         "extra_layers": cfg.extra_layers,
         "members": cfg.members,
+        "member_extra_layers": cfg.member_extra_layers,
     }
 
 
@@ -222,6 +224,17 @@ def _row(name, setting, model, docs, scores: TypedScores, recall: float, labels=
     }
 
 
+def ensemble_words(h: dict) -> str:
+    """``"; an ensemble of 10 heads (...)"`` for an ensemble's :func:`head_inputs`, else ``""``."""
+    if h.get("members", 1) <= 1:
+        return ""
+    if not h.get("member_extra_layers"):
+        return f"; an ensemble of {h['members']} heads (seeds differ)"
+    counts = Counter(" + ".join(map(str, [h["layer"], *m])) for m in h["member_extra_layers"])
+    reads = ", ".join(f"{n} read layer{'s' if '+' in r else ''} {r}" for r, n in counts.items())
+    return f"; an ensemble of {h['members']} heads ({reads}; seeds differ)"
+
+
 def head_lines(rows: list[dict]) -> list[str]:
     """One bullet per head (a model has one): the layers it reads, echo input, its BiLSTM, sentence groups."""
     heads: dict[tuple[str, str], tuple[dict, list[str]]] = {}
@@ -236,7 +249,7 @@ def head_lines(rows: list[dict]) -> list[str]:
             + (" (concatenated, each RMS-normalised)" if h.get("extra_layers") else "")
             + (", echo input" if h.get("echo") else ", plain input")
             + (f", a trainable BiLSTM of width {h['bilstm_dim']} over it" if h.get("bilstm_dim") else "")
-            + (f"; an ensemble of {h['members']} heads (seeds differ)" if h.get("members", 1) > 1 else "")
+            + ensemble_words(h)
             + (
                 f"; sentences are read in groups of {h['join_sentences']} consecutive ones joined "
                 "by a newline (document context: the file keeps document order), as in the head's "
