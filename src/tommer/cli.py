@@ -19,6 +19,11 @@ def _logger(args: argparse.Namespace):
     return lambda message: print(message, file=sys.stderr, flush=True)
 
 
+def _command_line(args: argparse.Namespace) -> str:
+    """The command as typed (shell-quoted), for reports and model cards."""
+    return "tommer " + " ".join(shlex.quote(a) for a in args.argv)
+
+
 def _print_readable(text: str, mentions) -> None:
     if not mentions:
         print("(no mentions)")
@@ -199,7 +204,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "encode_wall_seconds": round(encode_wall, 1),
         "train_wall_seconds": round(train_wall, 1),
         "threshold": args.threshold,
-        "command": "tommer " + " ".join(shlex.quote(a) for a in args.argv),
+        "command": _command_line(args),
         "train_config": train_config.__dict__,
         **distill,
         "history": history,
@@ -258,7 +263,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         peers=args.peers,
         out_dir=args.out,
-        command="tommer " + " ".join(shlex.quote(a) for a in args.argv),
+        command=_command_line(args),
         pile_ner=args.pile_ner,
         log=log,
         progress=not args.quiet,
@@ -293,7 +298,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens,
         timeout=args.timeout,
         out_dir=args.out,
-        command="tommer " + " ".join(shlex.quote(a) for a in args.argv),
+        command=_command_line(args),
         log=_logger(args),
         progress=not args.quiet,
     )
@@ -320,7 +325,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         root=args.data_root,
         out_dir=args.out,
         sweeps_dir=args.sweeps,
-        command="tommer " + " ".join(shlex.quote(a) for a in args.argv),
+        command=_command_line(args),
         log=_logger(args),
     )
     print(f"mean pairwise DICE {result['dice']['mean_pairwise']:.3f}; report in {args.out}/compare.md")
@@ -347,7 +352,7 @@ def cmd_eval_typed(args: argparse.Namespace) -> int:
         limit=args.limit,
         cache_dir=args.cache_dir,
         out_dir=args.out,
-        command="tommer " + " ".join(shlex.quote(a) for a in args.argv),
+        command=_command_line(args),
         log=_logger(args),
     )
     for row in report["rows"]:
@@ -402,7 +407,7 @@ def cmd_train_types(args: argparse.Namespace) -> int:
         bilstm_dim=args.bilstm_dim,
         extra_layers=args.extra_layers,
         members=args.members,
-        command="tommer " + " ".join(shlex.quote(a) for a in args.argv),
+        command=_command_line(args),
         log=_logger(args),
     )
     return 0
@@ -417,7 +422,7 @@ def cmd_combine_types(args: argparse.Namespace) -> int:
         out=args.out,
         cache_dir=args.cache_dir,
         val_limit=args.val_limit,
-        command="tommer " + " ".join(shlex.quote(a) for a in args.argv),
+        command=_command_line(args),
         log=_logger(args),
     )
     return 0
