@@ -452,7 +452,10 @@ def test_cli_train_types_tiny(tmp_path, capsys):
     assert config.members == 3 and config.member_extra_layers == [[9], [9], []] and config.extra_layers == [9]
     card = (mixed_out / "README.md").read_text()
     assert "Ensemble of 3 heads (seed 0 (layers 8 + 9), seed 1 (layers 8 + 9), seed 7 (layer 8))" in card
-    assert f"combine-types {deep_out}" in card
+    assert (
+        f"combine-types {deep_out}" in card
+        and f"Members from `{alone_out}`, trained by: `tommer train-types" in card
+    )
     for m in mixed(text, threshold=0.0):
         assert text[m.start : m.end] == m.text and m.label in {"location", "person"}
     assert main(["combine-types", str(deep_out), str(zs_out), "--val-data", str(data), "--out", "x"]) == 2

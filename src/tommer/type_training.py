@@ -536,7 +536,14 @@ def write_card_section(card: Path, head: TypeHead) -> None:
             if cfg.members > 1 and "members" in info
             else []
         ),
-        f"- CPU seconds: encode {info.get('encode_cpu_seconds')}, train {info.get('train_cpu_seconds')}",
+        f"- CPU seconds: encode {info.get('encode_cpu_seconds')}, train {info.get('train_cpu_seconds')}"
+        + (" (the members' training, summed)" if "combined_from" in info else ""),
+        *(
+            f"- Members from `{source}`, trained by: `{command}`"
+            for source, command in dict.fromkeys(
+                (m["source"], m.get("source_command", "")) for m in info.get("members", []) if "source" in m
+            )
+        ),
         "",
     ]
     text = card.read_text() if card.exists() else ""
@@ -550,7 +557,8 @@ def _member_records(directory: str, head: TypeHead) -> list[dict]:
     info = head.config.info
     members = info.get("members") or [{"seed": info.get("seed"), "history": info.get("history", [])}]
     layers = head.config.member_extra_layers or [head.config.extra_layers] * head.config.members
-    return [{**m, "extra_layers": list(x), "source": str(directory)} for m, x in zip(members, layers)]
+    source = {"source": str(directory), "source_command": info.get("command", "")}
+    return [{**m, "extra_layers": list(x), **source} for m, x in zip(members, layers)]
 
 
 def run_combine_types(

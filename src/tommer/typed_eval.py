@@ -82,40 +82,23 @@ def score_benchmark(
     them; None for a supervised head. Returns the scores and the candidate recall.
     """
     from .mention import join_consecutive, with_prefix
-    from .training import encode_corpus
     from .type_training import (
         candidate_recall,
-        joined_states,
+        encode_for_head,
         predict_corpus,
         probe_candidates,
         score_predictions,
         typed_gold,
     )
 
-    def states(echo: bool, layer: int | None = None):
-        cfg = detector.config
-        desc = "echo" if echo else "encode"
-        return encode_corpus(
-            detector.backbone,
-            docs,
-            cfg.max_tokens,
-            cfg.context,
-            16,
-            cache_dir,
-            desc=desc,
-            echo=echo,
-            layer=layer,
-        )
-
     head = detector.type_head
     detector.load_head_layers()
     # read the texts the way the head was trained: sentence groups, then its prefix (gold shifted alike)
     docs = with_prefix(join_consecutive(docs, head.config.join_sentences), head.config.text_prefix)
-    corpus = states(echo=False)  # the probe's candidates come from plain input
-    cands = probe_candidates(detector.probe, corpus, head.config.candidate_threshold)
     read = head.config.read_layers(detector.config.layer)
-    if head.config.echo or read != [detector.config.layer]:  # the head's own states (same windows)
-        corpus = joined_states([states(echo=head.config.echo, layer=m) for m in read])
+    # the probe's candidates come from plain input; the head reads its own states of the same windows
+    plain, corpus = encode_for_head(detector, docs, read, head.config.echo, cache_dir, "texts")
+    cands = probe_candidates(detector.probe, plain, head.config.candidate_threshold)
     if head.zero_shot:
         label_set = [(labels, detector.label_vectors(labels))]
         gold = typed_gold(corpus, rename)
