@@ -573,13 +573,14 @@ def run_combine_types(
     """Save one detector whose type head averages the supervised heads of ``models`` (trained on the
     same probe; they may read different extra layers), its label threshold chosen on ``val_data``
     (see ``tommer combine-types``)."""
-    from .detector import load
+    from .detector import MentionDetector, load
     from .readers import read_annotated
 
     if len(models) < 2:
         raise TommerError("combine-types needs at least two detector directories")
-    dets = [load(m) for m in models]
-    base = dets[0]
+    base = load(models[0])
+    # one backbone for all: a model on another backbone is refused below, before any use
+    dets = [base, *(MentionDetector.from_pretrained(m, backbone=base.backbone) for m in models[1:])]
     for directory, det in zip(models, dets):
         if det.type_head is None or det.type_head.zero_shot:
             raise TommerError(f"{directory} has no supervised type head")
