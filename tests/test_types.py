@@ -11,7 +11,7 @@ import torch
 import tommer
 from tommer.cli import main
 from tommer.detector import MentionDetector
-from tommer.errors import ConfigError, DataFormatError
+from tommer.errors import ConfigError, DataFormatError, TommerError
 from tommer.readers import read_annotated, read_benchmark_json, read_bio
 from tommer.type_head import (
     TypeHead,
@@ -90,6 +90,9 @@ def test_ensemble_averages_its_members_and_round_trips(tmp_path):
     with torch.no_grad():
         assert torch.allclose(loaded.class_probs(hidden, spans), mean, atol=2e-3)  # float16 weights
     assert ensemble(members[:1]) is members[0]
+    other = small_head("supervised", hidden=8, bilstm_dim=6)  # operating thresholds may differ
+    other.config.candidate_threshold, other.config.label_threshold = 1e-5, 0.3
+    assert ensemble([members[0], other]).config.members == 2
     with pytest.raises(ConfigError, match="same configuration"):
         ensemble([members[0], small_head("supervised", hidden=8)])
     with pytest.raises(ConfigError, match="members"):
@@ -120,6 +123,60 @@ def test_ensemble_of_heads_reading_different_layers():
         TypeHeadConfig("supervised", 8, **two, member_extra_layers=[[5], []])
     with pytest.raises(ConfigError, match="lists 1 members"):
         TypeHeadConfig("supervised", 8, **two, member_extra_layers=[[6]])
+
+
+def test_candidate_threshold_sweep_matches_candidates_taken_at_each_threshold(detector):
+    """The sweep labels the lowest threshold's candidates once and filters them by probe probability:
+    each row must equal a run on the probe's own candidates at that threshold."""
+    from tommer.mention import AnnotatedText
+    from tommer.type_training import (
+        best_label_threshold,
+        choose_candidate_threshold,
+        encode_for_head,
+        predict_corpus,
+        probe_candidates,
+        typed_gold,
+    )
+
+    texts = [
+        SENTENCE,
+        "John Smith lives in London near the Thames.",
+        "Maria went to Berlin with Peter Miller.",
+    ]
+    names = [
+        ["Angela Merkel", "Emmanuel Macron", "Paris"],
+        ["John Smith", "London", "Thames"],
+        ["Maria", "Berlin"],
+    ]
+    docs = [  # labelled "location", the untrained head's usual guess, so that F1 is not 0 everywhere
+        AnnotatedText(t, [(t.index(n), t.index(n) + len(n)) for n in ns], "t", ["location"] * len(ns))
+        for t, ns in zip(texts, names)
+    ]
+    plain, states = encode_for_head(detector, docs, [detector.config.layer], False, None, "t")
+    head, gold = small_head("supervised"), typed_gold(plain)
+    head.config.beat_none = False
+    grid = (0.99, 0.5, 1e-3, 1e-5)
+    chosen, rows = choose_candidate_threshold(head, detector.probe, plain, states, gold, grid, tolerance=0.0)
+    assert [r["candidate_threshold"] for r in rows] == sorted(grid, reverse=True)
+    for row in rows:
+        cands = probe_candidates(detector.probe, plain, row["candidate_threshold"])
+        pred = predict_corpus(head, states, cands, [(head.config.labels, None)], 0.0)
+        f1, label_threshold, extra = best_label_threshold(head, pred, gold)
+        assert (f1, label_threshold, extra["val_recall"]) == (
+            row["typed_f1"],
+            row["label_threshold"],
+            row["recall"],
+        )
+        assert row["candidates_per_text"] == sum(map(len, cands)) / len(docs)
+    assert rows[0]["candidates_per_text"] < rows[-1]["candidates_per_text"]
+    assert rows[-1]["candidate_recall"] > rows[0]["candidate_recall"] and max(r["typed_f1"] for r in rows) > 0
+    assert chosen["typed_f1"] == max(r["typed_f1"] for r in rows)
+    assert (
+        choose_candidate_threshold(head, detector.probe, plain, states, gold, grid, tolerance=1.0)[0]
+        == rows[0]
+    )
+    with pytest.raises(TommerError, match="must be in"):
+        choose_candidate_threshold(head, detector.probe, plain, states, gold, (0.5, 0.0))
 
 
 def test_bilstm_head_reads_context_beyond_its_fixed_features():
@@ -431,6 +488,11 @@ def test_cli_train_types_tiny(tmp_path, capsys):
     assert config.extra_layers == [9] and config.read_layers(detector.config.layer) == [8, 9]
     assert config.members == 2 and len(detector.type_head.members) == 2
     assert "Ensemble of 2 heads (seeds 0, 1)" in card
+    # the operating candidate threshold was chosen on the held-out texts; training used 0.02
+    sweep = detector.type_head.config.info["candidate_sweep"]
+    assert [r["candidate_threshold"] for r in sweep] == [0.02, 0.002, 1e-3, 1e-4, 1e-5, 1e-6]
+    assert config.candidate_threshold in {r["candidate_threshold"] for r in sweep}
+    assert "chosen on the held-out texts" in card and "training candidates: >= 0.02" in card
     text = "Angela Merkel visited Paris and London."
     assert detector.backbone.depth == detector.config.layer  # untyped work loads only the probe's layers
     detector.predict_spans([text])
@@ -446,9 +508,16 @@ def test_cli_train_types_tiny(tmp_path, capsys):
     alone_out, mixed_out = tmp_path / "alone", tmp_path / "mixed"
     assert main(argv[:-3] + extra[:2] + extra[4:-2] + ["--seed", "7", "--out", str(alone_out), "-q"]) == 0
     combine = ["combine-types", str(deep_out), str(alone_out), "--val-data", str(data)]
-    assert main(combine + ["--out", str(mixed_out), "-q"]) == 0
+    assert main(combine + ["--candidate-grid", "0.5,1e-3", "--out", str(mixed_out), "-q"]) == 0
     mixed = tommer.load(mixed_out)
     config = mixed.type_head.config
+    sweep = config.info["candidate_sweep"]  # the given grid plus the members' training threshold
+    assert [r["candidate_threshold"] for r in sweep] == [0.5, 0.02, 1e-3]
+    assert config.candidate_threshold in {0.5, 0.02, 1e-3}
+    with pytest.raises(SystemExit) as bad:  # argparse's usage error
+        main(combine + ["--candidate-grid", "0.5,0", "--out", str(mixed_out)])
+    assert bad.value.code == 2
+    assert "strictly between 0 and 1" in capsys.readouterr().err
     assert config.members == 3 and config.member_extra_layers == [[9], [9], []] and config.extra_layers == [9]
     card = (mixed_out / "README.md").read_text()
     assert "Ensemble of 3 heads (seed 0 (layers 8 + 9), seed 1 (layers 8 + 9), seed 7 (layer 8))" in card

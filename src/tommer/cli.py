@@ -407,6 +407,7 @@ def cmd_train_types(args: argparse.Namespace) -> int:
         bilstm_dim=args.bilstm_dim,
         extra_layers=args.extra_layers,
         members=args.members,
+        candidate_grid=args.candidate_grid,
         command=_command_line(args),
         log=_logger(args),
     )
@@ -422,10 +423,36 @@ def cmd_combine_types(args: argparse.Namespace) -> int:
         out=args.out,
         cache_dir=args.cache_dir,
         val_limit=args.val_limit,
+        candidate_grid=args.candidate_grid,
         command=_command_line(args),
         log=_logger(args),
     )
     return 0
+
+
+def _threshold_list(value: str) -> list[float]:
+    """``1e-3,1e-4`` → [0.001, 0.0001] (probabilities strictly between 0 and 1)."""
+    try:
+        out = [float(x) for x in value.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated probabilities, got {value!r}") from None
+    if not out or any(not 0 < t < 1 for t in out):
+        raise argparse.ArgumentTypeError(f"probabilities must lie strictly between 0 and 1, got {value!r}")
+    return out
+
+
+def _add_candidate_grid(parser: argparse.ArgumentParser) -> None:
+    from .type_training import CANDIDATE_THRESHOLDS
+
+    parser.add_argument(
+        "--candidate-grid",
+        type=_threshold_list,
+        default=list(CANDIDATE_THRESHOLDS),
+        metavar="P,...",
+        help="supervised: candidate thresholds to choose from on the held-out texts (default "
+        + ",".join(map(str, CANDIDATE_THRESHOLDS))
+        + "; the highest within 0.0005 F1 of the best wins)",
+    )
 
 
 # -- parser ------------------------------------------------------------------------------
@@ -530,7 +557,10 @@ def build_parser() -> argparse.ArgumentParser:
     tt.add_argument("--max-docs", type=int, help="use only the first N training texts")
     tt.add_argument("--model", default=DEFAULT_MODEL, help="the detector whose probe gives the candidates")
     tt.add_argument("--zero-shot", action="store_true", help="label-name bi-encoder (default: supervised)")
-    tt.add_argument("--candidate-threshold", type=float, default=0.02, help="candidate probe probability")
+    tt.add_argument(
+        "--candidate-threshold", type=float, default=0.02, help="probe probability of training candidates"
+    )
+    _add_candidate_grid(tt)
     tt.add_argument("--dim", type=int, default=128, help="span / label vector size")
     tt.add_argument("--probe-feature", action="store_true", help="the head also reads the span probability")
     tt.add_argument(
@@ -595,7 +625,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="one type head averaging trained supervised heads (same probe; layers may differ)",
     )
     ct.add_argument("models", nargs="+", metavar="MODEL_DIR", help="detectors with supervised heads")
-    ct.add_argument("--val-data", nargs="+", required=True, help="held-out files (label threshold)")
+    ct.add_argument("--val-data", nargs="+", required=True, help="held-out files (thresholds)")
+    _add_candidate_grid(ct)
     ct.add_argument("--val-limit", type=int, help="use only the first N held-out texts")
     ct.add_argument("--cache-dir", help="keep layer-L hidden states here between runs")
     ct.add_argument("--out", required=True, help="detector to write (first model's probe)")

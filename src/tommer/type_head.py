@@ -275,12 +275,13 @@ class TypeHead(nn.Module):
 def ensemble(heads: Sequence[TypeHead]) -> TypeHead:
     """One head averaging the class probabilities of trained supervised heads (an ensemble given
     is read as its members). They must agree on everything but ``extra_layers``; the ensemble
-    reads the union of their layers. Its label threshold is the first head's until it is chosen
-    again on held-out texts."""
+    reads the union of their layers. Its label and candidate thresholds are the first head's until
+    they are chosen again on held-out texts."""
     members = [m for h in heads for m in (h.members if h.config.members > 1 else [h])]
     if len(members) == 1:
         return members[0]
-    ignored = {"info": {}, "label_threshold": 0, "extra_layers": [], "members": 1, "member_extra_layers": []}
+    operating = {"label_threshold": 0, "candidate_threshold": 0}  # chosen again for the ensemble
+    ignored = {"info": {}, **operating, "extra_layers": [], "members": 1, "member_extra_layers": []}
     shapes = {json.dumps({**m.config.to_dict(), **ignored}) for m in members}
     if len(shapes) > 1:
         raise ConfigError("the heads of an ensemble must have the same configuration (extra_layers aside)")

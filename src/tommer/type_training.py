@@ -30,6 +30,7 @@ from .probe import ToMMeRProbe
 from .training import EncodedCorpus, _pad_batch, encode_corpus
 from .type_head import (
     DEFAULT_PROMPT,
+    TypedSpan,
     TypeHead,
     TypeHeadConfig,
     decode_typed,
@@ -211,14 +212,14 @@ def train_type_head(
     return head.eval(), history
 
 
-def predict_corpus(
+def label_corpus(
     head: TypeHead,
     corpus: EncodedCorpus,
     cands: Sequence[list],
     label_sets: Sequence[tuple[Sequence[str], torch.Tensor | None]],
     label_threshold: float,
-) -> list[list[tuple[int, int, str, float]]]:
-    """Typed mentions (char start, end, label, label score) per document from cached states.
+) -> list[list[TypedSpan]]:
+    """Every labelled candidate span per document (document token indices), before decoding.
 
     ``label_sets`` gives each document's (label names, label vectors) — one entry for all
     documents, or one per document.
@@ -230,12 +231,28 @@ def predict_corpus(
             found[w.doc] += label_candidates(
                 head, corpus.hidden[k], cands[k], w.start - 1, names, vectors, label_threshold
             )
+    return found
+
+
+def decode_corpus(corpus: EncodedCorpus, found: Sequence[list[TypedSpan]]) -> list[list[tuple]]:
+    """Typed mentions (char start, end, label, label score) per document from labelled spans."""
     out = []
     for doc, enc, spans in zip(corpus.docs, corpus.encodings, found):
         chosen = decode_typed(spans)
         mentions = spans_to_mentions(doc.text, enc, [(s, e, p) for s, e, p, _, _ in chosen])
         out.append([(m.start, m.end, sp[3], sp[4]) for m, sp in zip(mentions, chosen)])
     return out
+
+
+def predict_corpus(
+    head: TypeHead,
+    corpus: EncodedCorpus,
+    cands: Sequence[list],
+    label_sets: Sequence[tuple[Sequence[str], torch.Tensor | None]],
+    label_threshold: float,
+) -> list[list[tuple[int, int, str, float]]]:
+    """Typed mentions (char start, end, label, label score) per document from cached states."""
+    return decode_corpus(corpus, label_corpus(head, corpus, cands, label_sets, label_threshold))
 
 
 def typed_gold(corpus: EncodedCorpus, rename=None) -> list[set[tuple[int, int, str]]]:
@@ -254,6 +271,16 @@ def score_predictions(predicted, gold, threshold: float = 0.0) -> TypedScores:
     return scores
 
 
+def best_label_threshold(head: TypeHead, pred, gold) -> tuple[float, float, dict]:
+    """(typed F1, label threshold, extra) of a supervised head's predictions made at label
+    threshold 0: the threshold with the best F1 (0 for a head with ``beat_none``)."""
+    thresholds = (0.0,) if head.config.beat_none else THRESHOLDS
+    sweep = {t: score_predictions(pred, gold, t) for t in thresholds}
+    best = max(thresholds, key=lambda t: sweep[t].f1)
+    micro = sweep[best].micro
+    return sweep[best].f1, best, {"val_precision": micro.precision, "val_recall": micro.recall}
+
+
 def supervised_validator(states: EncodedCorpus, cands: Sequence[list], labels: Sequence[str], gold):
     """``validate(head) -> (strict typed F1, extra)`` for a supervised head on held-out texts.
 
@@ -263,14 +290,81 @@ def supervised_validator(states: EncodedCorpus, cands: Sequence[list], labels: S
 
     def validate(head: TypeHead):
         pred = predict_corpus(head, states, cands, [(list(labels), None)], 0.0)
-        thresholds = (0.0,) if head.config.beat_none else THRESHOLDS
-        sweep = {t: score_predictions(pred, gold, t) for t in thresholds}
-        best = max(thresholds, key=lambda t: sweep[t].f1)
-        micro = sweep[best].micro
-        extra = {"val_precision": micro.precision, "val_recall": micro.recall}
-        return sweep[best].f1, extra if head.config.beat_none else {"label_threshold": best, **extra}
+        f1, best, extra = best_label_threshold(head, pred, gold)
+        return f1, extra if head.config.beat_none else {"label_threshold": best, **extra}
 
     return validate
+
+
+CANDIDATE_THRESHOLDS = (0.02, 0.002, 1e-3, 1e-4, 1e-5, 1e-6)
+CANDIDATE_TOLERANCE = 0.0005  # F1 a higher (cheaper) candidate threshold may lose to the best
+
+
+def choose_candidate_threshold(
+    head: TypeHead,
+    probe: ToMMeRProbe,
+    plain: EncodedCorpus,
+    states: EncodedCorpus,
+    gold,
+    grid: Sequence[float] = CANDIDATE_THRESHOLDS,
+    tolerance: float = CANDIDATE_TOLERANCE,
+) -> tuple[dict, list[dict]]:
+    """A supervised head's operating point on held-out texts: for each candidate threshold of
+    ``grid`` (probe probability a span needs to be labelled), the best label threshold and its
+    strict typed F1. The chosen row is the highest candidate threshold within ``tolerance`` of
+    the best F1 (fewer spans to label). Returns (chosen row, all rows, highest threshold first).
+
+    The head labels the candidates of the lowest threshold once; a higher threshold keeps those
+    whose probe probability reaches it (the same set the probe gives at that threshold).
+    """
+    if not grid or min(grid) <= 0 or max(grid) >= 1:
+        raise TommerError(f"candidate thresholds must be in (0, 1), got {list(grid)}")
+    cands = probe_candidates(probe, plain, min(grid))
+    found = label_corpus(head, states, cands, [(head.config.labels, None)], 0.0)
+    rows = []
+    for c in sorted(set(grid), reverse=True):
+        pred = decode_corpus(states, [[sp for sp in spans if sp[2] >= c] for spans in found])
+        f1, label_threshold, extra = best_label_threshold(head, pred, gold)
+        kept = [[sp for sp in window if sp[2] >= c] for window in cands]
+        rows.append(
+            {
+                "candidate_threshold": c,
+                "label_threshold": label_threshold,
+                "typed_f1": f1,
+                "precision": extra["val_precision"],
+                "recall": extra["val_recall"],
+                "candidate_recall": candidate_recall(states, kept),
+                "candidates_per_text": sum(map(len, kept)) / max(1, len(states.docs)),
+            }
+        )
+    best = max(r["typed_f1"] for r in rows)
+    chosen = next(r for r in rows if r["typed_f1"] >= best - tolerance)
+    return chosen, rows
+
+
+def set_operating_point(
+    head: TypeHead,
+    probe: ToMMeRProbe,
+    plain: EncodedCorpus,
+    states: EncodedCorpus,
+    gold,
+    grid: Sequence[float],
+    trained_at: float,
+    log=print,
+) -> tuple[float, dict, dict]:
+    """Choose a supervised head's candidate and label thresholds on held-out texts
+    (:func:`choose_candidate_threshold`; ``trained_at``, the candidate threshold of its training,
+    joins ``grid``) and set them. Returns (typed F1, precision / recall, info for its record)."""
+    cfg = head.config
+    chosen, rows = choose_candidate_threshold(head, probe, plain, states, gold, sorted({*grid, trained_at}))
+    for row in rows:
+        log(
+            "candidates: "
+            + json.dumps({k: v if k == "candidate_threshold" else round(v, 5) for k, v in row.items()})
+        )
+    cfg.candidate_threshold, cfg.label_threshold = chosen["candidate_threshold"], chosen["label_threshold"]
+    extra = {"val_precision": chosen["precision"], "val_recall": chosen["recall"]}
+    return chosen["typed_f1"], extra, {"training_candidate_threshold": trained_at, "candidate_sweep": rows}
 
 
 def held_out_label_sets(docs, train_labels: Sequence[str], negatives: int, seed: int) -> list[list[str]]:
@@ -364,10 +458,14 @@ def run_train_types(
     bilstm_dim: int = 0,
     extra_layers: Sequence[int] = (),
     members: int = 1,
+    candidate_grid: Sequence[float] = CANDIDATE_THRESHOLDS,
     command: str = "",
     log=print,
 ) -> Path:
-    """Train a type head on top of ``model``'s probe and save it (see ``tommer train-types``)."""
+    """Train a type head on top of ``model``'s probe and save it (see ``tommer train-types``).
+
+    A supervised head is trained on candidates at ``candidate_threshold``; its operating
+    candidate threshold is then chosen on the held-out texts from ``candidate_grid``."""
     from .detector import load
     from .readers import read_annotated
     from .training import split_holdout
@@ -452,8 +550,14 @@ def run_train_types(
         head, seeded = TypeHead(replace(head_config)), replace(config, seed=config.seed + k)
         trained.append(train_type_head(head, train_states, train_cands, validate, seeded, vocab, vecs, log))
     head = ensemble([h for h, _ in trained])
-    final_f1, final = validate(head)
-    head.config.label_threshold = final.get("label_threshold", head.config.label_threshold)
+    if zero_shot:
+        final_f1, final = validate(head)
+        head.config.label_threshold = final.get("label_threshold", head.config.label_threshold)
+        operating = {}
+    else:
+        final_f1, final, operating = set_operating_point(
+            head, detector.probe, val, val_states, gold, candidate_grid, candidate_threshold, log
+        )
     head.config.info = {
         "training_data": ", ".join(map(str, data)) + f" ({n_train} texts, {len(train_labels)} types)",
         "validation": held_out_words(
@@ -469,6 +573,7 @@ def run_train_types(
         "candidate_recall": recall,
         "held_out_typed_f1": final_f1,
         **{f"held_out_{k}": v for k, v in final.items() if k != "label_threshold"},
+        **operating,
         "encode_cpu_seconds": round(encode_cpu, 1),
         "encode_wall_seconds": round(encode_wall, 1),
         "train_cpu_seconds": round(time.process_time() - cpu, 1),
@@ -500,6 +605,22 @@ def _member_words(member: dict, cfg: TypeHeadConfig) -> str:
     return f"seed {member['seed']} (layer{'s' if len(layers) > 1 else ''} {' + '.join(map(str, layers))})"
 
 
+def _candidate_words(info: dict, cfg: TypeHeadConfig) -> str:
+    """The card's line on candidate spans: the operating threshold, and how it was chosen."""
+    rows = info.get("candidate_sweep")
+    if not rows:
+        recall = json.dumps({k: round(v, 4) for k, v in info.get("candidate_recall", {}).items()})
+        return f"- Candidates: probe probability >= {cfg.candidate_threshold} (gold recall {recall})"
+    chosen = next(r for r in rows if r["candidate_threshold"] == cfg.candidate_threshold)
+    return (
+        f"- Candidates: probe probability >= {cfg.candidate_threshold}, chosen on the held-out texts "
+        f"from {', '.join(str(r['candidate_threshold']) for r in rows)} (held-out gold recall "
+        f"{chosen['candidate_recall']:.4f}; F1 by threshold "
+        + ", ".join(f"{r['typed_f1']:.4f}" for r in rows)
+        + f"); training candidates: >= {info.get('training_candidate_threshold')}"
+    )
+
+
 def write_card_section(card: Path, head: TypeHead) -> None:
     """Add (or replace) the model card's "Type head" section, written from the head's info."""
     info, cfg = head.config.info, head.config
@@ -512,8 +633,7 @@ def write_card_section(card: Path, head: TypeHead) -> None:
         f"- Command: `{info.get('command', '')}`",
         f"- Training data: {info.get('training_data', '')}",
         f"- Validation: {info.get('validation', '')}",
-        f"- Candidates: probe probability >= {cfg.candidate_threshold} "
-        f"(gold recall {json.dumps({k: round(v, 4) for k, v in info.get('candidate_recall', {}).items()})})",
+        _candidate_words(info, cfg),
         f"- Reads: layer {cfg.layer or 'of the probe'}"
         + "".join(f" + {m}" for m in cfg.extra_layers)
         + (", echo input" if cfg.echo else ", plain input")
@@ -567,12 +687,13 @@ def run_combine_types(
     out: str,
     cache_dir: str | None = None,
     val_limit: int | None = None,
+    candidate_grid: Sequence[float] = CANDIDATE_THRESHOLDS,
     command: str = "",
     log=print,
 ) -> Path:
     """Save one detector whose type head averages the supervised heads of ``models`` (trained on the
-    same probe; they may read different extra layers), its label threshold chosen on ``val_data``
-    (see ``tommer combine-types``)."""
+    same probe; they may read different extra layers), its candidate and label thresholds chosen on
+    ``val_data`` (see ``tommer combine-types``)."""
     from .detector import MentionDetector, load
     from .readers import read_annotated
 
@@ -599,10 +720,13 @@ def run_combine_types(
     docs = with_prefix(join_consecutive(docs, cfg.join_sentences), cfg.text_prefix)
     cpu, wall = time.process_time(), time.perf_counter()
     val, val_states = encode_for_head(base, docs, read, cfg.echo, cache_dir, "held-out")
-    cands = probe_candidates(base.probe, val, cfg.candidate_threshold)
-    f1, extra = supervised_validator(val_states, cands, cfg.labels, typed_gold(val))(head)
-    cfg.label_threshold = extra.get("label_threshold", cfg.label_threshold)
     first = base.type_head.config.info
+    trained_at = first.get("training_candidate_threshold", base.type_head.config.candidate_threshold)
+    gold = typed_gold(val)
+    f1, extra, operating = set_operating_point(
+        head, base.probe, val, val_states, gold, candidate_grid, trained_at, log
+    )
+    cands = probe_candidates(base.probe, val, cfg.candidate_threshold)
     cfg.info = {
         "training_data": first.get("training_data", ""),
         "validation": held_out_words(", ".join(val_data), n_val, bool(val_limit), cfg.join_sentences),
@@ -611,7 +735,8 @@ def run_combine_types(
         "command": command,
         "candidate_recall": {"held_out": candidate_recall(val, cands)},
         "held_out_typed_f1": f1,
-        **{f"held_out_{k}": v for k, v in extra.items() if k != "label_threshold"},
+        **{f"held_out_{k}": v for k, v in extra.items()},
+        **operating,
         "encode_cpu_seconds": round(time.process_time() - cpu, 1),
         "encode_wall_seconds": round(time.perf_counter() - wall, 1),
         "train_cpu_seconds": round(sum(d.type_head.config.info.get("train_cpu_seconds", 0) for d in dets)),
