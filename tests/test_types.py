@@ -125,17 +125,17 @@ def test_ensemble_of_heads_reading_different_layers():
         TypeHeadConfig("supervised", 8, **two, member_extra_layers=[[6]])
 
 
-def test_candidate_threshold_sweep_matches_candidates_taken_at_each_threshold(detector):
-    """The sweep labels the lowest threshold's candidates once and filters them by probe probability:
-    each row must equal a run on the probe's own candidates at that threshold."""
+def test_sentence_predictions_candidate_sweep_and_overlapping_groups(detector):
+    """Sentence-level scoring: equal to the window path on plain sentences; the candidate sweep's
+    rows equal runs on the probe's own candidates at each threshold; overlapping groups average."""
     from tommer.mention import AnnotatedText
     from tommer.type_training import (
         best_label_threshold,
         choose_candidate_threshold,
-        encode_for_head,
+        encode_grouped,
         predict_corpus,
         probe_candidates,
-        typed_gold,
+        sentence_predictions,
     )
 
     texts = [
@@ -152,31 +152,53 @@ def test_candidate_threshold_sweep_matches_candidates_taken_at_each_threshold(de
         AnnotatedText(t, [(t.index(n), t.index(n) + len(n)) for n in ns], "t", ["location"] * len(ns))
         for t, ns in zip(texts, names)
     ]
-    plain, states = encode_for_head(detector, docs, [detector.config.layer], False, None, "t")
-    head, gold = small_head("supervised"), typed_gold(plain)
+    head = small_head("supervised")
     head.config.beat_none = False
+    labels, layer = head.config.labels, [detector.config.layer]
+    plain = encode_grouped(detector, docs, layer, False, prefix=" ")
+    low = probe_candidates(detector.probe, plain.plain, 1e-5)
+    entries = plain.entries(head, low)
+    # one group per sentence: the same mentions as the window path (offsets without the prefix)
+    windows = predict_corpus(head, plain.states, low, [(labels, None)], 0.3)
+    assert sentence_predictions(head, entries, labels, 1e-5, 0.3) == [
+        [(a - 1, b - 1, lab, sc) for a, b, lab, sc in doc] for doc in windows
+    ]
     grid = (0.99, 0.5, 1e-3, 1e-5)
-    chosen, rows = choose_candidate_threshold(head, detector.probe, plain, states, gold, grid, tolerance=0.0)
+    chosen, rows = choose_candidate_threshold(
+        head, plain.states, low, entries, plain.gold, grid, tolerance=0.0
+    )
     assert [r["candidate_threshold"] for r in rows] == sorted(grid, reverse=True)
     for row in rows:
-        cands = probe_candidates(detector.probe, plain, row["candidate_threshold"])
-        pred = predict_corpus(head, states, cands, [(head.config.labels, None)], 0.0)
-        f1, label_threshold, extra = best_label_threshold(head, pred, gold)
+        cands = probe_candidates(detector.probe, plain.plain, row["candidate_threshold"])
+        pred = sentence_predictions(head, plain.entries(head, cands), labels, row["candidate_threshold"], 0.0)
+        f1, label_threshold, extra = best_label_threshold(head, pred, plain.gold)
         assert (f1, label_threshold, extra["val_recall"]) == (
             row["typed_f1"],
             row["label_threshold"],
             row["recall"],
         )
-        assert row["candidates_per_text"] == sum(map(len, cands)) / len(docs)
-    assert rows[0]["candidates_per_text"] < rows[-1]["candidates_per_text"]
+        assert row["candidates_per_sentence"] == sum(map(len, cands)) / len(docs)
+    assert rows[0]["candidates_per_sentence"] < rows[-1]["candidates_per_sentence"]
     assert rows[-1]["candidate_recall"] > rows[0]["candidate_recall"] and max(r["typed_f1"] for r in rows) > 0
     assert chosen["typed_f1"] == max(r["typed_f1"] for r in rows)
     assert (
-        choose_candidate_threshold(head, detector.probe, plain, states, gold, grid, tolerance=1.0)[0]
+        choose_candidate_threshold(head, plain.states, low, entries, plain.gold, grid, tolerance=1.0)[0]
         == rows[0]
     )
     with pytest.raises(TommerError, match="must be in"):
-        choose_candidate_threshold(head, detector.probe, plain, states, gold, (0.5, 0.0))
+        choose_candidate_threshold(head, plain.states, low, entries, plain.gold, (0.5, 0.0))
+
+    # pairs of sentences, one pair starting at every sentence: the middle sentence is read twice
+    pairs = encode_grouped(detector, docs, layer, False, join=2, stride=1)
+    assert [[j for j, _ in placed] for placed in pairs.placement] == [[0, 1], [1, 2]]
+    found = pairs.entries(head, probe_candidates(detector.probe, pairs.plain, 0.5))
+    assert [len({(a, b) for a, b, _, _ in spans}) * k for spans, k in zip(found, (1, 2, 1))] == list(
+        map(len, found)
+    )
+    (a, b, label, score), *_ = sentence_predictions(head, found, labels, 0.5, 0.0)[1]
+    twice = torch.stack([row for x, y, _, row in found[1] if (x, y) == (a, b)])
+    assert len(twice) == 2 and not torch.allclose(twice[0], twice[1])  # another context, another reading
+    assert score == pytest.approx(float(twice.mean(0)[labels.index(label)]))
 
 
 def test_bilstm_head_reads_context_beyond_its_fixed_features():
@@ -545,6 +567,8 @@ def test_cli_train_types_tiny(tmp_path, capsys):
         "layer": 8,
         "echo": True,
         "join_sentences": 2,
+        "group_stride": 0,
+        "candidate_threshold": detector.type_head.config.candidate_threshold,
         "bilstm_dim": 16,
         "extra_layers": [9],
         "members": 2,

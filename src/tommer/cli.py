@@ -424,6 +424,7 @@ def cmd_combine_types(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         val_limit=args.val_limit,
         candidate_grid=args.candidate_grid,
+        group_stride=args.group_stride,
         command=_command_line(args),
         log=_logger(args),
     )
@@ -628,6 +629,14 @@ def build_parser() -> argparse.ArgumentParser:
     ct.add_argument("--val-data", nargs="+", required=True, help="held-out files (thresholds)")
     _add_candidate_grid(ct)
     ct.add_argument("--val-limit", type=int, help="use only the first N held-out texts")
+    ct.add_argument(
+        "--group-stride",
+        type=int,
+        default=0,
+        metavar="N",
+        help="heads reading sentence groups: start a group every N sentences (below the group size, each "
+        "sentence is read in several groups and their class probabilities averaged; default: no overlap)",
+    )
     ct.add_argument("--cache-dir", help="keep layer-L hidden states here between runs")
     ct.add_argument("--out", required=True, help="detector to write (first model's probe)")
     ct.add_argument("-q", "--quiet", action="store_true")

@@ -44,20 +44,35 @@ def join_consecutive(docs: Sequence[AnnotatedText], size: int, sep: str = "\n") 
     Gives each sentence of a sentence-split corpus stored in document order (CoNLL 2003) the
     sentences before and after it as context; scores over the groups count the same mentions.
     """
-    if size < 1:
-        raise ValueError(f"group size must be >= 1, not {size}")
-    if size == 1:
-        return list(docs)
+    return [text for text, _ in join_groups(docs, size, size, sep)]
+
+
+def join_groups(
+    docs: Sequence[AnnotatedText], size: int, stride: int | None = None, sep: str = "\n"
+) -> list[tuple[AnnotatedText, list[tuple[int, int]]]]:
+    """Groups of ``size`` consecutive texts, one starting every ``stride`` texts (default
+    ``size``: no overlap), each joined by ``sep`` with spans shifted and labels kept, and with
+    its placement: (index of the text, character offset of the text in the group).
+
+    With ``stride < size`` a text is read in several groups (``size // stride`` away from the
+    corpus's start), each time with other sentences around it.
+    """
+    stride = size if stride is None else stride
+    if size < 1 or not 1 <= stride <= size:
+        raise ValueError(f"group size must be >= 1 and the stride in [1, size], not {size} / {stride}")
+    starts = range(0, max(1, len(docs) - size + stride), stride) if docs else range(0)
     out = []
-    for k in range(0, len(docs), size):
+    for k in starts:
+        text, spans, labels, placed = "", [], [], []
         group = docs[k : k + size]
-        text, spans, labels, typed = "", [], [], all(d.labels is not None for d in group)
-        for d in group:
+        typed = all(d.labels is not None for d in group)
+        for j, d in enumerate(group, start=k):
             offset = len(text) + (len(sep) if text else 0)
             text = f"{text}{sep}{d.text}" if text else d.text
             spans += [(s + offset, e + offset) for s, e in d.spans]
             labels += d.labels or []
-        out.append(AnnotatedText(text, spans, group[0].source, labels if typed else None))
+            placed.append((j, offset))
+        out.append((AnnotatedText(text, spans, group[0].source, labels if typed else None), placed))
     return out
 
 

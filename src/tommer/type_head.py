@@ -63,6 +63,7 @@ class TypeHeadConfig:
     layer: int | None = None  # backbone layer the head reads (None: the probe's layer)
     beat_none: bool = True  # supervised: the best label must also outscore "none"
     join_sentences: int = 1  # texts = groups of this many consecutive sentences (typed eval too)
+    group_stride: int = 0  # scoring: a group starts every this many sentences, 0: join_sentences
     text_prefix: str = ""  # whitespace fed before every text: its first words are not at the start
     bilstm_dim: int = 0  # width of a trainable BiLSTM over the window's states (0: none)
     extra_layers: list[int] = field(default_factory=list)  # supervised: more layers, concatenated
@@ -89,6 +90,8 @@ class TypeHeadConfig:
             used = {m for layers in self.member_extra_layers for m in layers}
             if used != set(self.extra_layers):
                 raise ConfigError("an ensemble's extra_layers must be the union of its members' extra_layers")
+        if not 0 <= self.group_stride <= self.join_sentences:
+            raise ConfigError(f"group_stride must be in [0, join_sentences], got {self.group_stride}")
         if self.bilstm_dim < 0 or self.bilstm_dim % 2:
             raise ConfigError(f"bilstm_dim must be an even number >= 0, got {self.bilstm_dim}")
         if "{label}" not in self.prompt:
@@ -257,11 +260,17 @@ class TypeHead(nn.Module):
         if not spans:
             return []
         scores = self.class_probs(hidden, torch.tensor(spans, dtype=torch.long), label_vectors, probs)
+        return self.pick_labels(scores, labels, label_threshold)
+
+    def pick_labels(
+        self, scores: torch.Tensor, labels: Sequence[str], label_threshold: float
+    ) -> list[tuple[str, float] | None]:
+        """Best (label, score) per row of :meth:`class_probs`, or None ("none" / below threshold)."""
         if not self.zero_shot:
             none, scores = scores[:, -1], scores[:, :-1]
         best, idx = scores.max(dim=-1)
         out: list[tuple[str, float] | None] = []
-        for k in range(len(spans)):
+        for k in range(len(scores)):
             keep = best[k] >= label_threshold and (
                 self.zero_shot or not self.config.beat_none or best[k] > none[k]
             )
@@ -280,7 +289,7 @@ def ensemble(heads: Sequence[TypeHead]) -> TypeHead:
     members = [m for h in heads for m in (h.members if h.config.members > 1 else [h])]
     if len(members) == 1:
         return members[0]
-    operating = {"label_threshold": 0, "candidate_threshold": 0}  # chosen again for the ensemble
+    operating = {"label_threshold": 0, "candidate_threshold": 0, "group_stride": 0}  # chosen again
     ignored = {"info": {}, **operating, "extra_layers": [], "members": 1, "member_extra_layers": []}
     shapes = {json.dumps({**m.config.to_dict(), **ignored}) for m in members}
     if len(shapes) > 1:

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .detector import spans_to_mentions, window_spans
 from .errors import TommerError
-from .mention import join_consecutive, trim_span, with_prefix
+from .mention import AnnotatedText, join_consecutive, join_groups, trim_span, with_prefix
 from .probe import ToMMeRProbe
 from .training import EncodedCorpus, _pad_batch, encode_corpus
 from .type_head import (
@@ -257,11 +257,81 @@ def predict_corpus(
 
 def typed_gold(corpus: EncodedCorpus, rename=None) -> list[set[tuple[int, int, str]]]:
     """Gold (trimmed char start, end, label) per document; ``rename`` maps label names."""
+    return docs_gold(corpus.docs, rename)
+
+
+def docs_gold(docs: Sequence[AnnotatedText], rename=None) -> list[set[tuple[int, int, str]]]:
+    """Gold (trimmed char start, end, label) per text; ``rename`` maps label names."""
     rename = rename or {}
     return [
         {(*trim_span(d.text, s, e), rename.get(lab, lab)) for (s, e), lab in zip(d.spans, d.labels or [])}
-        for d in corpus.docs
+        for d in docs
     ]
+
+
+Placement = list[tuple[int, int]]  # per group text: (sentence index, char offset of the sentence)
+Entry = tuple[int, int, float, torch.Tensor]  # char start, end, probe probability, class probabilities
+
+
+@torch.no_grad()
+def sentence_entries(
+    head: TypeHead,
+    corpus: EncodedCorpus,
+    cands: Sequence[list],
+    placement: Sequence[Placement],
+    lengths: Sequence[int],
+    prefix: int = 0,
+    label_vectors: torch.Tensor | None = None,
+) -> list[list[Entry]]:
+    """Per sentence, every candidate span of every group text that reads it (see
+    :func:`~tommer.mention.join_groups`), in the sentence's characters, with its probe probability
+    and the head's class probabilities there. ``lengths``: the sentences' lengths; ``prefix``: the
+    characters fed before each group text. A span across two sentences is dropped."""
+    out: list[list[Entry]] = [[] for _ in lengths]
+    for k, w in enumerate(corpus.windows):
+        if not cands[k]:
+            continue
+        rows = torch.tensor([(s - w.start + 1, e - w.start + 1) for s, e, _ in cands[k]], dtype=torch.long)
+        probs = [p for _, _, p in cands[k]]
+        scores = head.class_probs(corpus.hidden[k], rows, label_vectors, probs)
+        enc = corpus.encodings[w.doc]
+        for (s, e, p), row in zip(cands[k], scores):
+            a, b = int(enc.starts[s]) - prefix, int(enc.ends[e]) - prefix
+            for j, offset in placement[w.doc]:
+                if offset <= a and b <= offset + lengths[j]:
+                    out[j].append((a - offset, b - offset, p, row))
+                    break
+    return out
+
+
+def sentence_predictions(
+    head: TypeHead,
+    entries: Sequence[list[Entry]],
+    labels: Sequence[str],
+    candidate_threshold: float,
+    label_threshold: float,
+) -> list[list[tuple[int, int, str, float]]]:
+    """Typed mentions (char start, end, label, label score) per sentence: the class probabilities
+    of a span's readings with probe probability >= ``candidate_threshold`` averaged, labelled by
+    the head's rule, and the non-overlapping set kept greedily (:func:`decode_typed`)."""
+    out = []
+    for spans in entries:
+        pooled: dict[tuple[int, int], list] = {}
+        for a, b, p, row in spans:
+            if p >= candidate_threshold:
+                pooled.setdefault((a, b), []).append((p, row))
+        if not pooled:
+            out.append([])
+            continue
+        mean = torch.stack([torch.stack([row for _, row in v]).mean(0) for v in pooled.values()])
+        picked = head.pick_labels(mean, labels, label_threshold)
+        typed = [
+            (a, b - 1, max(p for p, _ in v), *hit)  # decode_typed reads inclusive ends
+            for ((a, b), v), hit in zip(pooled.items(), picked)
+            if hit is not None
+        ]
+        out.append([(a, e + 1, label, score) for a, e, _, label, score in decode_typed(typed)])
+    return out
 
 
 def score_predictions(predicted, gold, threshold: float = 0.0) -> TypedScores:
@@ -302,9 +372,9 @@ CANDIDATE_TOLERANCE = 0.0005  # F1 a higher (cheaper) candidate threshold may lo
 
 def choose_candidate_threshold(
     head: TypeHead,
-    probe: ToMMeRProbe,
-    plain: EncodedCorpus,
     states: EncodedCorpus,
+    cands: Sequence[list],
+    entries: Sequence[list[Entry]],
     gold,
     grid: Sequence[float] = CANDIDATE_THRESHOLDS,
     tolerance: float = CANDIDATE_TOLERANCE,
@@ -314,16 +384,15 @@ def choose_candidate_threshold(
     strict typed F1. The chosen row is the highest candidate threshold within ``tolerance`` of
     the best F1 (fewer spans to label). Returns (chosen row, all rows, highest threshold first).
 
-    The head labels the candidates of the lowest threshold once; a higher threshold keeps those
-    whose probe probability reaches it (the same set the probe gives at that threshold).
+    ``cands`` are the probe's candidates at the grid's lowest threshold and ``entries`` their
+    :func:`sentence_entries`: a higher threshold keeps those whose probe probability reaches it
+    (the same set the probe gives at that threshold). ``gold``: per sentence.
     """
     if not grid or min(grid) <= 0 or max(grid) >= 1:
         raise TommerError(f"candidate thresholds must be in (0, 1), got {list(grid)}")
-    cands = probe_candidates(probe, plain, min(grid))
-    found = label_corpus(head, states, cands, [(head.config.labels, None)], 0.0)
     rows = []
     for c in sorted(set(grid), reverse=True):
-        pred = decode_corpus(states, [[sp for sp in spans if sp[2] >= c] for spans in found])
+        pred = sentence_predictions(head, entries, head.config.labels, c, 0.0)
         f1, label_threshold, extra = best_label_threshold(head, pred, gold)
         kept = [[sp for sp in window if sp[2] >= c] for window in cands]
         rows.append(
@@ -334,7 +403,7 @@ def choose_candidate_threshold(
                 "precision": extra["val_precision"],
                 "recall": extra["val_recall"],
                 "candidate_recall": candidate_recall(states, kept),
-                "candidates_per_text": sum(map(len, kept)) / max(1, len(states.docs)),
+                "candidates_per_sentence": sum(e[2] >= c for spans in entries for e in spans) / len(entries),
             }
         )
     best = max(r["typed_f1"] for r in rows)
@@ -345,9 +414,7 @@ def choose_candidate_threshold(
 def set_operating_point(
     head: TypeHead,
     probe: ToMMeRProbe,
-    plain: EncodedCorpus,
-    states: EncodedCorpus,
-    gold,
+    held_out: GroupedCorpus,
     grid: Sequence[float],
     trained_at: float,
     log=print,
@@ -355,13 +422,15 @@ def set_operating_point(
     """Choose a supervised head's candidate and label thresholds on held-out texts
     (:func:`choose_candidate_threshold`; ``trained_at``, the candidate threshold of its training,
     joins ``grid``) and set them. Returns (typed F1, precision / recall, info for its record)."""
-    cfg = head.config
-    chosen, rows = choose_candidate_threshold(head, probe, plain, states, gold, sorted({*grid, trained_at}))
+    cfg, grid = head.config, sorted({*grid, trained_at})
+    if min(grid) <= 0 or max(grid) >= 1:
+        raise TommerError(f"candidate thresholds must be in (0, 1), got {grid}")
+    cands = probe_candidates(probe, held_out.plain, min(grid))
+    entries = held_out.entries(head, cands)
+    chosen, rows = choose_candidate_threshold(head, held_out.states, cands, entries, held_out.gold, grid)
     for row in rows:
-        log(
-            "candidates: "
-            + json.dumps({k: v if k == "candidate_threshold" else round(v, 5) for k, v in row.items()})
-        )
+        shown = {k: v if k == "candidate_threshold" else round(v, 5) for k, v in row.items()}
+        log("candidates: " + json.dumps(shown))
     cfg.candidate_threshold, cfg.label_threshold = chosen["candidate_threshold"], chosen["label_threshold"]
     extra = {"val_precision": chosen["precision"], "val_recall": chosen["recall"]}
     return chosen["typed_f1"], extra, {"training_candidate_threshold": trained_at, "candidate_sweep": rows}
@@ -425,6 +494,46 @@ def encode_for_head(
         for m in read
     ]
     return plain, joined_states(parts)
+
+
+@dataclass
+class GroupedCorpus:
+    """Sentences read in groups (:func:`~tommer.mention.join_groups`): the group texts' states for
+    the probe (``plain``) and for the head (``states``), where each sentence sits in its groups
+    (``placement``), the characters fed before each group (``prefix``) and the sentences' gold."""
+
+    sentences: list[AnnotatedText]
+    placement: list[Placement]
+    prefix: int
+    plain: EncodedCorpus
+    states: EncodedCorpus
+    gold: list[set[tuple[int, int, str]]]
+
+    def entries(self, head: TypeHead, cands: Sequence[list], label_vectors=None) -> list[list[Entry]]:
+        """:func:`sentence_entries` of the probe's candidates ``cands`` (per window of ``plain``)."""
+        lengths = [len(d.text) for d in self.sentences]
+        return sentence_entries(head, self.states, cands, self.placement, lengths, self.prefix, label_vectors)
+
+
+def encode_grouped(
+    detector,
+    sentences: Sequence[AnnotatedText],
+    read: Sequence[int],
+    echo: bool,
+    join: int = 1,
+    stride: int = 0,
+    prefix: str = "",
+    cache_dir: str | None = None,
+    name: str = "texts",
+    rename=None,
+) -> GroupedCorpus:
+    """``sentences`` in groups of ``join`` starting every ``stride`` (0: ``join``), ``prefix`` fed
+    before each, encoded for the probe and for a head reading ``read`` (:func:`encode_for_head`)."""
+    grouped = join_groups(sentences, join, stride or join)
+    docs = with_prefix([text for text, _ in grouped], prefix)
+    plain, states = encode_for_head(detector, docs, read, echo, cache_dir, name)
+    placement = [placed for _, placed in grouped]
+    return GroupedCorpus(list(sentences), placement, len(prefix), plain, states, docs_gold(sentences, rename))
 
 
 def held_out_words(source: str, n_val: int, limited: bool, join_sentences: int) -> str:
@@ -497,14 +606,17 @@ def run_train_types(
         raise TommerError("no held-out texts: give --val-data or a --val-fraction above 0")
     n_train, n_val = len(train_docs), len(val_docs)
     train_docs = with_prefix(join_consecutive(train_docs, join_sentences), text_prefix)
-    val_docs = with_prefix(join_consecutive(val_docs, join_sentences), text_prefix)
+    val_sentences, val_docs = val_docs, with_prefix(join_consecutive(val_docs, join_sentences), text_prefix)
     log(
         f"{n_train} training texts, {n_val} held-out texts"
         + (f" (in groups of {join_sentences})" if join_sentences > 1 else "")
     )
     cpu, wall = time.process_time(), time.perf_counter()
     train, train_states = encode_for_head(detector, train_docs, read, echo, cache_dir, "train")
-    val, val_states = encode_for_head(detector, val_docs, read, echo, cache_dir, "held-out")
+    held_out = encode_grouped(
+        detector, val_sentences, read, echo, join_sentences, 0, text_prefix, cache_dir, "held-out"
+    )
+    val, val_states = held_out.plain, held_out.states
     encode_cpu, encode_wall = time.process_time() - cpu, time.perf_counter() - wall
     cpu, wall = time.process_time(), time.perf_counter()
     train_cands = probe_candidates(detector.probe, train, candidate_threshold)
@@ -556,7 +668,7 @@ def run_train_types(
         operating = {}
     else:
         final_f1, final, operating = set_operating_point(
-            head, detector.probe, val, val_states, gold, candidate_grid, candidate_threshold, log
+            head, detector.probe, held_out, candidate_grid, candidate_threshold, log
         )
     head.config.info = {
         "training_data": ", ".join(map(str, data)) + f" ({n_train} texts, {len(train_labels)} types)",
@@ -639,6 +751,7 @@ def write_card_section(card: Path, head: TypeHead) -> None:
         + (", echo input" if cfg.echo else ", plain input")
         + (f", a trainable BiLSTM of width {cfg.bilstm_dim} over it" if cfg.bilstm_dim else "")
         + (f", groups of {cfg.join_sentences} consecutive sentences" if cfg.join_sentences > 1 else "")
+        + (f" (scored with a group starting every {cfg.group_stride})" if cfg.group_stride else "")
         + (f", text prefix {cfg.text_prefix!r}" if cfg.text_prefix else ""),
         f"- Label threshold: {cfg.label_threshold}"
         + (" (arg-max against none)" if not head.zero_shot and cfg.beat_none else "")
@@ -688,6 +801,7 @@ def run_combine_types(
     cache_dir: str | None = None,
     val_limit: int | None = None,
     candidate_grid: Sequence[float] = CANDIDATE_THRESHOLDS,
+    group_stride: int = 0,
     command: str = "",
     log=print,
 ) -> Path:
@@ -717,15 +831,19 @@ def run_combine_types(
     if not docs:
         raise TommerError(f"no annotated texts in {', '.join(val_data)}")
     n_val = len(docs)
-    docs = with_prefix(join_consecutive(docs, cfg.join_sentences), cfg.text_prefix)
+    if not 0 <= group_stride <= cfg.join_sentences:
+        raise TommerError(
+            f"--group-stride must be in [0, {cfg.join_sentences}] (the group size), not {group_stride}"
+        )
+    cfg.group_stride = group_stride
     cpu, wall = time.process_time(), time.perf_counter()
-    val, val_states = encode_for_head(base, docs, read, cfg.echo, cache_dir, "held-out")
+    held_out = encode_grouped(
+        base, docs, read, cfg.echo, cfg.join_sentences, group_stride, cfg.text_prefix, cache_dir, "held-out"
+    )
     first = base.type_head.config.info
     trained_at = first.get("training_candidate_threshold", base.type_head.config.candidate_threshold)
-    gold = typed_gold(val)
-    f1, extra, operating = set_operating_point(
-        head, base.probe, val, val_states, gold, candidate_grid, trained_at, log
-    )
+    f1, extra, operating = set_operating_point(head, base.probe, held_out, candidate_grid, trained_at, log)
+    val = held_out.plain
     cands = probe_candidates(base.probe, val, cfg.candidate_threshold)
     cfg.info = {
         "training_data": first.get("training_data", ""),

@@ -81,32 +81,36 @@ def score_benchmark(
     ``labels``: the names given to a zero-shot head, with ``rename`` mapping gold types to
     them; None for a supervised head. Returns the scores and the candidate recall.
     """
-    from .mention import join_consecutive, with_prefix
     from .type_training import (
         candidate_recall,
-        encode_for_head,
-        predict_corpus,
+        encode_grouped,
         probe_candidates,
         score_predictions,
-        typed_gold,
+        sentence_predictions,
     )
 
     head = detector.type_head
+    cfg = head.config
     detector.load_head_layers()
-    # read the texts the way the head was trained: sentence groups, then its prefix (gold shifted alike)
-    docs = with_prefix(join_consecutive(docs, head.config.join_sentences), head.config.text_prefix)
-    read = head.config.read_layers(detector.config.layer)
+    # read the texts the way the head was trained: sentence groups, then its prefix
+    read = cfg.read_layers(detector.config.layer)
+    grouped = encode_grouped(
+        detector,
+        docs,
+        read,
+        cfg.echo,
+        cfg.join_sentences,
+        cfg.group_stride,
+        cfg.text_prefix,
+        cache_dir,
+        rename=rename if head.zero_shot else None,
+    )
     # the probe's candidates come from plain input; the head reads its own states of the same windows
-    plain, corpus = encode_for_head(detector, docs, read, head.config.echo, cache_dir, "texts")
-    cands = probe_candidates(detector.probe, plain, head.config.candidate_threshold)
-    if head.zero_shot:
-        label_set = [(labels, detector.label_vectors(labels))]
-        gold = typed_gold(corpus, rename)
-    else:
-        label_set = [(head.config.labels, None)]
-        gold = typed_gold(corpus)
-    pred = predict_corpus(head, corpus, cands, label_set, head.config.label_threshold)
-    return score_predictions(pred, gold), candidate_recall(corpus, cands)
+    cands = probe_candidates(detector.probe, grouped.plain, cfg.candidate_threshold)
+    names = labels if head.zero_shot else cfg.labels
+    entries = grouped.entries(head, cands, detector.label_vectors(labels) if head.zero_shot else None)
+    pred = sentence_predictions(head, entries, names, cfg.candidate_threshold, cfg.label_threshold)
+    return score_predictions(pred, grouped.gold), candidate_recall(grouped.states, cands)
 
 
 def run_typed_eval(
@@ -187,6 +191,8 @@ def head_inputs(detector) -> dict:
         "layer": cfg.layer or detector.config.layer,
         "echo": cfg.echo,
         "join_sentences": cfg.join_sentences,
+        "group_stride": cfg.group_stride,
+        "candidate_threshold": cfg.candidate_threshold,
         "bilstm_dim": cfg.bilstm_dim,
         "extra_layers": cfg.extra_layers,
         "members": cfg.members,
@@ -238,6 +244,18 @@ def head_lines(rows: list[dict]) -> list[str]:
                 "by a newline (document context: the file keeps document order), as in the head's "
                 "training; every sentence is still scored"
                 if h.get("join_sentences", 1) > 1
+                else ""
+            )
+            + (
+                f"; a group starts every {h['group_stride']} sentences, so a sentence is read in up to "
+                f"{h['join_sentences'] // h['group_stride']} groups and the class probabilities of each "
+                "of its spans are averaged over them"
+                if h.get("group_stride")
+                else ""
+            )
+            + (
+                f"; candidates: probe probability >= {h['candidate_threshold']}"
+                if "candidate_threshold" in h
                 else ""
             )
             + "."
