@@ -44,36 +44,45 @@ def join_consecutive(docs: Sequence[AnnotatedText], size: int, sep: str = "\n") 
     Gives each sentence of a sentence-split corpus stored in document order (CoNLL 2003) the
     sentences before and after it as context; scores over the groups count the same mentions.
     """
-    return [text for text, _ in join_groups(docs, size, size, sep)]
+    if size < 1:
+        raise ValueError(f"group size must be >= 1, not {size}")
+    return [text for text, _ in join_groups(docs, size, size, sep)[0]]
 
 
 def join_groups(
     docs: Sequence[AnnotatedText], size: int, stride: int | None = None, sep: str = "\n"
-) -> list[tuple[AnnotatedText, list[tuple[int, int]]]]:
-    """Groups of ``size`` consecutive texts, one starting every ``stride`` texts (default
-    ``size``: no overlap), each joined by ``sep`` with spans shifted and labels kept, and with
-    its placement: (index of the text, character offset of the text in the group).
+) -> list[list[tuple[AnnotatedText, list[tuple[int, int]]]]]:
+    """Texts read in groups of ``size`` consecutive ones joined by ``sep`` (spans shifted, labels
+    kept), each with its placement: (index of the text, character offset of the text in the group).
 
-    With ``stride < size`` a text is read in several groups (``size // stride`` away from the
-    corpus's start), each time with other sentences around it.
+    One list of groups per *phase*: phase r starts its groups at ``r * stride`` (its first group
+    holds the texts before that), so with ``stride`` < ``size`` (a divisor of it) every text is read
+    ``size // stride`` times, each time with other texts around it. Default: one phase, no overlap.
     """
     stride = size if stride is None else stride
-    if size < 1 or not 1 <= stride <= size:
-        raise ValueError(f"group size must be >= 1 and the stride in [1, size], not {size} / {stride}")
-    starts = range(0, max(1, len(docs) - size + stride), stride) if docs else range(0)
-    out = []
-    for k in starts:
-        text, spans, labels, placed = "", [], [], []
-        group = docs[k : k + size]
-        typed = all(d.labels is not None for d in group)
-        for j, d in enumerate(group, start=k):
-            offset = len(text) + (len(sep) if text else 0)
-            text = f"{text}{sep}{d.text}" if text else d.text
-            spans += [(s + offset, e + offset) for s, e in d.spans]
-            labels += d.labels or []
-            placed.append((j, offset))
-        out.append((AnnotatedText(text, spans, group[0].source, labels if typed else None), placed))
-    return out
+    if size < 1 or stride < 1 or size % stride:
+        raise ValueError(f"group size must be >= 1 and the stride a divisor of it, not {size} / {stride}")
+    phases = []
+    for offset in range(0, size, stride):
+        bounds = ([0] if offset else []) + list(range(offset, len(docs), size))
+        groups = [range(a, min(b, len(docs))) for a, b in zip(bounds, [*bounds[1:], len(docs)]) if b > a]
+        phases.append([_join(docs, group, sep) for group in groups])
+    return phases
+
+
+def _join(
+    docs: Sequence[AnnotatedText], group: range, sep: str
+) -> tuple[AnnotatedText, list[tuple[int, int]]]:
+    text, spans, labels, placed = "", [], [], []
+    typed = all(docs[j].labels is not None for j in group)
+    for j in group:
+        d = docs[j]
+        offset = len(text) + (len(sep) if text else 0)
+        text = f"{text}{sep}{d.text}" if text else d.text
+        spans += [(s + offset, e + offset) for s, e in d.spans]
+        labels += d.labels or []
+        placed.append((j, offset))
+    return AnnotatedText(text, spans, docs[group[0]].source, labels if typed else None), placed
 
 
 def with_prefix(docs: Sequence[AnnotatedText], prefix: str) -> list[AnnotatedText]:

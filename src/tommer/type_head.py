@@ -63,7 +63,7 @@ class TypeHeadConfig:
     layer: int | None = None  # backbone layer the head reads (None: the probe's layer)
     beat_none: bool = True  # supervised: the best label must also outscore "none"
     join_sentences: int = 1  # texts = groups of this many consecutive sentences (typed eval too)
-    group_stride: int = 0  # scoring: a group starts every this many sentences, 0: join_sentences
+    group_stride: int = 0  # scoring: groups also shifted by multiples of this many sentences (0: none)
     text_prefix: str = ""  # whitespace fed before every text: its first words are not at the start
     bilstm_dim: int = 0  # width of a trainable BiLSTM over the window's states (0: none)
     extra_layers: list[int] = field(default_factory=list)  # supervised: more layers, concatenated
@@ -90,8 +90,8 @@ class TypeHeadConfig:
             used = {m for layers in self.member_extra_layers for m in layers}
             if used != set(self.extra_layers):
                 raise ConfigError("an ensemble's extra_layers must be the union of its members' extra_layers")
-        if not 0 <= self.group_stride <= self.join_sentences:
-            raise ConfigError(f"group_stride must be in [0, join_sentences], got {self.group_stride}")
+        if self.group_stride < 0 or (self.group_stride and self.join_sentences % self.group_stride):
+            raise ConfigError(f"group_stride must be 0 or divide join_sentences, got {self.group_stride}")
         if self.bilstm_dim < 0 or self.bilstm_dim % 2:
             raise ConfigError(f"bilstm_dim must be an even number >= 0, got {self.bilstm_dim}")
         if "{label}" not in self.prompt:

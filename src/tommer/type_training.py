@@ -529,11 +529,31 @@ def encode_grouped(
 ) -> GroupedCorpus:
     """``sentences`` in groups of ``join`` starting every ``stride`` (0: ``join``), ``prefix`` fed
     before each, encoded for the probe and for a head reading ``read`` (:func:`encode_for_head`)."""
-    grouped = join_groups(sentences, join, stride or join)
-    docs = with_prefix([text for text, _ in grouped], prefix)
-    plain, states = encode_for_head(detector, docs, read, echo, cache_dir, name)
-    placement = [placed for _, placed in grouped]
-    return GroupedCorpus(list(sentences), placement, len(prefix), plain, states, docs_gold(sentences, rename))
+    plains, states, placement = [], [], []
+    for phase in join_groups(sentences, join, stride or join):  # one cache entry per phase
+        docs = with_prefix([text for text, _ in phase], prefix)
+        plain, state = encode_for_head(detector, docs, read, echo, cache_dir, name)
+        plains.append(plain)
+        states.append(state)
+        placement += [placed for _, placed in phase]
+    gold = docs_gold(sentences, rename)
+    return GroupedCorpus(
+        list(sentences), placement, len(prefix), concat_corpora(plains), concat_corpora(states), gold
+    )
+
+
+def concat_corpora(parts: Sequence[EncodedCorpus]) -> EncodedCorpus:
+    """One corpus holding the documents (and windows) of ``parts`` in order."""
+    if len(parts) == 1:
+        return parts[0]
+    docs, encodings, windows, hidden, gold = [], [], [], [], []
+    for part in parts:
+        windows += [replace(w, doc=w.doc + len(docs)) for w in part.windows]
+        docs += part.docs
+        encodings += part.encodings
+        hidden += part.hidden
+        gold += part.gold
+    return EncodedCorpus(docs, encodings, windows, hidden, gold)
 
 
 def held_out_words(source: str, n_val: int, limited: bool, join_sentences: int) -> str:
@@ -751,7 +771,11 @@ def write_card_section(card: Path, head: TypeHead) -> None:
         + (", echo input" if cfg.echo else ", plain input")
         + (f", a trainable BiLSTM of width {cfg.bilstm_dim} over it" if cfg.bilstm_dim else "")
         + (f", groups of {cfg.join_sentences} consecutive sentences" if cfg.join_sentences > 1 else "")
-        + (f" (scored with a group starting every {cfg.group_stride})" if cfg.group_stride else "")
+        + (
+            f" (scored in groups shifted by every multiple of {cfg.group_stride} too)"
+            if cfg.group_stride
+            else ""
+        )
         + (f", text prefix {cfg.text_prefix!r}" if cfg.text_prefix else ""),
         f"- Label threshold: {cfg.label_threshold}"
         + (" (arg-max against none)" if not head.zero_shot and cfg.beat_none else "")
@@ -831,9 +855,9 @@ def run_combine_types(
     if not docs:
         raise TommerError(f"no annotated texts in {', '.join(val_data)}")
     n_val = len(docs)
-    if not 0 <= group_stride <= cfg.join_sentences:
+    if group_stride < 0 or (group_stride and cfg.join_sentences % group_stride):
         raise TommerError(
-            f"--group-stride must be in [0, {cfg.join_sentences}] (the group size), not {group_stride}"
+            f"--group-stride must divide the head's group size ({cfg.join_sentences}), not {group_stride}"
         )
     cfg.group_stride = group_stride
     cpu, wall = time.process_time(), time.perf_counter()

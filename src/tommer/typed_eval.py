@@ -247,9 +247,9 @@ def head_lines(rows: list[dict]) -> list[str]:
                 else ""
             )
             + (
-                f"; a group starts every {h['group_stride']} sentences, so a sentence is read in up to "
-                f"{h['join_sentences'] // h['group_stride']} groups and the class probabilities of each "
-                "of its spans are averaged over them"
+                f"; and again in groups shifted by each multiple of {h['group_stride']} sentences, so every "
+                f"sentence is read in {h['join_sentences'] // h['group_stride']} groups and the class "
+                "probabilities of each of its spans are averaged over them"
                 if h.get("group_stride")
                 else ""
             )
