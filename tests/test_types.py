@@ -562,6 +562,19 @@ def test_cli_train_types_tiny(tmp_path, capsys):
     assert "has no supervised type head" in capsys.readouterr().err
     assert main(["combine-types", str(deep_out), "--val-data", str(data), "--out", "x"]) == 2
     assert "at least two" in capsys.readouterr().err
+    # a head trained on another probe scores other candidates: refused
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    other = tmp_path / "other-probe"
+    shutil.copytree(alone_out, other)
+    weights = load_file(other / "model.safetensors")
+    first = next(iter(weights))
+    weights[first] = weights[first] + 0.01
+    save_file(weights, other / "model.safetensors")
+    assert main(["combine-types", str(deep_out), str(other), "--val-data", str(data), "--out", "x"]) == 2
+    assert f"{other} has another probe or backbone than {deep_out}" in capsys.readouterr().err
 
     # typed eval reads the benchmark the way the head was trained (layer 8, echo, pairs of sentences)
     from tommer.readers import data_root
