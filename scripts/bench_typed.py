@@ -4,7 +4,8 @@ One run, the same texts for every system (the first N CoNLL 2003 test sentences,
 sentence, as a user would call ``detector(texts)``):
 
 - untyped detection with the default model (the probe's layer only);
-- zero-shot labels with the default model (``labels=[...]``: its head reads a deeper layer);
+- zero-shot labels with the default model (``labels=[...]``: its head reads a deeper layer), and
+  the same with ``lm_labels=True`` (the whole backbone relabels each mention, ``tommer.lm_labels``);
 - each supervised model given with ``--heads`` (e.g. one CoNLL 2003 head and the 5-head ensemble);
 - spaCy ``en_core_web_sm`` (full pipeline and NER only), the peer.
 
@@ -121,6 +122,13 @@ def main(argv=None) -> None:
         time_system(
             "zero-shot labels (default model)",
             lambda ts: default(ts, labels=ZERO_SHOT_LABELS, batch_size=bs),
+            texts,
+            words,
+            reps,
+        ),
+        time_system(
+            "zero-shot labels, LM labels (default model)",
+            lambda ts: default(ts, labels=ZERO_SHOT_LABELS, lm_labels=True, batch_size=bs),
             texts,
             words,
             reps,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 import tommer
 from tommer.detector import MentionDetector
@@ -59,9 +60,10 @@ def test_single_text_and_batches_agree(detector):
     texts = VARIED[:5]
     one_by_one = [detector(t) for t in texts]
     batched = detector(texts, batch_size=4)
+    tolerance = 1e-4 if detector.backbone.dtype == torch.float32 else 0.03  # bf16: padding changes rounding
     for a, b in zip(one_by_one, batched):
         assert [(m.start, m.end) for m in a] == [(m.start, m.end) for m in b]
-        assert [m.score for m in a] == pytest.approx([m.score for m in b], abs=1e-4)
+        assert [m.score for m in a] == pytest.approx([m.score for m in b], abs=tolerance)
 
 
 def test_long_input_is_never_truncated(detector):

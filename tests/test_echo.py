@@ -26,7 +26,11 @@ def test_first_copy_is_the_plain_pass(detector):
     assert torch.equal(echo_mask, mask)
     for row, w in enumerate(batch):
         n = w.length
-        assert torch.allclose(first[row, :n], plain[row, :n], atol=1e-3, rtol=1e-3)
+        if bb.dtype == torch.float32:
+            assert torch.allclose(first[row, :n], plain[row, :n], atol=1e-3, rtol=1e-3)
+        else:  # bf16 (CPUs with native bf16): other matmul shapes round differently, layer after layer
+            error = (first[row, :n] - plain[row, :n]).abs().mean() / plain[row, :n].abs().mean()
+            assert error < 0.02
         assert torch.equal(echo[row, 0], first[row, 0])  # BOS row is shared
         # the second copy has read the whole window: its states differ from the plain ones
         assert not torch.allclose(echo[row, 1:n], plain[row, 1:n], atol=1e-2)

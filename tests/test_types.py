@@ -36,16 +36,28 @@ def check_offsets(text, mentions):
         assert m.label is not None and 0.0 <= m.label_score <= 1.0
 
 
-def small_head(kind: str, hidden: int = 576, bilstm_dim: int = 0) -> TypeHead:
+def small_head(kind: str, hidden: int = 576, bilstm_dim: int = 0, label_encoder: str = "mlp") -> TypeHead:
     torch.manual_seed(0)
     labels = ["person", "location"] if kind == "supervised" else []
-    return TypeHead(TypeHeadConfig(kind, hidden, labels=labels, dim=16, bilstm_dim=bilstm_dim)).eval()
+    config = TypeHeadConfig(
+        kind, hidden, labels=labels, dim=16, bilstm_dim=bilstm_dim, label_encoder=label_encoder
+    )
+    return TypeHead(config).eval()
 
 
 # -- head ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("kind,bilstm_dim", [("supervised", 0), ("zero-shot", 0), ("supervised", 6)])
-def test_head_save_load_round_trip(tmp_path, kind, bilstm_dim):
-    head = small_head(kind, hidden=8, bilstm_dim=bilstm_dim)
+@pytest.mark.parametrize(
+    "kind,bilstm_dim,label_encoder",
+    [
+        ("supervised", 0, "mlp"),
+        ("zero-shot", 0, "mlp"),
+        ("supervised", 6, "mlp"),
+        ("zero-shot", 0, "linear"),
+        ("zero-shot", 0, "identity"),
+    ],
+)
+def test_head_save_load_round_trip(tmp_path, kind, bilstm_dim, label_encoder):
+    head = small_head(kind, hidden=8, bilstm_dim=bilstm_dim, label_encoder=label_encoder)
     head.config.info = {"note": "round trip"}
     save_head(head, tmp_path)
     loaded = load_head(tmp_path)
@@ -67,6 +79,34 @@ def test_load_head_absent_and_broken(tmp_path):
         TypeHeadConfig("zero-shot", 8, extra_layers=[9])
     with pytest.raises(ConfigError, match="bilstm_dim"):
         TypeHeadConfig("zero-shot", 8, bilstm_dim=5)
+    with pytest.raises(ConfigError, match="label_encoder"):
+        TypeHeadConfig("zero-shot", 8, label_encoder="attention")
+
+
+@pytest.mark.parametrize("label_encoder", ["mlp", "linear", "identity"])
+def test_zero_shot_label_encoders_score_span_label_pairs(label_encoder):
+    head = small_head("zero-shot", hidden=8, label_encoder=label_encoder)
+    labels = head.encode_labels(torch.randn(3, 16))  # label_states: (L, 2 * hidden)
+    assert torch.allclose(labels.norm(dim=-1), torch.ones(3))
+    size = 16 if label_encoder == "identity" else head.config.dim  # identity: the prompt states' space
+    assert labels.shape == (3, size)
+    scores = head.class_probs(torch.randn(6, 8), torch.tensor([[1, 2], [3, 3]]), labels)
+    assert scores.shape == (2, 3) and ((scores > 0) & (scores < 1)).all()
+
+
+def test_unseen_type_set_every_fifth_by_frequency():
+    from tommer.mention import AnnotatedText
+    from tommer.type_training import unseen_type_set
+
+    counts = {f"t{k:02d}": 20 - k for k in range(12)}  # t00 most frequent
+    docs = [AnnotatedText("x", [], "t", [lab] * n) for lab, n in counts.items()]
+    assert unseen_type_set(docs, 0) == []
+    assert unseen_type_set(docs, 1) == ["t04"]
+    assert unseen_type_set(docs, 2) == ["t04", "t09"]
+    with pytest.raises(TommerError, match="at least 15"):
+        unseen_type_set(docs, 3)
+    with pytest.raises(TommerError, match=">= 0"):
+        unseen_type_set(docs, -1)
 
 
 def test_ensemble_averages_its_members_and_round_trips(tmp_path):
@@ -446,6 +486,24 @@ def test_typed_report_names_duplicate_rows_and_compares_only_test_with_targets()
     text = render_markdown(report)
     assert "| CoNLL 2003 |" in text and "Supervised CoNLL 2003 test F1 >= 90: 93.0, met." in text
 
+    # zero-shot rows and their LM-relabelled twins: one name per benchmark, an average per setting
+    from tommer.typed_eval import CROSSNER, LM_SETTING
+
+    rows = []
+    for name in CROSSNER:
+        rows += [
+            dict(row("m", 0.2), benchmark=name, setting="zero-shot"),
+            dict(row("m", 0.4), benchmark=name),
+        ]
+        rows[-1]["setting"] = LM_SETTING
+    report.update(rows=rows, crossner_average_f1=0.2, crossner_average_f1_lm_labels=0.4)
+    text = render_markdown(report)
+    assert f"| CrossNER_AI | {LM_SETTING} | 3 | 40.0 | 40.0 | **40.0** | 100.0 | 57.2 |" in text
+    assert f"| **CrossNER average** | {LM_SETTING} | | | | **40.0** | | 65.3 |" in text
+    assert "average F1 >= 65 (zero-shot): 20.0, missed by 45.0 points." in text
+    assert f"average F1 >= 65 ({LM_SETTING}): 40.0, missed by 25.0 points." in text
+    assert f"- {LM_SETTING} rows:" in text and "(`m`)" not in text
+
 
 def test_typed_scores_strict():
     scores = TypedScores()
@@ -457,18 +515,23 @@ def test_typed_scores_strict():
 
 
 # -- train-types end to end on a tiny corpus (real backbone) -------------------------------
+def write_benchmark_json(path, sentences):
+    """A typed benchmark file: (sentence, [(mention, type), ...]) pairs, each mention's first occurrence."""
+    records = []
+    for text, ents in sentences:
+        entities = [{"name": n, "type": t, "pos": [text.index(n), text.index(n) + len(n)]} for n, t in ents]
+        records.append({"sentence": text, "entities": entities})
+    path.write_text(json.dumps(records))
+    return path
+
+
 def test_cli_train_types_tiny(tmp_path, capsys):
     texts = [
         ("Angela Merkel visited Paris.", [("Angela Merkel", "person"), ("Paris", "location")]),
         ("John Smith lives in London.", [("John Smith", "person"), ("London", "location")]),
         ("Maria went to Berlin yesterday.", [("Maria", "person"), ("Berlin", "location")]),
     ]
-    records = []
-    for text, ents in texts:
-        entities = [{"name": n, "type": t, "pos": [text.index(n), text.index(n) + len(n)]} for n, t in ents]
-        records.append({"sentence": text, "entities": entities})
-    data = tmp_path / "tiny.json"
-    data.write_text(json.dumps(records))
+    data = write_benchmark_json(tmp_path / "tiny.json", texts)
     out = tmp_path / "model"
     argv = [
         "train-types",
@@ -612,3 +675,139 @@ def test_gold_renaming_aliases_and_unknown_types():
     bad = [AnnotatedText("Sony", [(0, 4)], labels=["company"])]
     with pytest.raises(DataFormatError, match="music/test.json: gold type 'company'"):
         gold_renaming(bad, ["organization", "else"], "music/test.json")
+
+
+def test_training_items_leave_out_ignored_types(detector):
+    from tommer.mention import AnnotatedText
+    from tommer.type_training import encode_grouped, probe_candidates, training_items
+
+    text = "John Smith lives in London near the Thames."
+    spans = [(text.index(n), text.index(n) + len(n)) for n in ("John Smith", "London", "Thames")]
+    docs = [AnnotatedText(text, spans, "t", ["person", "location", "river"])]
+    corpus = encode_grouped(detector, docs, [detector.config.layer], False).states
+    cands = probe_candidates(detector.probe, corpus, 0.5)
+    ((_, all_spans, all_gold, _),) = training_items(corpus, cands)
+    ((_, kept_spans, kept_gold, _),) = training_items(corpus, cands, ignore=("river",))
+    assert sorted(g for g in all_gold if g) == ["location", "person", "river"]
+    assert sorted(g for g in kept_gold if g) == ["location", "person"]
+    river = all_spans[all_gold.index("river")]
+    assert river not in kept_spans  # left out, not turned into a negative
+    assert set(kept_spans) == set(all_spans) - {river}
+
+
+def test_cli_train_types_zero_shot_unseen_types(tmp_path, capsys):
+    """--unseen-types leaves types out of training and scores them alone; --label-encoder, --prompt."""
+    sentences = [
+        (
+            "Angela Merkel visited Paris in May.",
+            [("Angela Merkel", "person"), ("Paris", "city"), ("May", "date")],
+        ),
+        ("Siemens sells the Simatic S7.", [("Siemens", "company"), ("Simatic S7", "product")]),
+        (
+            "John Smith joined Siemens in June.",
+            [("John Smith", "person"), ("Siemens", "company"), ("June", "date")],
+        ),
+        ("Maria flew to Berlin.", [("Maria", "person"), ("Berlin", "city")]),
+    ]
+    data = write_benchmark_json(tmp_path / "five-types.json", sentences)
+    base = ["train-types", "--zero-shot", "--data", str(data), "--val-data", str(data), "--epochs", "1", "-q"]
+    out = tmp_path / "zs"
+    extra = ["--unseen-types", "1", "--label-encoder", "linear", "--prompt", "Type: {label}"]
+    assert main(base + extra + ["--out", str(out)]) == 0
+    head = load_head(out)
+    assert head.config.label_encoder == "linear" and head.config.prompt == "Type: {label}"
+    info = head.config.info
+    assert info["train_config"]["ignore_labels"] == ["product"]  # 5th by count (ties by name)
+    assert "4 types" in info["training_data"] and "held_out_val_unseen_f1" in info
+    assert all("val_unseen_f1" in row for row in info["history"])
+    assert main(base[:1] + base[2:] + ["--unseen-types", "1", "--out", str(out)]) == 2
+    assert "--unseen-types needs a zero-shot head" in capsys.readouterr().err
+    assert main(base + ["--unseen-types", "2", "--out", str(out)]) == 2
+    assert "at least 10 training types" in capsys.readouterr().err
+
+
+# -- LM labels: the whole backbone names the type ------------------------------------------
+@pytest.fixture(scope="module")
+def lm_labeler():
+    from tommer.lm_labels import LMLabeler
+
+    return LMLabeler("smollm2-135m")
+
+
+def test_lm_labeler_types_mentions(lm_labeler):
+    text = "Tolkien wrote The Hobbit while teaching at Oxford University in England."
+    names = ["writer", "book", "university", "country"]
+    spans = [
+        (text.index(n), text.index(n) + len(n))
+        for n in ("Tolkien", "The Hobbit", "Oxford University", "England")
+    ]
+    found = lm_labeler.label(text, spans, names)
+    assert [label for label, _ in found] == names
+    assert all(0.25 < share <= 1.0 for _, share in found)  # softmax share of the best of 4 labels
+    with pytest.raises(ConfigError, match="not inside"):
+        lm_labeler.label(text, [(5, len(text) + 1)], names)
+    with pytest.raises(ConfigError, match="label names"):
+        lm_labeler.label(text, spans, [])
+
+
+def test_lm_labeler_reads_the_shared_prompt_cache_exactly(lm_labeler):
+    """A mention's scores continue the text's cached prompt, and the labels' later tokens a cache
+    repeated per label: equal to scoring each whole sequence in one pass."""
+    tok, model = lm_labeler.tokenizer, lm_labeler.model
+    text = "Jimi Hendrix played a Fender Stratocaster."
+    labels = ["musical instrument", "band", "programming language"]
+    shared, rest = lm_labeler.prompt_ids(text, "Fender Stratocaster")
+    assert tok.decode(shared + rest) == text + "\nIn the text above, Fender Stratocaster is a"
+    prefix = lm_labeler._run(shared).cache
+    got = lm_labeler.label_log_probs(rest, labels, prefix)
+    for label, value in zip(labels, got):
+        tail = tok(" " + label, add_special_tokens=False).input_ids
+        with torch.no_grad():
+            logp = model(input_ids=torch.tensor([shared + rest + tail])).logits[0].float().log_softmax(-1)
+        at = len(shared) + len(rest) - 1
+        expected = sum(float(logp[at + j, t]) for j, t in enumerate(tail))
+        assert value == pytest.approx(expected, abs=0.05), label
+    assert max(len(tok(" " + lab, add_special_tokens=False).input_ids) for lab in labels) > 1
+    assert labels[int(got.argmax())] == "musical instrument"
+    # calibrated against the neutral prompt, cached per label list
+    shared, rest = lm_labeler.prompt_ids("", "N/A")
+    assert tok.decode(shared + rest) == "In the text above, N/A is a"
+    assert lm_labeler.neutral(labels) is lm_labeler.neutral(labels)
+
+
+def test_detector_lm_labels_relabel_the_zero_shot_mentions(detector, capsys):
+    if detector.type_head is None or not detector.type_head.zero_shot:
+        pytest.skip("the shipped default has no zero-shot type head")
+    text = "In 1937 Tolkien wrote The Hobbit while teaching at Oxford University in England."
+    names = ["writer", "book", "university", "country", "person", "organization"]
+    head_only = detector(text, labels=names)
+    relabelled = detector(text, labels=names, lm_labels=True)
+    check_offsets(text, relabelled)
+    assert [(m.start, m.end, m.score) for m in relabelled] == [(m.start, m.end, m.score) for m in head_only]
+    found = {m.text: m.label for m in relabelled}
+    assert found == {
+        "Tolkien": "writer",
+        "The Hobbit": "book",
+        "Oxford University": "university",
+        "England": "country",
+    }
+    assert {m.text: m.label for m in head_only}["Tolkien"] == "person"  # the head alone: the generic type
+    assert detector.lm_labeler() is detector.lm_labeler()  # loaded once
+    config = detector.type_head.config
+    saved, config.text_prefix = config.text_prefix, "\n"  # offsets stay those of the given text
+    try:
+        check_offsets(text, detector(text, labels=names, lm_labels=True))
+    finally:
+        config.text_prefix = saved
+    assert main(["detect", "--json", "--labels", ",".join(names), "--lm-labels", text]) == 0
+    assert {m["text"]: m["label"] for m in json.loads(capsys.readouterr().out)} == found
+    assert main(["detect", "--lm-labels", text]) == 2
+    assert "--lm-labels needs --labels" in capsys.readouterr().err
+
+
+def test_lm_labels_need_a_zero_shot_head(tmp_path):
+    head = small_head("supervised", hidden=576)
+    detector = tommer.load("smollm2-135m")
+    detector.type_head = head
+    with pytest.raises(ConfigError, match="supervised"):
+        detector(SENTENCE, lm_labels=True)

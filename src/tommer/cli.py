@@ -52,6 +52,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
     if not args.texts and not args.input:
         raise TommerError("give a text to analyse, or an input file with -i")
+    if args.lm_labels and args.labels is None:
+        raise TommerError("--lm-labels needs --labels")
     fmt = _output_format(args)
     if not args.texts:  # check the files (and repair a resumed output) before loading the model
         plan = plan_corpus(args.input, args.output, resume=args.resume, overwrite=args.overwrite)
@@ -62,7 +64,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
         labels = [lab.strip() for lab in args.labels.split(",")]
 
         def predict(texts, **kw):
-            return detector(texts, labels=labels, label_threshold=args.label_threshold, **kw)
+            return detector(
+                texts, labels=labels, label_threshold=args.label_threshold, lm_labels=args.lm_labels, **kw
+            )
 
     html_docs: list[tuple[str, list | None]] = []  # (text, gold spans) for --html
     if args.texts:
@@ -353,6 +357,7 @@ def cmd_eval_typed(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         out_dir=args.out,
         command=_command_line(args),
+        lm_labels=args.lm_labels,
         log=_logger(args),
     )
     for row in report["rows"]:
@@ -375,6 +380,7 @@ def _layer_list(value: str) -> list[int]:
 
 
 def cmd_train_types(args: argparse.Namespace) -> int:
+    from .type_head import DEFAULT_PROMPT
     from .type_training import TypeTrainConfig, run_train_types
 
     config = TypeTrainConfig(
@@ -408,6 +414,9 @@ def cmd_train_types(args: argparse.Namespace) -> int:
         extra_layers=args.extra_layers,
         members=args.members,
         candidate_grid=args.candidate_grid,
+        unseen_types=args.unseen_types,
+        label_encoder=args.label_encoder,
+        prompt=args.prompt or DEFAULT_PROMPT,
         command=_command_line(args),
         log=_logger(args),
     )
@@ -487,6 +496,12 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--decoding", choices=sorted(DECODERS), default="threshold")
     det.add_argument("--labels", help="zero-shot types, comma-separated (e.g. person,organization,location)")
     det.add_argument("--label-threshold", type=float, help="minimum label score (default: the head's)")
+    det.add_argument(
+        "--lm-labels",
+        action="store_true",
+        help="with --labels: the whole backbone picks each mention's label (better for names unlike the "
+        "head's training types; slower)",
+    )
     det.add_argument("--batch-size", type=int, default=8)
     det.add_argument("--html", metavar="PATH", help="also write an HTML view: highlights, scores, heatmaps")
     det.add_argument("--html-limit", type=int, default=100, help="at most N texts in the --html page")
@@ -548,6 +563,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--supervised", nargs="+", metavar="BENCHMARK=MODEL_DIR", help="--typed: supervised rows")
     ev.add_argument("--zero-shot", help="--typed: comma-separated benchmarks for --model's zero-shot head")
     ev.add_argument("--cache-dir", help="--typed: keep layer-L hidden states here between runs")
+    ev.add_argument(
+        "--lm-labels",
+        action="store_true",
+        help="--typed: also score the zero-shot rows relabelled by the whole backbone "
+        "(tommer.lm_labels; slow)",
+    )
     ev.set_defaults(func=cmd_eval)
 
     tt = sub.add_parser("train-types", help="train a span-type head (supervised or zero-shot)")
@@ -583,6 +604,26 @@ def build_parser() -> argparse.ArgumentParser:
     tt.add_argument("--batch-windows", type=int, default=16, help="texts (windows) per optimizer step")
     tt.add_argument("--negative-labels", type=int, default=8, help="zero-shot: random other types per text")
     tt.add_argument("--plain-bce", action="store_true", help="zero-shot: plain mean BCE (default: balanced)")
+    tt.add_argument(
+        "--label-encoder",
+        choices=("mlp", "linear", "identity"),
+        default="mlp",
+        help="zero-shot: map from label prompt states to label vectors (identity: the states themselves, "
+        "spans are mapped into their space; default: mlp)",
+    )
+    tt.add_argument(
+        "--prompt",
+        help="zero-shot: the text a label name is read in, with {label} "
+        "(default: \"Entity type: '{label}'\")",
+    )
+    tt.add_argument(
+        "--unseen-types",
+        type=int,
+        default=0,
+        metavar="N",
+        help="zero-shot: leave N training types out of training (every 5th by frequency) and score the "
+        "held-out texts on them alone too: a check of label names the head never saw",
+    )
     tt.add_argument("--seed", type=int, default=0)
     tt.add_argument("--cache-dir", help="keep layer-L hidden states here between runs")
     tt.add_argument("--out", required=True, help="detector directory to write (probe + head)")

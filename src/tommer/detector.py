@@ -138,6 +138,7 @@ class MentionDetector:
         self.probe = probe.eval()
         self.type_head = type_head  # optional span-type head (types.json / types.safetensors)
         self._label_states: dict[tuple[str, int | None, str], torch.Tensor] = {}
+        self._lm_labeler = None
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -269,6 +270,7 @@ class MentionDetector:
         output: str = "mentions",
         labels: Sequence[str] | None = None,
         label_threshold: float | None = None,
+        lm_labels: bool = False,
     ) -> list[Mention] | list[list[Mention]] | list[dict] | list[list[dict]]:
         """Mentions of one text (a list), or of each text in a list (a list of lists).
 
@@ -279,6 +281,8 @@ class MentionDetector:
 
         Typed mentions (``label``, ``label_score``; non-overlapping, see :meth:`predict_typed`)
         come back when ``labels`` is given (zero-shot head) or the model has a supervised head.
+        ``lm_labels``: the zero-shot head's mentions are relabelled by the whole backbone
+        (:mod:`tommer.lm_labels`): better types for label names unlike its training types, slower.
         """
         typed = labels is not None or (self.type_head is not None and not self.type_head.zero_shot)
         candidate_threshold = threshold
@@ -291,7 +295,9 @@ class MentionDetector:
         check_options(threshold, decoding, batch_size)
         format_mentions([], output)  # reject an unknown output format before any work
         if typed:
-            result = self.predict_typed(batch, labels, candidate_threshold, label_threshold, batch_size)
+            result = self.predict_typed(
+                batch, labels, candidate_threshold, label_threshold, batch_size, lm_labels=lm_labels
+            )
         else:
             encodings, spans = self.predict_spans(batch, threshold, batch_size)
             result = self.postprocess(batch, encodings, spans, decoding)
@@ -322,11 +328,13 @@ class MentionDetector:
         threshold: float | None = None,
         label_threshold: float | None = None,
         batch_size: int = 8,
+        lm_labels: bool = False,
     ) -> list[list[Mention]]:
         """Typed mentions per text: probe candidates (probability >= ``threshold``, default the
         head's ``candidate_threshold``) labelled by the type head, then the non-overlapping set
         chosen greedily by label score. A zero-shot head scores ``labels``; a supervised head
-        uses its own label set."""
+        uses its own label set. ``lm_labels`` (zero-shot only): each chosen mention is then
+        relabelled by the whole backbone (:class:`~tommer.lm_labels.LMLabeler`)."""
         head = self.type_head
         if head is None:
             raise ConfigError("this model has no type head (train one with `tommer train-types`)")
@@ -336,6 +344,10 @@ class MentionDetector:
             raise ConfigError(
                 f"this model's type head is supervised (labels {', '.join(head.config.labels)}); "
                 "labels=[...] needs a zero-shot head"
+            )
+        if lm_labels and not head.zero_shot:
+            raise ConfigError(
+                "lm_labels relabels a zero-shot head's mentions: this model's head is supervised"
             )
         names = check_labels(labels) if head.zero_shot else head.config.labels
         threshold = head.config.candidate_threshold if threshold is None else threshold
@@ -369,7 +381,23 @@ class MentionDetector:
                     for m, sp in zip(mentions, chosen)
                 ]
             )
+        if lm_labels:
+            labeler = self.lm_labeler()
+            for text, mentions in zip(texts, out):
+                found = labeler.label(text[len(prefix) :], [(m.start, m.end) for m in mentions], names)
+                mentions[:] = [
+                    replace(m, label=lab, label_score=round(share, 6))
+                    for m, (lab, share) in zip(mentions, found)
+                ]
         return out
+
+    def lm_labeler(self):
+        """The whole backbone as a :class:`~tommer.lm_labels.LMLabeler` (loaded on first use)."""
+        if self._lm_labeler is None:
+            from .lm_labels import LMLabeler
+
+            self._lm_labeler = LMLabeler(self.config.backbone)
+        return self._lm_labeler
 
 
 def check_options(threshold: float, decoding: str, batch_size: int = 1) -> None:

@@ -52,6 +52,9 @@ GLINER_L_ZERO_SHOT = {  # GLiNER-L, zero-shot CrossNER F1 (as quoted in issue #5
     "CrossNER_politics": 72.6,
     "CrossNER_science": 62.6,
 }
+ZERO_SHOT = "zero-shot"
+LM_SETTING = "zero-shot, LM labels"  # the zero-shot head's mentions relabelled by the whole backbone
+AVERAGES = ((ZERO_SHOT, "crossner_average_f1"), (LM_SETTING, "crossner_average_f1_lm_labels"))
 PAPER_TYPED = "80–87 (range in the paper's abstract, supervised span-classification heads on a 1B backbone)"
 
 
@@ -73,13 +76,20 @@ def gold_renaming(docs, label_file_names: list[str], where: str) -> dict[str, st
 
 
 def score_benchmark(
-    detector, docs, labels: list[str] | None, cache_dir, log, rename: dict[str, str] | None = None
-) -> tuple[TypedScores, float]:
+    detector,
+    docs,
+    labels: list[str] | None,
+    cache_dir,
+    log,
+    rename: dict[str, str] | None = None,
+    labeler=None,
+) -> tuple[TypedScores, float, TypedScores | None]:
     """Strict typed scores of ``detector``'s head on typed sentences ``docs`` (cached hidden states),
     read as the head was trained (its sentence groups and text prefix).
 
     ``labels``: the names given to a zero-shot head, with ``rename`` mapping gold types to
-    them; None for a supervised head. Returns the scores and the candidate recall.
+    them; None for a supervised head. Returns the scores, the candidate recall and, with an
+    :class:`~tommer.lm_labels.LMLabeler`, the scores of the same mentions relabelled by it.
     """
     from .type_training import (
         candidate_recall,
@@ -110,7 +120,13 @@ def score_benchmark(
     names = labels if head.zero_shot else cfg.labels
     entries = grouped.entries(head, cands, detector.label_vectors(labels) if head.zero_shot else None)
     pred = sentence_predictions(head, entries, names, cfg.candidate_threshold, cfg.label_threshold)
-    return score_predictions(pred, grouped.gold), candidate_recall(grouped.states, cands)
+    relabelled = None
+    if labeler is not None:
+        texts = [d.text for d in docs]
+        found = [labeler.label(t, [(a, b) for a, b, _, _ in p], names) for t, p in zip(texts, pred)]
+        relabelled = [[(a, b, *hit) for (a, b, _, _), hit in zip(p, f)] for p, f in zip(pred, found)]
+        relabelled = score_predictions(relabelled, grouped.gold)
+    return score_predictions(pred, grouped.gold), candidate_recall(grouped.states, cands), relabelled
 
 
 def run_typed_eval(
@@ -123,9 +139,12 @@ def run_typed_eval(
     cache_dir=None,
     out_dir=None,
     command: str = "",
+    lm_labels: bool = False,
     log=print,
 ) -> dict:
-    """Supervised rows (benchmark, model directory) and zero-shot rows (benchmarks, ``model``)."""
+    """Supervised rows (benchmark, model directory) and zero-shot rows (benchmarks, ``model``);
+    with ``lm_labels``, each zero-shot row is followed by one for the same mentions relabelled by
+    the whole backbone (:class:`~tommer.lm_labels.LMLabeler`, setting ``LM_SETTING``)."""
     from pathlib import Path
 
     from .detector import load
@@ -147,7 +166,7 @@ def run_typed_eval(
         docs, path = docs_of(name)
         join = detector.type_head.config.join_sentences
         log(f"supervised {name}: {len(docs)} sentences" + (f", in groups of {join}" if join > 1 else ""))
-        scores, recall = score_benchmark(detector, docs, None, cache_dir, log)
+        scores, recall, _ = score_benchmark(detector, docs, None, cache_dir, log)
         rows.append(
             _row(name, "supervised", str(model_dir), docs, scores, recall, head=head_inputs(detector))
         )
@@ -155,16 +174,24 @@ def run_typed_eval(
         detector = load(model)
         if detector.type_head is None or not detector.type_head.zero_shot:
             raise ConfigError(f"{model} has no zero-shot type head")
+        labeler = None
+        if lm_labels:
+            from .lm_labels import LMLabeler
+
+            labeler = LMLabeler(detector.config.backbone)
         for name in zero_shot:
             docs, path = docs_of(name)
             raw = json.loads((root / "benchmarks" / name / "labels.json").read_text())
             labels = [LABEL_NAMES.get(lab, lab) for lab in raw]
             rename = gold_renaming(docs, raw, str(path))
             log(f"zero-shot {name}: {len(docs)} sentences, labels {labels}")
-            scores, recall = score_benchmark(detector, docs, labels, cache_dir, log, rename)
-            rows.append(
-                _row(name, "zero-shot", str(model), docs, scores, recall, labels, head_inputs(detector))
+            scores, recall, relabelled = score_benchmark(
+                detector, docs, labels, cache_dir, log, rename, labeler
             )
+            head = head_inputs(detector)
+            rows.append(_row(name, "zero-shot", str(model), docs, scores, recall, labels, head))
+            if relabelled is not None:
+                rows.append(_row(name, LM_SETTING, str(model), docs, relabelled, recall, labels, head))
     report = {
         "command": command,
         "split": split,
@@ -173,9 +200,10 @@ def run_typed_eval(
         "gold_aliases": GOLD_ALIASES,
         "rows": rows,
     }
-    zs = [r for r in rows if r["setting"] == "zero-shot" and r["benchmark"] in CROSSNER]
-    if len(zs) == len(CROSSNER):
-        report["crossner_average_f1"] = sum(r["micro"]["f1"] for r in zs) / len(zs)
+    for setting, key in AVERAGES:
+        zs = [r for r in rows if r["setting"] == setting and r["benchmark"] in CROSSNER]
+        if len(zs) == len(CROSSNER):
+            report[key] = sum(r["micro"]["f1"] for r in zs) / len(zs)
     if out_dir:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -228,7 +256,7 @@ def head_lines(rows: list[dict]) -> list[str]:
     """One bullet per head (a model has one): the layers it reads, echo input, its BiLSTM, sentence groups."""
     heads: dict[tuple[str, str], tuple[dict, list[str]]] = {}
     for r in rows:
-        if r.get("head"):
+        if r.get("head") and r["setting"] != LM_SETTING:  # LM rows relabel the zero-shot head's mentions
             heads.setdefault((r["setting"], r["model"]), (r["head"], []))[1].append(r["benchmark"])
     lines = []
     for (setting, model), (h, names) in heads.items():
@@ -268,12 +296,11 @@ def _pct(x: float) -> str:
 
 
 def row_names(rows: list[dict]) -> list[str]:
-    """Each row's benchmark, with its model when a benchmark has several rows."""
-    seen: dict[str, int] = {}
-    for r in rows:
-        seen[r["benchmark"]] = seen.get(r["benchmark"], 0) + 1
+    """Each row's benchmark, with its model when a benchmark has several rows of one setting."""
+    seen: Counter = Counter((r["benchmark"], r["setting"]) for r in rows)
     return [
-        f"{r['benchmark']} (`{r['model']}`)" if seen[r["benchmark"]] > 1 else r["benchmark"] for r in rows
+        f"{r['benchmark']} (`{r['model']}`)" if seen[r["benchmark"], r["setting"]] > 1 else r["benchmark"]
+        for r in rows
     ]
 
 
@@ -301,6 +328,16 @@ def render_markdown(report: dict) -> str:
         "- Scores read hidden states rounded to bf16 (the training cache); `detector(text, labels=...)` "
         "computes them in the backbone's own precision.",
         *head_lines(report["rows"]),
+        *(
+            [
+                f"- {LM_SETTING} rows: the zero-shot head's typed mentions, each relabelled by the whole "
+                "backbone (every layer and its LM head; `tommer.lm_labels`): the label whose name is "
+                "likeliest after `<sentence>\\nIn the text above, <mention> is a`, against the same after "
+                "`In the text above, N/A is a`. Same spans, so the same candidate recall."
+            ]
+            if any(r["setting"] == LM_SETTING for r in report["rows"])
+            else []
+        ),
         "- Candidate recall: share of gold spans among the probe's candidates (the ceiling of recall).",
         f"- Paper: {PAPER_TYPED}. GLiNER-L: zero-shot CrossNER F1 as quoted in issue #5.",
         "",
@@ -310,18 +347,18 @@ def render_markdown(report: dict) -> str:
     names = row_names(report["rows"])
     for name, r in zip(names, report["rows"]):
         m = r["micro"]
-        gl = GLINER_L_ZERO_SHOT.get(r["benchmark"]) if r["setting"] == "zero-shot" else None
+        gl = GLINER_L_ZERO_SHOT.get(r["benchmark"]) if r["setting"] != "supervised" else None
         lines.append(
             f"| {name} | {r['setting']} | {r['sentences']} | {_pct(m['precision'])} | "
             f"{_pct(m['recall'])} | **{_pct(m['f1'])}** | {_pct(r['candidate_recall'])} | "
             f"{gl if gl is not None else ''} |"
         )
-    if "crossner_average_f1" in report:
-        gl_avg = sum(GLINER_L_ZERO_SHOT.values()) / len(GLINER_L_ZERO_SHOT)
-        lines.append(
-            f"| **CrossNER average** | zero-shot | | | | **{_pct(report['crossner_average_f1'])}** | | "
-            f"{gl_avg:.1f} |"
-        )
+    gl_avg = sum(GLINER_L_ZERO_SHOT.values()) / len(GLINER_L_ZERO_SHOT)
+    for setting, key in AVERAGES:
+        if key in report:
+            lines.append(
+                f"| **CrossNER average** | {setting} | | | | **{_pct(report[key])}** | | {gl_avg:.1f} |"
+            )
     lines += ["", "## Targets (issue #5)", ""]
     if report["split"] != "test" or report["limit"]:
         lines.append(
@@ -335,10 +372,13 @@ def render_markdown(report: dict) -> str:
                 f1 = 100 * r["micro"]["f1"]
                 verdict = "met" if f1 >= 90 else f"missed by {90 - f1:.1f} points"
                 lines.append(f"- Supervised CoNLL 2003 test F1 >= 90: {f1:.1f}, {verdict}.")
-        if "crossner_average_f1" in report:
-            f1 = 100 * report["crossner_average_f1"]
-            verdict = "met" if f1 >= 65 else f"missed by {65 - f1:.1f} points"
-            lines.append(f"- Zero-shot CrossNER five-domain average F1 >= 65: {f1:.1f}, {verdict}.")
+        for setting, key in AVERAGES:
+            if key in report:
+                f1 = 100 * report[key]
+                verdict = "met" if f1 >= 65 else f"missed by {65 - f1:.1f} points"
+                lines.append(
+                    f"- Zero-shot CrossNER five-domain average F1 >= 65 ({setting}): {f1:.1f}, {verdict}."
+                )
     for name, r in zip(names, report["rows"]):
         lines += ["", f"## {name} ({r['setting']}) per type", ""]
         lines += ["| type | P | R | F1 | TP | predicted | gold |", "|---|---:|---:|---:|---:|---:|---:|"]
