@@ -34,7 +34,7 @@ from tommer.detector import load
 from tommer.lm_labels import PROMPT, LMLabeler
 from tommer.readers import data_root, read_annotated
 from tommer.type_training import encode_grouped, probe_candidates, score_predictions, sentence_predictions
-from tommer.typed_eval import CROSSNER, LABEL_NAMES, gold_renaming
+from tommer.typed_eval import CROSSNER, LABEL_NAMES, gold_renaming, relabel
 
 
 def head_outputs(detector, docs, names, rename, cache_dir) -> tuple[list[dict], list[list], list[set]]:
@@ -88,13 +88,7 @@ def score_domain(detector, lm, root: Path, name: str, limit: int, cache_dir, log
                     c["lm_on_candidates"] += lm_pick == gold
     seconds = time.perf_counter() - started
     # end to end: the head's typed mentions as they are, and with the LM's label instead
-    relabelled = [
-        [
-            (a, b, label, 1.0)
-            for (a, b, _, _), label in zip(pred, lm_labels(doc.text, [(a, b) for a, b, _, _ in pred]))
-        ]
-        for doc, pred in zip(docs, typed)
-    ]
+    relabelled = relabel(lm, [d.text for d in docs], typed, names)
     end_to_end = {
         "head": _prf(score_predictions(typed, gold_sets)),
         "head_spans_lm_labels": _prf(score_predictions(relabelled, gold_sets)),

@@ -43,14 +43,31 @@ class LMLabeler:
             self.model = AutoModelForCausalLM.from_pretrained(directory, dtype=default_dtype()).eval()
         self.source = source
         self._neutral: dict[tuple[str, ...], torch.Tensor] = {}
+        self._label_ids: dict[tuple[str, ...], list[list[int]]] = {}
 
     def prompt_ids(self, text: str, mention: str) -> tuple[list[int], list[int]]:
         """The prompt's token ids in two parts: the text's (shared by its mentions) and the mention's."""
-        head, tail = PROMPT.split("{mention}")
+        return self.text_ids(text), self.mention_ids(mention)
+
+    def text_ids(self, text: str) -> list[int]:
+        """Token ids of the prompt up to the mention (the part a text's mentions share)."""
+        head = PROMPT.split("{mention}")[0]
         shared = head.format(text=text) if text else head.format(text="").lstrip("\n")
-        ids = self.tokenizer(shared.rstrip(" "), add_special_tokens=False).input_ids
-        rest = self.tokenizer(" " + mention + tail, add_special_tokens=False).input_ids
-        return ids, rest
+        return self.tokenizer(shared.rstrip(" "), add_special_tokens=False).input_ids
+
+    def mention_ids(self, mention: str) -> list[int]:
+        """Token ids of the prompt from the mention on."""
+        tail = PROMPT.split("{mention}")[1]
+        return self.tokenizer(" " + mention + tail, add_special_tokens=False).input_ids
+
+    def label_ids(self, labels: Sequence[str]) -> list[list[int]]:
+        """Token ids of each label name after a space (tokenized once per label list)."""
+        key = tuple(labels)
+        if key not in self._label_ids:
+            self._label_ids[key] = [
+                self.tokenizer(" " + lab, add_special_tokens=False).input_ids for lab in labels
+            ]
+        return self._label_ids[key]
 
     @torch.inference_mode()
     def _run(self, ids: list[int], cache=None):
@@ -62,7 +79,7 @@ class LMLabeler:
         token ids ``ids`` (continuing ``cache``, which is consumed, when given)."""
         out = self._run(ids, cache)
         first = out.logits[0, -1].float().log_softmax(-1)
-        tails = [self.tokenizer(" " + label, add_special_tokens=False).input_ids for label in labels]
+        tails = self.label_ids(labels)
         scores = torch.tensor([float(first[t[0]]) for t in tails])
         width = max(map(len, tails))
         if width == 1:
@@ -104,11 +121,10 @@ class LMLabeler:
         if not spans:
             return []
         neutral = self.neutral(labels)
-        shared = self.prompt_ids(text, "")[0]
-        prefix = self._run(shared).cache
+        prefix = self._run(self.text_ids(text)).cache
         out = []
         for start, end in spans:
-            rest = self.prompt_ids(text, text[start:end])[1]
+            rest = self.mention_ids(text[start:end])
             scores = self.label_log_probs(rest, labels, copy.deepcopy(prefix)) - neutral
             share = torch.softmax(scores, dim=0)
             best = int(share.argmax())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .errors import DataFormatError
@@ -122,11 +122,18 @@ def score_benchmark(
     pred = sentence_predictions(head, entries, names, cfg.candidate_threshold, cfg.label_threshold)
     relabelled = None
     if labeler is not None:
-        texts = [d.text for d in docs]
-        found = [labeler.label(t, [(a, b) for a, b, _, _ in p], names) for t, p in zip(texts, pred)]
-        relabelled = [[(a, b, *hit) for (a, b, _, _), hit in zip(p, f)] for p, f in zip(pred, found)]
-        relabelled = score_predictions(relabelled, grouped.gold)
+        relabelled = score_predictions(relabel(labeler, [d.text for d in docs], pred, names), grouped.gold)
     return score_predictions(pred, grouped.gold), candidate_recall(grouped.states, cands), relabelled
+
+
+def relabel(labeler, texts: Sequence[str], predictions, labels: Sequence[str]) -> list[list[tuple]]:
+    """Typed mentions (start, end, label, score) per text with each label and score replaced by
+    ``labeler``'s (:class:`~tommer.lm_labels.LMLabeler`); the spans stay."""
+    out = []
+    for text, pred in zip(texts, predictions):
+        found = labeler.label(text, [(a, b) for a, b, _, _ in pred], labels)
+        out.append([(a, b, *hit) for (a, b, _, _), hit in zip(pred, found)])
+    return out
 
 
 def run_typed_eval(
