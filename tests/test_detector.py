@@ -33,12 +33,15 @@ def check_offsets(text, mentions):
         assert 0.0 <= m.score <= 1.0
 
 
-def test_readme_example_finds_people_and_place(detector):
-    mentions = detector(SENTENCE)
-    found = {(m.text, m.start, m.end) for m in mentions}
-    assert ("Angela Merkel", 0, 13) in found
-    assert ("Emmanuel Macron", 18, 33) in found
-    assert ("Paris", 37, 42) in found
+def test_readme_example_gives_exactly_the_two_people_and_the_place(detector):
+    mentions = detector(SENTENCE)  # the default decoding
+    found = [(m.text, m.start, m.end) for m in mentions]
+    assert found == [("Angela Merkel", 0, 13), ("Emmanuel Macron", 18, 33), ("Paris", 37, 42)]
+
+
+def test_threshold_decoding_is_one_option_away(detector):
+    spans = {(m.start, m.end) for m in detector(SENTENCE, decoding="threshold")}
+    assert {(0, 13), (18, 33), (37, 42)} <= spans
 
 
 @pytest.mark.parametrize("decoding", ["threshold", "flat", "nested"])

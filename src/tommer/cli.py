@@ -186,9 +186,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     train_config = TrainConfig(
         epochs=args.epochs,
         lr=args.lr,
+        weight_decay=args.weight_decay,
         batch_size=args.batch_size,
         seed=args.seed,
         threshold=args.threshold,
+        init=args.init,
+        grad_clip=args.grad_clip,
+        patience_steps=args.patience_steps,
     )
     t1, w1 = time.process_time(), time.perf_counter()
     probe, history = train_probe(train, val, probe_config, train_config, log=log)
@@ -238,13 +242,21 @@ def _add_teacher_spans(args: argparse.Namespace, backbone, train, log):
             f"--teacher {args.teacher} reads {'echo' if teacher.config.echo else 'plain'} input; "
             f"the student reads {'echo' if args.echo else 'plain'} input: they must match"
         )
-    train, added = add_teacher_spans(train, teacher.probe, args.teacher_threshold)
+    train, added = add_teacher_spans(
+        train,
+        teacher.probe,
+        args.teacher_threshold,
+        drop_crossing=args.teacher_drop_crossing,
+        cap=args.teacher_cap,
+    )
     gold = sum(len(g) for g in train.gold) - added
     log(f"self-distillation: {added} teacher spans (p >= {args.teacher_threshold}) added to {gold} gold")
     return train, {
         "teacher": str(args.teacher),
         "teacher_threshold": args.teacher_threshold,
         "teacher_spans_added": added,
+        "teacher_drop_crossing": args.teacher_drop_crossing,
+        "teacher_cap": args.teacher_cap,
     }
 
 
@@ -468,7 +480,7 @@ def _add_candidate_grid(parser: argparse.ArgumentParser) -> None:
 # -- parser ------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     from .backbone import DEFAULT_BACKBONE
-    from .decoding import DECODERS
+    from .decoding import DECODERS, DEFAULT_DECODING
     from .detector import DEFAULT_MODEL
 
     parser = argparse.ArgumentParser(prog="tommer", description="Entity mention detection (ToMMeR).")
@@ -493,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     det.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or saved directory")
     det.add_argument("--threshold", type=float, help="minimum span probability (default: the model's)")
-    det.add_argument("--decoding", choices=sorted(DECODERS), default="threshold")
+    det.add_argument("--decoding", choices=sorted(DECODERS), default=DEFAULT_DECODING)
     det.add_argument("--labels", help="zero-shot types, comma-separated (e.g. person,organization,location)")
     det.add_argument("--label-threshold", type=float, help="minimum label score (default: the head's)")
     det.add_argument(
@@ -540,6 +552,24 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--cache-dir", help="keep layer-L hidden states here between runs")
     tr.add_argument("--teacher", help="self-distillation: a model whose confident spans join the labels")
     tr.add_argument("--teacher-threshold", type=float, default=0.9, help="teacher probability to add a span")
+    tr.add_argument(
+        "--teacher-drop-crossing",
+        action="store_true",
+        help="do not add teacher spans that cross a gold span (overlap it without nesting)",
+    )
+    tr.add_argument(
+        "--teacher-cap", type=float, help="add at most this many teacher spans per gold span (most confident)"
+    )
+    tr.add_argument("--weight-decay", type=float, default=0.01)
+    tr.add_argument("--init", choices=["default", "normal"], default="default", help="W_Q, W_K init")
+    tr.add_argument("--grad-clip", type=float, default=0.0, help="max gradient norm (0: none)")
+    tr.add_argument(
+        "--patience-steps",
+        type=int,
+        default=0,
+        help="halve the LR after this many steps without a lower training loss (0: after an epoch "
+        "without a better held-out F1)",
+    )
     tr.add_argument("--out", required=True, help="directory to save the detector in")
     tr.add_argument("-q", "--quiet", action="store_true")
     tr.set_defaults(func=cmd_train)
@@ -552,7 +582,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, help="first N sentences per benchmark")
     ev.add_argument("--threshold", type=float, help="minimum span probability (default: the model's)")
     ev.add_argument(
-        "--decoding", default="threshold", help="decoder, or several comma-separated (threshold,flat,nested)"
+        "--decoding",
+        default=f"threshold,{DEFAULT_DECODING}",
+        help="decoder, or several comma-separated (threshold,flat,nested)",
     )
     ev.add_argument("--batch-size", type=int, default=8)
     ev.add_argument("--peers", help="comma-separated peers: spacy, spacy+np")
@@ -698,7 +730,7 @@ def build_parser() -> argparse.ArgumentParser:
     jd.add_argument("--sentences", type=int, default=200, help="sentences drawn to predict on")
     jd.add_argument("--seed", type=int, default=0)
     jd.add_argument("--threshold", type=float, help="minimum span probability (default: the model's)")
-    jd.add_argument("--decoding", choices=sorted(DECODERS), default="threshold")
+    jd.add_argument("--decoding", choices=sorted(DECODERS), default=DEFAULT_DECODING)
     jd.add_argument("--batch-size", type=int, default=8)
     jd.add_argument("--cache", help="judgment cache .jsonl (default ~/.cache/tommer/judge/; 'none': off)")
     jd.add_argument("--max-new-tokens", type=int, default=60)
@@ -713,7 +745,9 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--limit", type=int, default=50, help="first N test sentences per benchmark")
     cp.add_argument("--benchmarks", help="comma-separated benchmark names (default: all 13)")
     cp.add_argument("--threshold", type=float, help="minimum span probability (default: each model's)")
-    cp.add_argument("--decoding", default="threshold,flat", help="decoders, comma-separated (first: main)")
+    cp.add_argument(
+        "--decoding", default=f"{DEFAULT_DECODING},threshold", help="decoders, comma-separated (first: main)"
+    )
     cp.add_argument("--data-root", help="folder holding benchmarks/ (default $TOMMER_DATA)")
     cp.add_argument("--sweeps", default="results", help="folder of layer_sweep_<backbone>.json files")
     cp.add_argument("--out", default="results/compare")

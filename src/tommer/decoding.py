@@ -1,16 +1,23 @@
 """Decoders: candidate spans (probability > threshold) → the mentions to return.
 
-Spans are inclusive token intervals ``(start, end)`` with a score (probability).
+Spans are inclusive token intervals ``(start, end)`` with a score (probability). Greedy
+decoders rank on the span **logit** (``log p − log(1 − p)``, exact for the float64
+probabilities the detector produces): probabilities near 1 saturate, logits do not.
 
-- ``threshold``: every candidate (overlaps allowed).
-- ``flat``: the non-overlapping subset of maximum total score (weighted interval scheduling).
-- ``nested``: the well-nested subset (any two spans are disjoint or one contains the other)
-  of maximum total score.
+- ``threshold``: every candidate (overlaps allowed), as in the paper.
+- ``flat``: greedy non-overlapping: the highest-logit span first, then the best span that
+  overlaps nothing chosen, and so on (GLiNER's ``flat_ner``; the reference's flat decoder).
+- ``nested``: the same greedy order, but a span may also sit inside (or around) a chosen span;
+  only crossing spans are refused.
+
+Both greedy decoders take a ``margin`` (in logits): when an overlapping longer candidate
+scores within ``margin`` of the best remaining one, the longer span wins. ``margin=0`` is
+plain greedy with ties broken towards the longer span.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -26,73 +33,82 @@ def candidates(probs: np.ndarray, threshold: float) -> list[Span]:
     return [(int(s), int(e), float(probs[e, s])) for s, e in zip(starts, ends)]
 
 
-def decode_threshold(spans: Sequence[Span]) -> list[Span]:
-    """All candidates, sorted by position."""
+def logit(p: float) -> float:
+    """The log-odds of a probability (±inf at 0 and 1)."""
+    if p <= 0.0:
+        return -math.inf
+    if p >= 1.0:
+        return math.inf
+    return math.log(p) - math.log1p(-p)
+
+
+def decode_threshold(spans: Sequence[Span], margin: float = 0.0) -> list[Span]:
+    """All candidates, sorted by position (``margin`` is unused)."""
     return sorted(spans, key=lambda sp: (sp[0], sp[1]))
 
 
-def _schedule(spans: list[Span], values: list[float]) -> list[int]:
-    """Weighted interval scheduling: indices of the max-value pairwise-disjoint subset."""
-    order = sorted(range(len(spans)), key=lambda k: (spans[k][1], spans[k][0]))
-    ends = [spans[k][1] for k in order]
-    best = [0.0] * (len(order) + 1)
-    prev = []
-    for pos, k in enumerate(order):
-        p = bisect_right(ends, spans[k][0] - 1, 0, pos)  # spans ending before this start
-        prev.append(p)
-        best[pos + 1] = max(best[pos], values[k] + best[p])
-    chosen = []
-    pos = len(order)
-    while pos > 0:
-        k = order[pos - 1]
-        if values[k] + best[prev[pos - 1]] > best[pos - 1]:
-            chosen.append(k)
-            pos = prev[pos - 1]
-        else:
-            pos -= 1
-    return chosen[::-1]
+def _overlap(a: Span, b: Span) -> bool:
+    return a[0] <= b[1] and b[0] <= a[1]
 
 
-def decode_flat(spans: Sequence[Span]) -> list[Span]:
-    """The non-overlapping subset of maximum total score."""
-    spans = list(spans)
-    chosen = _schedule(spans, [sp[2] for sp in spans])
-    return sorted((spans[k] for k in chosen), key=lambda sp: (sp[0], sp[1]))
+def _crossing(a: Span, b: Span) -> bool:
+    """Overlapping without one containing the other."""
+    inside = (a[0] <= b[0] and b[1] <= a[1]) or (b[0] <= a[0] and a[1] <= b[1])
+    return _overlap(a, b) and not inside
 
 
-def decode_nested(spans: Sequence[Span]) -> list[Span]:
-    """The well-nested subset of maximum total score.
+def _greedy(spans: Sequence[Span], margin: float, conflict: Callable[[Span, Span], bool]) -> list[Span]:
+    """Greedy selection by logit; within ``margin`` of the best, a longer overlapping span wins."""
+    if margin < 0:
+        raise ConfigError(f"margin must be >= 0, not {margin}")
+    scored = sorted(
+        ((logit(sp[2]), sp) for sp in set(spans)), key=lambda t: (-t[0], t[1][0] - t[1][1], t[1][0])
+    )
+    chosen: list[Span] = []
+    remaining = [sp for _, sp in scored]
+    score = dict((sp, lg) for lg, sp in scored)
+    while remaining:
+        best = remaining[0]
+        if margin > 0:  # climb to longer overlapping spans while they stay within the margin
+            floor = score[best] - margin
+            while True:
+                longer = [
+                    sp
+                    for sp in remaining
+                    if score[sp] >= floor and _overlap(sp, best) and sp[1] - sp[0] > best[1] - best[0]
+                ]
+                if not longer:
+                    break
+                best = max(longer, key=lambda sp: (sp[1] - sp[0], score[sp]))
+        chosen.append(best)
+        remaining = [sp for sp in remaining if sp != best and not conflict(sp, best)]
+    return sorted(chosen, key=lambda sp: (sp[0], -sp[1]))
 
-    ``tree[k]`` is the best value of a well-nested family rooted at span k: its score plus an
-    optimal disjoint schedule of the (already solved) spans strictly inside it.
-    """
-    spans = sorted(set(spans), key=lambda sp: (sp[1] - sp[0], sp[0]))
-    tree: list[float] = []
-    children: list[list[int]] = []
-    for k, (s, e, score) in enumerate(spans):
-        inside = [c for c in range(k) if s <= spans[c][0] and spans[c][1] <= e]
-        picked = _schedule([spans[c] for c in inside], [tree[c] for c in inside])
-        kids = [inside[p] for p in picked]
-        children.append(kids)
-        tree.append(score + sum(tree[c] for c in kids))
-    roots = _schedule(spans, tree)
-    out: list[Span] = []
-    stack = list(roots)
-    while stack:
-        k = stack.pop()
-        out.append(spans[k])
-        stack.extend(children[k])
-    return sorted(out, key=lambda sp: (sp[0], -sp[1]))
+
+def decode_flat(spans: Sequence[Span], margin: float = 0.0) -> list[Span]:
+    """Greedy non-overlapping spans, highest logit first (a longer span wins within ``margin``)."""
+    return _greedy(spans, margin, _overlap)
 
 
-DECODERS: dict[str, Callable[[Sequence[Span]], list[Span]]] = {
+def decode_nested(spans: Sequence[Span], margin: float = 0.0) -> list[Span]:
+    """Greedy non-crossing spans: like ``flat``, but nested spans are kept."""
+    return _greedy(spans, margin, _crossing)
+
+
+Decoder = Callable[..., list[Span]]
+
+# what detector(), `tommer detect`, the spaCy component, the server and the web app use
+# unless told otherwise (chosen on dev data: results/recipe_ablation.md, decoder table)
+DEFAULT_DECODING = "flat"
+
+DECODERS: dict[str, Decoder] = {
     "threshold": decode_threshold,
     "flat": decode_flat,
     "nested": decode_nested,
 }
 
 
-def get_decoder(name: str) -> Callable[[Sequence[Span]], list[Span]]:
+def get_decoder(name: str) -> Decoder:
     try:
         return DECODERS[name]
     except KeyError:

@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .backbone import DEFAULT_BACKBONE, Backbone
-from .decoding import Span, candidates, get_decoder
+from .decoding import DEFAULT_DECODING, Span, candidates, get_decoder
 from .echo import collate_echo, split_echo
 from .errors import ConfigError, ModelNotFoundError
 from .layout import CARD_NAME, CONFIG_NAME, DEFAULT_MODEL, PRETRAINED_DIR, WEIGHTS_NAME
@@ -48,6 +48,7 @@ class DetectorConfig:
     max_tokens: int = 512
     context: int = 64
     threshold: float = 0.5  # the model's default operating threshold
+    margin: float = 0.0  # greedy decoders: a longer overlapping span wins within this many logits
     echo: bool = False  # the probe reads echo input's second copy (tommer.echo): 2x the tokens
     info: dict = field(default_factory=dict)  # training data, seed, metrics (model card)
 
@@ -59,6 +60,7 @@ class DetectorConfig:
             "max_tokens": self.max_tokens,
             "context": self.context,
             "threshold": self.threshold,
+            "margin": self.margin,
             **({"echo": True} if self.echo else {}),
             "info": self.info,
         }
@@ -72,6 +74,7 @@ class DetectorConfig:
             max_tokens=int(data.get("max_tokens", 512)),
             context=int(data.get("context", 64)),
             threshold=float(data.get("threshold", 0.5)),
+            margin=float(data.get("margin", 0.0)),
             echo=bool(data.get("echo", False)),
             info=data.get("info", {}),
         )
@@ -231,8 +234,7 @@ class MentionDetector:
 
     @torch.inference_mode()
     def probe_probs(self, hidden: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
-        logits, _ = self.probe(hidden, mask)
-        return torch.sigmoid(logits).numpy()
+        return self.probe.probabilities(hidden, mask)
 
     def postprocess(
         self,
@@ -243,7 +245,7 @@ class MentionDetector:
     ) -> list[list[Mention]]:
         decoder = get_decoder(decoding)
         return [
-            spans_to_mentions(text, enc, decoder(spans))
+            spans_to_mentions(text, enc, decoder(spans, self.config.margin))
             for text, enc, spans in zip(texts, encodings, spans_per_doc)
         ]
 
@@ -265,7 +267,7 @@ class MentionDetector:
         self,
         texts: str | Sequence[str],
         threshold: float | None = None,
-        decoding: str = "threshold",
+        decoding: str = DEFAULT_DECODING,
         batch_size: int = 8,
         output: str = "mentions",
         labels: Sequence[str] | None = None,

@@ -110,5 +110,12 @@ class ToMMeRProbe(nn.Module):
         logits = self.combine(feats).squeeze(-1)
         return logits.masked_fill(~mask, NEG_LOGIT), mask
 
+    @torch.no_grad()
+    def probabilities(self, hidden: torch.Tensor, attention_mask: torch.Tensor):
+        """Span probabilities (B, T_end, T_start) as a float64 array: logits up to ~36 survive
+        the round trip, so decoders can rank on exact logits."""
+        logits, _ = self(hidden, attention_mask)
+        return torch.sigmoid(logits.double()).numpy()
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -24,7 +24,7 @@ import threading
 import time
 from importlib import resources
 
-from .decoding import DECODERS
+from .decoding import DECODERS, DEFAULT_DECODING
 from .detector import MentionDetector
 from .errors import TommerError
 from .viz import HEATMAP_TOKENS, visualize
@@ -75,7 +75,7 @@ def parse_request(body: bytes) -> dict:
         raise RequestError(422, f"field 'threshold' must be a number, not {_json_type(threshold)}")
     if not (math.isfinite(threshold) and 0.0 <= threshold < 1.0):
         raise RequestError(422, f"field 'threshold' must be in [0, 1), not {threshold}")
-    decoding = data.get("decoding", "threshold")
+    decoding = data.get("decoding", DEFAULT_DECODING)
     if decoding not in DECODERS:
         raise RequestError(
             422, f"field 'decoding' must be one of {', '.join(sorted(DECODERS))}, not {decoding!r}"
@@ -158,7 +158,7 @@ def create_app(
     def run_detect(data: dict) -> dict:
         options = {
             "threshold": float(data.get("threshold", detector.config.threshold)),
-            "decoding": data.get("decoding", "threshold"),
+            "decoding": data.get("decoding", DEFAULT_DECODING),
         }
         with lock:
             if data.get("viz") or data.get("gold") is not None:

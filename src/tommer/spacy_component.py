@@ -3,7 +3,7 @@
 Registered through the ``spacy_factories`` entry point, so no ``import tommer`` is needed::
 
     nlp = spacy.blank("en")
-    nlp.add_pipe("tommer", config={"threshold": 0.5, "decoding": "flat"})
+    nlp.add_pipe("tommer", config={"threshold": 0.5, "decoding": "nested"})
     doc = nlp("Angela Merkel met Emmanuel Macron in Paris.")
     doc.spans["mentions"]                   # SpanGroup of the mentions, label "MENTION" (or the type)
     doc.spans["mentions"].attrs["scores"]   # one probability per span, in the same order
@@ -30,6 +30,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, SpanGroup
 from spacy.util import minibatch
 
+from .decoding import DEFAULT_DECODING
 from .errors import ConfigError
 from .layout import CONFIG_NAME, DEFAULT_MODEL, WEIGHTS_NAME
 from .mention import Mention
@@ -70,7 +71,7 @@ class TommerComponent:
         *,
         model: str = DEFAULT_MODEL,
         threshold: float | None = None,
-        decoding: str = "threshold",
+        decoding: str = DEFAULT_DECODING,
         batch_size: int = 8,
         spans_key: str = "mentions",
         label: str = DEFAULT_LABEL,
@@ -216,7 +217,7 @@ class TommerComponent:
     default_config={
         "model": DEFAULT_MODEL,
         "threshold": None,
-        "decoding": "threshold",
+        "decoding": DEFAULT_DECODING,
         "batch_size": 8,
         "spans_key": "mentions",
         "label": DEFAULT_LABEL,

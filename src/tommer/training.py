@@ -48,7 +48,11 @@ class TrainConfig:
     batch_size: int = 8
     seed: int = 0
     threshold: float = 0.5
-    patience: int = 1  # epochs without improvement before the LR is halved
+    patience: int = 1  # epochs without held-out F1 gain before the LR is halved
+    # the reference recipe's pieces (see results/recipe_ablation.md for what each one does)
+    init: str = "default"  # "normal": W_Q, W_K ~ N(0, 1) (else PyTorch's Linear init)
+    grad_clip: float = 0.0  # max gradient norm (0: no clipping)
+    patience_steps: int = 0  # > 0: halve the LR when the training loss plateaus this many steps
 
 
 @dataclass
@@ -239,6 +243,7 @@ def predicted_spans(
     threshold: float = 0.5,
     decoding: str = "threshold",
     batch_size: int = 16,
+    margin: float = 0.0,
 ) -> list[list[tuple[int, int]]]:
     """Character spans the probe predicts per text, post-processed exactly as at inference."""
     probe.eval()
@@ -247,14 +252,13 @@ def predicted_spans(
     for b in range(0, len(order), batch_size):
         idx = order[b : b + batch_size]
         hidden, attn = _pad_states(corpus, idx)
-        logits, _ = probe(hidden, attn)
-        probs = torch.sigmoid(logits).numpy()
+        probs = probe.probabilities(hidden, attn)
         for row, k in enumerate(idx):
             w = corpus.windows[k]
             spans[w.doc] += window_spans(w, corpus.encodings[w.doc], probs[row], threshold)
     decoder = get_decoder(decoding)
     return [
-        [(m.start, m.end) for m in spans_to_mentions(doc.text, enc, decoder(doc_spans))]
+        [(m.start, m.end) for m in spans_to_mentions(doc.text, enc, decoder(doc_spans, margin))]
         for doc, enc, doc_spans in zip(corpus.docs, corpus.encodings, spans)
     ]
 
@@ -265,27 +269,44 @@ def evaluate(
     threshold: float = 0.5,
     decoding: str = "threshold",
     batch_size: int = 16,
+    margin: float = 0.0,
 ) -> SpanScores:
     """Character-level exact-match scores, post-processed exactly as at inference."""
     scores = SpanScores()
-    for doc, predicted in zip(corpus.docs, predicted_spans(probe, corpus, threshold, decoding, batch_size)):
+    predicted_all = predicted_spans(probe, corpus, threshold, decoding, batch_size, margin)
+    for doc, predicted in zip(corpus.docs, predicted_all):
         scores.add(predicted, {trim_span(doc.text, s, e) for s, e in doc.spans})
     return scores
 
 
+def _crosses(span: tuple[int, int], others: Sequence[tuple[int, int]]) -> bool:
+    """Whether an (end, start) span overlaps one of ``others`` without nesting in or around it."""
+    e, s = span
+    for oe, os_ in others:
+        if s <= oe and os_ <= e and not ((s <= os_ and oe <= e) or (os_ <= s and e <= oe)):
+            return True
+    return False
+
+
 @torch.no_grad()
 def add_teacher_spans(
-    corpus: EncodedCorpus, teacher: ToMMeRProbe, threshold: float = 0.9, batch_size: int = 16
+    corpus: EncodedCorpus,
+    teacher: ToMMeRProbe,
+    threshold: float = 0.9,
+    batch_size: int = 16,
+    drop_crossing: bool = False,
+    cap: float | None = None,
 ) -> tuple[EncodedCorpus, int]:
     """Self-distillation labels: gold spans plus every span the teacher scores >= ``threshold``.
 
     Only spans the loss can see are added (owned ends, word-boundary starts and ends), so a
-    pseudo-label never contradicts the inference-time rules. Returns the relabelled corpus and
-    how many spans were added.
+    pseudo-label never contradicts the inference-time rules. ``drop_crossing``: a teacher span
+    that crosses a gold span (overlaps it without nesting) is not added. ``cap``: at most
+    ``cap × (gold spans)`` are added, the teacher's most confident first. Returns the
+    relabelled corpus and how many spans were added.
     """
     teacher.eval()
-    gold = [list(g) for g in corpus.gold]
-    added = 0
+    found: list[tuple[float, int, tuple[int, int]]] = []
     order = sorted(range(len(corpus.windows)), key=lambda k: corpus.windows[k].length)
     for b in range(0, len(order), batch_size):
         idx = order[b : b + batch_size]
@@ -293,10 +314,17 @@ def add_teacher_spans(
         logits, mask = teacher(hidden, attn)
         confident = (torch.sigmoid(logits) >= threshold) & mask & trainable & ~labels
         for row, k in enumerate(idx):
-            new = [(int(e), int(s)) for e, s in confident[row].nonzero().tolist()]
-            gold[k] += new
-            added += len(new)
-    return EncodedCorpus(corpus.docs, corpus.encodings, corpus.windows, corpus.hidden, gold), added
+            for e, s in confident[row].nonzero().tolist():
+                if drop_crossing and _crosses((e, s), corpus.gold[k]):
+                    continue
+                found.append((float(logits[row, e, s]), k, (int(e), int(s))))
+    if cap is not None:
+        limit = int(cap * sum(len(g) for g in corpus.gold))
+        found = sorted(found, key=lambda t: -t[0])[:limit]
+    gold = [list(g) for g in corpus.gold]
+    for _, k, span in found:
+        gold[k].append(span)
+    return EncodedCorpus(corpus.docs, corpus.encodings, corpus.windows, corpus.hidden, gold), len(found)
 
 
 def train_probe(
@@ -310,8 +338,20 @@ def train_probe(
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     probe = ToMMeRProbe(probe_config)
+    if config.init == "normal":
+        with torch.no_grad():
+            probe.w_q.weight.normal_()
+            probe.w_k.weight.normal_()
+    elif config.init != "default":
+        raise ValueError(f"unknown init '{config.init}' (default, normal)")
     opt = torch.optim.AdamW(probe.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=config.patience)
+    by_steps = config.patience_steps > 0
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt,
+        mode="min" if by_steps else "max",
+        factor=0.5,
+        patience=config.patience_steps if by_steps else config.patience,
+    )
     history: list[dict] = []
     best_state, best_f1 = None, -math.inf
     # batches of similar-length windows, shuffled each epoch
@@ -328,8 +368,12 @@ def train_probe(
             loss = balanced_bce(logits, labels, mask & trainable)
             opt.zero_grad()
             loss.backward()
+            if config.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(probe.parameters(), config.grad_clip)
             opt.step()
             total += float(loss.detach())
+            if by_steps:
+                sched.step(float(loss.detach()))
             bar.set_postfix(loss=f"{loss.item():.4f}")
         row = {
             "epoch": epoch,
@@ -340,7 +384,8 @@ def train_probe(
         if val is not None:
             scores = evaluate(probe, val, config.threshold)
             row.update(val_precision=scores.precision, val_recall=scores.recall, val_f1=scores.f1)
-            sched.step(scores.f1)
+            if not by_steps:
+                sched.step(scores.f1)
             if scores.f1 > best_f1:
                 best_f1, best_state = scores.f1, copy.deepcopy(probe.state_dict())
         history.append(row)

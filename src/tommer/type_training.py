@@ -101,8 +101,7 @@ def probe_candidates(
     for b in tqdm(range(0, len(order), batch_size), desc="candidates", leave=False):
         idx = order[b : b + batch_size]
         hidden, attn, _, _ = _pad_batch(corpus, idx)
-        logits, _ = probe(hidden, attn)
-        probs = torch.sigmoid(logits).numpy()
+        probs = probe.probabilities(hidden, attn)
         for row, k in enumerate(idx):
             w = corpus.windows[k]
             out[k] = window_spans(w, corpus.encodings[w.doc], probs[row], threshold)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .decoding import DEFAULT_DECODING
 from .detector import MentionDetector, check_options, window_spans
 from .errors import ConfigError
 from .mention import Mention
@@ -59,7 +60,7 @@ class Visualization:
     matching: np.ndarray
     n_tokens: int
     threshold: float = 0.5
-    decoding: str = "threshold"
+    decoding: str = DEFAULT_DECODING
     gold: list[tuple[int, int]] | None = None
     title: str = ""
     mention_tokens: list[tuple[int, int]] = field(default_factory=list)
@@ -257,7 +258,7 @@ def visualize(
     text: str,
     gold: Iterable[Gold] | None = None,
     threshold: float | None = None,
-    decoding: str = "threshold",
+    decoding: str = DEFAULT_DECODING,
     heatmap_tokens: int = HEATMAP_TOKENS,
     title: str = "",
 ) -> Visualization:
