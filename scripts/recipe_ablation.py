@@ -20,24 +20,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 import time
 from bisect import bisect_right
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
+from sweep_common import cpu_flags, encode_cached, pct, pooled
 
 from tommer.backbone import DEFAULT_BACKBONE, Backbone
 from tommer.evaluation import BENCHMARKS, load_benchmark
-from tommer.metrics import SpanScores
 from tommer.probe import ProbeConfig, ToMMeRProbe
 from tommer.readers import PILE_NER_BIO, data_root, read_bio
 from tommer.training import (
     EncodedCorpus,
     TrainConfig,
-    _window_corpus,  # noqa: PLC2701  (the windows, without states)
     add_teacher_spans,
-    encode_corpus_layers,
     evaluate,
     split_holdout,
     train_probe,
@@ -53,6 +53,8 @@ BASE = {
     "patience_steps": 0,
     "max_span_tokens": 32,
     "batch_size": 8,
+    "overlap_weight": 0.0,
+    "val_decoding": "threshold",
 }
 # one change per row, each on top of the rows above
 STEPS = [
@@ -66,37 +68,7 @@ STEPS = [
     ("+ span window 25 tokens", {"max_span_tokens": 25}),
     ("+ layer 7 (the reference's layer 6: output of block index 6)", {"layer": 7}),
 ]
-MARGINS = [0.0, 0.25, 0.5, 1.0, 2.0, 3.0]
-
-
-def concat(corpora: list[EncodedCorpus]) -> EncodedCorpus:
-    docs, encodings, windows, hidden, gold = [], [], [], [], []
-    for c in corpora:
-        offset = len(docs)
-        docs += c.docs
-        encodings += c.encodings
-        windows += [replace(w, doc=w.doc + offset) for w in c.windows]
-        hidden += c.hidden
-        gold += c.gold
-    return EncodedCorpus(docs, encodings, windows, hidden, gold)
-
-
-def encode_cached(backbone, docs, layers, cache: Path, name: str) -> dict[int, EncodedCorpus]:
-    """``encode_corpus_layers`` with the states of each layer kept on disk."""
-    files = {layer: cache / f"{name}-L{layer}.pt" for layer in layers}
-    if all(f.exists() for f in files.values()):
-        win = _window_corpus(backbone, docs, 512, 64)
-        return {
-            layer: EncodedCorpus(win.docs, win.encodings, win.windows, torch.load(files[layer]), win.gold)
-            for layer in layers
-        }
-    out = encode_corpus_layers(backbone, docs, layers, desc=name)
-    cache.mkdir(parents=True, exist_ok=True)
-    for layer, corpus in out.items():
-        tmp = files[layer].with_suffix(".tmp")
-        torch.save(corpus.hidden, tmp)
-        tmp.replace(files[layer])
-    return out
+MARGINS = [0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0]
 
 
 def max_total_flat(spans, margin=0.0):
@@ -120,16 +92,6 @@ def max_total_flat(spans, margin=0.0):
     return sorted(chosen)
 
 
-def pooled(probe, corpora: dict[str, EncodedCorpus], decoding: str, margin: float = 0.0) -> SpanScores:
-    total = SpanScores()
-    for corpus in corpora.values():
-        s = evaluate(probe, corpus, 0.5, decoding, margin=margin)
-        total.tp += s.tp
-        total.predicted += s.predicted
-        total.gold += s.gold
-    return total
-
-
 def score_row(probe, held, dev) -> dict:
     row = {}
     for decoding in ("threshold", "flat"):
@@ -143,10 +105,6 @@ def score_row(probe, held, dev) -> dict:
     return row
 
 
-def pct(x: float) -> str:
-    return f"{100 * x:.1f}"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backbone", default=DEFAULT_BACKBONE)
@@ -157,11 +115,20 @@ def main() -> None:
     ap.add_argument("--out", default="results/recipe_ablation")
     ap.add_argument("--train-docs", type=int, help="first N training texts only (a quick smoke run)")
     ap.add_argument("--steps", type=int, help="first N recipe rows only (a quick smoke run)")
+    ap.add_argument("--base", help="JSON: changes to the base recipe of the first row")
+    ap.add_argument("--rows", help='JSON list of ["name", {changes}]: replaces the recipe rows')
+    ap.add_argument("--no-distill", action="store_true", help="skip the self-distillation rows")
+    ap.add_argument("--render", help="only rewrite the markdown of this JSON report")
     ap.add_argument("--save-best", help="save the best row's probe state dict + config here (JSON + .pt)")
     args = ap.parse_args()
 
+    if args.render:
+        Path(args.render).with_suffix(".md").write_text(render(json.loads(Path(args.render).read_text())))
+        return
+    base = {**BASE, **json.loads(args.base or "{}")}
+    steps = [tuple(x) for x in json.loads(args.rows)] if args.rows else STEPS
     root = data_root()
-    layers = sorted({BASE["layer"], *(c["layer"] for _, c in STEPS if "layer" in c)})
+    layers = sorted({base["layer"], *(c["layer"] for _, c in steps if "layer" in c)})
     train_docs, held_docs = split_holdout(read_bio(root / PILE_NER_BIO), 0.1, args.seed)
     train_docs = train_docs[: args.train_docs]
     dev_docs = {name: load_benchmark(root, name, "dev", limit=args.dev_limit) for name in BENCHMARKS}
@@ -180,7 +147,7 @@ def main() -> None:
         layer = recipe["layer"]
         probe_config = ProbeConfig(backbone.hidden_size, 64, recipe["cosine"], recipe["max_span_tokens"])
         train_config = TrainConfig(
-            epochs=args.epochs,
+            epochs=recipe.get("epochs") or args.epochs,
             lr=recipe["lr"],
             weight_decay=recipe["weight_decay"],
             batch_size=recipe["batch_size"],
@@ -188,6 +155,8 @@ def main() -> None:
             init=recipe["init"],
             grad_clip=recipe["grad_clip"],
             patience_steps=recipe["patience_steps"],
+            overlap_weight=recipe["overlap_weight"],
+            val_decoding=recipe["val_decoding"],
         )
         started = time.perf_counter()
         probe, history = train_probe(
@@ -197,8 +166,8 @@ def main() -> None:
         row.update(recipe=dict(recipe), train_wall_s=time.perf_counter() - started, epochs=len(history))
         return probe, row
 
-    rows, recipe, probes = [], dict(BASE), []
-    for name, change in STEPS[: args.steps]:
+    rows, recipe, probes = [], dict(base), []
+    for name, change in steps[: args.steps]:
         recipe = {**recipe, **change}
         probe, row = run(recipe)
         row["name"] = name
@@ -210,7 +179,7 @@ def main() -> None:
     teacher, best_recipe = probes[best_k], rows[best_k]["recipe"]
     layer = best_recipe["layer"]
     distill_rows = []
-    for name, kwargs in [
+    for name, kwargs in [] if args.no_distill else [
         ("self-distillation: all teacher spans (p >= 0.9)", {}),
         ("+ drop teacher spans that cross a gold span", {"drop_crossing": True}),
         ("+ cap: at most 0.5 teacher spans per gold span", {"drop_crossing": True, "cap": 0.5}),
@@ -232,8 +201,12 @@ def main() -> None:
             d = pooled(model, dev_best, decoding, margin)
             p = evaluate(model, held[layer], 0.5, decoding, margin=margin)
             decoder_rows.append(
-                {"decoding": decoding, "margin": margin, "dev": [d.precision, d.recall, d.f1],
-                 "pile": [p.precision, p.recall, p.f1]}
+                {
+                    "decoding": decoding,
+                    "margin": margin,
+                    "dev": [d.precision, d.recall, d.f1],
+                    "pile": [p.precision, p.recall, p.f1],
+                }
             )
             print(json.dumps(decoder_rows[-1]), flush=True)
     import tommer.decoding as dec
@@ -242,12 +215,15 @@ def main() -> None:
     d = pooled(model, dev_best, "max-total")
     p = evaluate(model, held[layer], 0.5, "max-total")
     decoder_rows.append(
-        {"decoding": "max-total (old flat)", "margin": None, "dev": [d.precision, d.recall, d.f1],
-         "pile": [p.precision, p.recall, p.f1]}
+        {
+            "decoding": "max-total (old flat)",
+            "margin": None,
+            "dev": [d.precision, d.recall, d.f1],
+            "pile": [p.precision, p.recall, p.f1],
+        }
     )
     meta = {
-        "command": f"python scripts/recipe_ablation.py --epochs {args.epochs} --dev-limit {args.dev_limit} "
-        f"--out {args.out}",
+        "command": "python scripts/recipe_ablation.py " + shlex.join(sys.argv[1:]),
         "backbone": args.backbone,
         "train_texts": len(train_docs),
         "held_out_texts": len(held_docs),
@@ -267,18 +243,15 @@ def main() -> None:
     if args.save_best:
         torch.save(model.state_dict(), Path(args.save_best).with_suffix(".pt"))
         Path(args.save_best).with_suffix(".json").write_text(
-            json.dumps({"row": candidates[best_all]["name"], "recipe": candidates[best_all]["recipe"],
-                        "probe": asdict(model.config)}, indent=2)
+            json.dumps(
+                {
+                    "row": candidates[best_all]["name"],
+                    "recipe": candidates[best_all]["recipe"],
+                    "probe": asdict(model.config),
+                },
+                indent=2,
+            )
         )
-
-
-def cpu_flags() -> str:
-    try:
-        flags = next(ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags"))
-    except (OSError, StopIteration):
-        return "unknown"
-    keep = [f for f in flags.split(":")[1].split() if f.startswith(("avx", "amx", "fma"))]
-    return " ".join(keep)
 
 
 def render(meta: dict) -> str:
@@ -310,14 +283,16 @@ def render(meta: dict) -> str:
         )
 
     lines += [fmt(r) for r in meta["rows"]]
-    lines += [
-        "",
-        f"Self-distillation (teacher: row '{meta['best_recipe_row']}', the best held-out F1 under flat):",
-        "",
-        *header,
-    ]
+    if meta["distill_rows"]:
+        lines += [
+            "",
+            f"Self-distillation (teacher: row '{meta['best_recipe_row']}', the best held-out F1 under flat):",
+            "",
+            *header,
+        ]
     for r in meta["distill_rows"]:
-        lines.append(fmt(r) + f" <!-- {r['teacher_spans_added']} teacher spans, {r['gold_spans']} gold -->")
+        added = f"{r['name']} ({r['teacher_spans_added']:,} teacher spans added to {r['gold_spans']:,} gold)"
+        lines.append(fmt({**r, "name": added}))
     lines += [
         "",
         f"## Decoders (model: '{meta['best_model_row']}', the best row by dev F1 under flat)",

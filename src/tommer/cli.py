@@ -193,6 +193,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         init=args.init,
         grad_clip=args.grad_clip,
         patience_steps=args.patience_steps,
+        overlap_weight=args.overlap_weight,
+        val_decoding=args.val_decoding,
     )
     t1, w1 = time.process_time(), time.perf_counter()
     probe, history = train_probe(train, val, probe_config, train_config, log=log)
@@ -569,6 +571,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="halve the LR after this many steps without a lower training loss (0: after an epoch "
         "without a better held-out F1)",
+    )
+    tr.add_argument(
+        "--overlap-weight",
+        type=float,
+        default=0.0,
+        help="extra loss weight on non-mention spans that overlap a mention (hard negatives)",
+    )
+    tr.add_argument(
+        "--val-decoding",
+        choices=["threshold", "flat", "nested"],
+        default="threshold",
+        help="decoding of the held-out F1 that picks the best epoch",
     )
     tr.add_argument("--out", required=True, help="directory to save the detector in")
     tr.add_argument("-q", "--quiet", action="store_true")

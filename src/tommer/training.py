@@ -53,6 +53,8 @@ class TrainConfig:
     init: str = "default"  # "normal": W_Q, W_K ~ N(0, 1) (else PyTorch's Linear init)
     grad_clip: float = 0.0  # max gradient norm (0: no clipping)
     patience_steps: int = 0  # > 0: halve the LR when the training loss plateaus this many steps
+    overlap_weight: float = 0.0  # extra BCE weight on the negatives that overlap a gold span
+    val_decoding: str = "threshold"  # the decoding of the held-out F1 that picks the best epoch
 
 
 @dataclass
@@ -226,6 +228,17 @@ def _pad_batch(corpus: EncodedCorpus, idx: Sequence[int]):
     return hidden, attn, labels, trainable | labels
 
 
+def overlapping(labels: torch.Tensor) -> torch.Tensor:
+    """(B, T_end, T_start) mask of the spans that overlap a gold span (gold spans included).
+
+    Span (e', s') overlaps gold (e, s) iff s <= e' and s' <= e: an OR over golds ending at or
+    after s' and starting at or before e', i.e. a suffix-OR over ends then a prefix-OR over starts.
+    """
+    g = labels.to(torch.uint8)
+    reach = g.flip(1).cummax(1).values.flip(1).cummax(2).values  # [b, y, x]: a gold with e >= y, s <= x
+    return reach.transpose(1, 2).bool()
+
+
 def balanced_bce(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean BCE over positive spans plus mean BCE over negative spans, halved."""
     loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels.float(), reduction="none")
@@ -366,6 +379,13 @@ def train_probe(
             hidden, attn, labels, trainable = _pad_batch(train, idx)
             logits, mask = probe(hidden, attn)
             loss = balanced_bce(logits, labels, mask & trainable)
+            if config.overlap_weight > 0:  # hard negatives: spans that cut into or around a mention
+                hard = overlapping(labels) & ~labels & mask & trainable
+                if hard.any():
+                    bce = torch.nn.functional.binary_cross_entropy_with_logits(
+                        logits[hard], torch.zeros_like(logits[hard])
+                    )
+                    loss = loss + config.overlap_weight * bce
             opt.zero_grad()
             loss.backward()
             if config.grad_clip > 0:
@@ -382,7 +402,7 @@ def train_probe(
             "cpu_s": time.process_time() - started,
         }
         if val is not None:
-            scores = evaluate(probe, val, config.threshold)
+            scores = evaluate(probe, val, config.threshold, config.val_decoding)
             row.update(val_precision=scores.precision, val_recall=scores.recall, val_f1=scores.f1)
             if not by_steps:
                 sched.step(scores.f1)

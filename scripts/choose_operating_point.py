@@ -1,0 +1,106 @@
+"""Choose a model's operating point on development data (benchmark dev splits), never test.
+
+Through the public detector (``predict_spans`` + ``postprocess``, what ``detector(text)``
+runs): one forward pass per benchmark at the lowest threshold gives every candidate; each grid
+point (decoding × threshold × margin) decodes a subset. Rule: the default decoding
+(``tommer.decoding.DEFAULT_DECODING``) at the (threshold, margin) of highest pooled dev F1.
+Writes results/operating_point.{json,md}; ``--write-config`` stores threshold and margin in
+the model's config.json (and card).
+
+    python scripts/choose_operating_point.py --limit 300 --write-config
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import tommer
+from tommer.decoding import DEFAULT_DECODING
+from tommer.detector import resolve_model_dir
+from tommer.evaluation import BENCHMARKS, load_benchmark, score_spans
+from tommer.metrics import SpanScores
+from tommer.readers import data_root
+
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+MARGINS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)
+DECODINGS = ("flat", "nested", "threshold")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=tommer.DEFAULT_MODEL)
+    ap.add_argument("--limit", type=int, default=300, help="dev sentences per benchmark")
+    ap.add_argument("--write-config", action="store_true")
+    ap.add_argument("--out", default="results/operating_point")
+    args = ap.parse_args()
+
+    detector = tommer.load(args.model)
+    grid = [
+        (d, t, m) for d in DECODINGS for t in THRESHOLDS for m in (MARGINS if d != "threshold" else (0.0,))
+    ]
+    counts = {g: SpanScores() for g in grid}
+    for name in BENCHMARKS:
+        docs = load_benchmark(data_root(), name, "dev", limit=args.limit)
+        texts = [d.text for d in docs]
+        encodings, spans = detector.predict_spans(texts, min(THRESHOLDS), batch_size=16)
+        for decoding, t, m in grid:
+            detector.config.margin = m
+            kept = [[sp for sp in doc if sp[2] > t] for doc in spans]
+            mentions = detector.postprocess(texts, encodings, kept, decoding)
+            row = score_spans(docs, [[(x.start, x.end) for x in ms] for ms in mentions])
+            c = counts[(decoding, t, m)]
+            c.tp, c.predicted, c.gold = c.tp + row["tp"], c.predicted + row["predicted"], c.gold + row["gold"]
+        print(name, flush=True)
+
+    rows = [
+        {"decoding": d, "threshold": t, "margin": m, "precision": c.precision, "recall": c.recall, "f1": c.f1}
+        for (d, t, m), c in counts.items()
+    ]
+    chosen = max((r for r in rows if r["decoding"] == DEFAULT_DECODING), key=lambda r: r["f1"])
+    meta = {
+        "command": "python scripts/choose_operating_point.py " + shlex.join(sys.argv[1:]),
+        "model": args.model,
+        "split": "dev",
+        "limit": args.limit,
+        "rule": f"decoding {DEFAULT_DECODING}: the (threshold, margin) of highest pooled dev F1",
+        "chosen": chosen,
+        "rows": rows,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    lines = [
+        "# Operating point (threshold, margin, decoding), chosen on dev data",
+        "",
+        f"Model `{args.model}`; the first {args.limit} dev sentences (with at least one entity) of each of "
+        "the 13 benchmarks, pooled; untyped exact span match, through `detector.predict_spans` + "
+        f"`detector.postprocess` (what `detector(text)` runs). Rule: {meta['rule']}. Regenerate with:",
+        "",
+        f"    {meta['command']}",
+        "",
+        "| decoding | threshold | margin | precision | recall | F1 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        mark = " **(chosen)**" if r is chosen else ""
+        lines.append(
+            f"| {r['decoding']}{mark} | {r['threshold']} | {r['margin']} | {100 * r['precision']:.1f} | "
+            f"{100 * r['recall']:.1f} | {100 * r['f1']:.1f} |"
+        )
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print(json.dumps(chosen))
+    if args.write_config:  # config.json and the model card are rewritten by save_pretrained
+        detector.config.threshold = chosen["threshold"]
+        detector.config.margin = chosen["margin"]
+        selection = {k: meta[k] for k in ("command", "split", "limit", "rule", "chosen")}
+        detector.config.info.pop("threshold_selection", None)
+        detector.config.info["operating_point"] = selection
+        detector.save_pretrained(resolve_model_dir(args.model))
+
+
+if __name__ == "__main__":
+    main()
