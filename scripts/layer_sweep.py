@@ -20,14 +20,14 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from tommer.backbone import DEFAULT_BACKBONE, Backbone
-from tommer.compare import dice_matrix
-from tommer.detector import DetectorConfig, MentionDetector
-from tommer.evaluation import BENCHMARKS, load_benchmark
-from tommer.metrics import SpanScores
-from tommer.probe import ProbeConfig
-from tommer.readers import PILE_NER_BIO, data_root, read_bio
-from tommer.training import (
+from tommer.core.backbone import DEFAULT_BACKBONE, Backbone
+from tommer.core.detector import DetectorConfig, MentionDetector
+from tommer.core.probe import ProbeConfig
+from tommer.data.metrics import SpanScores
+from tommer.data.readers import PILE_NER_BIO, data_root, read_bio
+from tommer.evaluation.compare import dice_matrix
+from tommer.evaluation.evaluation import BENCHMARKS, load_benchmark
+from tommer.training.training import (
     EncodedCorpus,
     TrainConfig,
     encode_corpus_layers,

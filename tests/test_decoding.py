@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pytest
 
-from tommer.decoding import candidates, decode_flat, decode_nested, decode_threshold, get_decoder
+from tommer.core.decoding import candidates, decode_flat, decode_nested, decode_threshold, get_decoder
 from tommer.errors import ConfigError
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import tommer
-from tommer.detector import MentionDetector
+from tommer.core.detector import MentionDetector
 from tommer.errors import ConfigError, ModelNotFoundError
 
 SENTENCE = "Angela Merkel met Emmanuel Macron in Paris."
@@ -107,7 +107,7 @@ def test_shipped_model_is_small_and_documented(detector):
     info = detector.config.info
     assert {"precision", "recall", "f1"} <= set(info["metrics"])
     assert info["command"].startswith("tommer train")
-    card = (tommer.detector.PRETRAINED_DIR / tommer.DEFAULT_MODEL / "README.md").read_text()
+    card = (tommer.core.detector.PRETRAINED_DIR / tommer.DEFAULT_MODEL / "README.md").read_text()
     assert "Held-out metrics" in card and "train cpu seconds" in card
 
 
@@ -144,10 +144,10 @@ def test_package_import_is_light_and_lazy():
     import sys
 
     code = (
-        "import sys, tommer, tommer.spacy_component\n"
-        "assert 'tommer.detector' not in sys.modules, 'detector imported eagerly'\n"
+        "import sys, tommer, tommer.integrations.spacy_component\n"
+        "assert 'tommer.core.detector' not in sys.modules, 'detector imported eagerly'\n"
         "assert tommer.DEFAULT_MODEL == 'smollm2-135m'\n"
-        "assert tommer.load.__module__ == 'tommer.detector'\n"
+        "assert tommer.load.__module__ == 'tommer.core.detector'\n"
         "try:\n"
         "    tommer.nothing\n"
         "except AttributeError as err:\n"

@@ -1,4 +1,4 @@
-"""Echo input (tommer.echo): the first copy is the plain pass, the second copy sees the window."""
+"""Echo input (tommer.core.echo): the first copy is the plain pass, the second copy sees the window."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 import torch
 
 from tommer.cli import main
-from tommer.detector import MentionDetector, batches, collate
-from tommer.echo import collate_echo, split_echo
-from tommer.type_head import load_head
+from tommer.core.detector import MentionDetector, batches, collate
+from tommer.core.echo import collate_echo, split_echo
+from tommer.typed.type_head import load_head
 
 TEXTS = ["Angela Merkel met Emmanuel Macron in Paris.", "Short one.", "The Louvre is in Paris, France."]
 

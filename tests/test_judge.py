@@ -12,8 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tommer.cli import main
+from tommer.data.mention import AnnotatedText
 from tommer.errors import ConfigError, DataFormatError, TommerError
-from tommer.judge import (
+from tommer.evaluation.judge import (
     Item,
     Judge,
     JudgeCache,
@@ -28,8 +29,7 @@ from tommer.judge import (
     tally,
     wilson_interval,
 )
-from tommer.judge_backends import HttpBackend, LocalBackend, make_backend
-from tommer.mention import AnnotatedText
+from tommer.evaluation.judge_backends import HttpBackend, LocalBackend, make_backend
 
 TEXT = "The European Commission said on Thursday it disagreed with German advice to consumers."
 
@@ -299,7 +299,8 @@ def test_local_backend_unknown_model():
 def test_cli_judge_report(stub, shared_data, tmp_path, capsys, monkeypatch):
     url, handler = stub
     out, cache = tmp_path / "report", tmp_path / "cache.jsonl"
-    monkeypatch.setattr("tommer.judge.default_cache_path", lambda: cache)  # no --cache: the default file
+    # no --cache: the default file
+    monkeypatch.setattr("tommer.evaluation.judge.default_cache_path", lambda: cache)
     args = ["judge", "--backend", "http", "--base-url", url, "--judge-model", "stub", "--sample", "6"]
     args += ["--controls", "4", "--sentences", "8", "--seed", "3", "-q"]
     assert main(args + ["--out", str(out), "--data-root", str(shared_data)]) == 0

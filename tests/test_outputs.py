@@ -8,9 +8,9 @@ import pytest
 
 import tommer
 from tommer.cli import main
+from tommer.core.outputs import as_pipeline_output, format_mentions, pipeline_dict
+from tommer.data.mention import Mention
 from tommer.errors import ConfigError
-from tommer.mention import Mention
-from tommer.outputs import as_pipeline_output, format_mentions, pipeline_dict
 
 SENTENCE = "Angela Merkel met Emmanuel Macron in Paris."
 KEYS = {"entity_group", "score", "word", "start", "end"}

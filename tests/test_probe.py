@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from tommer.probe import NEG_LOGIT, ProbeConfig, ToMMeRProbe, span_mask
+from tommer.core.probe import NEG_LOGIT, ProbeConfig, ToMMeRProbe, span_mask
 
 
 def make_probe(cosine=False, window=4):

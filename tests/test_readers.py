@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from tommer.data.readers import read_annotated, read_bio, read_jsonl
 from tommer.errors import DataFormatError
-from tommer.readers import read_annotated, read_bio, read_jsonl
 
 
 def test_bio_rebuilds_text_with_consistent_offsets(tmp_path):

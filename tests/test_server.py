@@ -1,4 +1,4 @@
-"""tommer.server: the JSON API, ``serve()``, and the web page in a real headless Chromium.
+"""tommer.integrations.server: the JSON API, ``serve()``, and the web page in a real headless Chromium.
 
 The browser test needs Debian's ``chromium`` and the Python ``playwright`` package (no
 downloaded browser: ``executable_path``); it skips with a message when either is missing.
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tommer.errors import TommerError
-from tommer.server import (
+from tommer.integrations.server import (
     HEADLESS_CHROMIUM_ARGS,
     MAX_BODY_BYTES,
     BackgroundServer,
@@ -182,7 +182,7 @@ def test_serve_loads_a_model_and_answers(live, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     code = (
-        "from tommer.server import serve; "
+        "from tommer.integrations.server import serve; "
         f"serve({str(model_dir)!r}, '127.0.0.1', {port}, log_level='warning')"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -13,9 +13,9 @@ spacy = pytest.importorskip("spacy", reason="spaCy not installed (pip install 't
 
 from spacy import displacy  # noqa: E402
 
+from tommer.data.mention import Mention  # noqa: E402
 from tommer.errors import TommerError  # noqa: E402
-from tommer.mention import Mention  # noqa: E402
-from tommer.spacy_component import TommerComponent, UnalignedMentionWarning  # noqa: E402
+from tommer.integrations.spacy_component import TommerComponent, UnalignedMentionWarning  # noqa: E402
 
 SENTENCE = "Angela Merkel met Emmanuel Macron in Paris."
 TEXTS = [
@@ -76,7 +76,7 @@ def test_pipe_batches_docs_through_the_detector_together(nlp, component, monkeyp
 
 
 def test_spans_follow_spacy_tokens_with_en_core_web_sm():
-    from tommer.evaluation import load_spacy
+    from tommer.evaluation.evaluation import load_spacy
 
     try:
         nlp = load_spacy()

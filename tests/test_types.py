@@ -10,10 +10,11 @@ import torch
 
 import tommer
 from tommer.cli import main
-from tommer.detector import MentionDetector
+from tommer.core.detector import MentionDetector
+from tommer.data.readers import read_annotated, read_benchmark_json, read_bio
 from tommer.errors import ConfigError, DataFormatError, TommerError
-from tommer.readers import read_annotated, read_benchmark_json, read_bio
-from tommer.type_head import (
+from tommer.evaluation.typed_eval import TypedScores
+from tommer.typed.type_head import (
     TypeHead,
     TypeHeadConfig,
     check_labels,
@@ -25,7 +26,6 @@ from tommer.type_head import (
     save_head,
     span_features,
 )
-from tommer.typed_eval import TypedScores
 
 SENTENCE = "Angela Merkel met Emmanuel Macron in Paris."
 
@@ -95,8 +95,8 @@ def test_zero_shot_label_encoders_score_span_label_pairs(label_encoder):
 
 
 def test_unseen_type_set_every_fifth_by_frequency():
-    from tommer.mention import AnnotatedText
-    from tommer.type_training import unseen_type_set
+    from tommer.data.mention import AnnotatedText
+    from tommer.training.type_training import unseen_type_set
 
     counts = {f"t{k:02d}": 20 - k for k in range(12)}  # t00 most frequent
     docs = [AnnotatedText("x", [], "t", [lab] * n) for lab, n in counts.items()]
@@ -170,8 +170,8 @@ def test_sentence_predictions_candidate_sweep_and_overlapping_groups(detector):
     rows equal runs on the probe's own candidates at each threshold; overlapping groups average."""
     from collections import Counter
 
-    from tommer.mention import AnnotatedText
-    from tommer.type_training import (
+    from tommer.data.mention import AnnotatedText
+    from tommer.training.type_training import (
         best_label_threshold,
         choose_candidate_threshold,
         encode_grouped,
@@ -288,7 +288,7 @@ def test_supervised_keep_rule_beat_none_or_threshold():
 
 
 def test_text_prefix_is_whitespace_and_shifts_spans():
-    from tommer.mention import AnnotatedText, with_prefix
+    from tommer.data.mention import AnnotatedText, with_prefix
 
     with pytest.raises(ConfigError, match="whitespace only"):
         TypeHeadConfig("zero-shot", 8, text_prefix="Text: ")
@@ -315,7 +315,7 @@ def test_typed_call_with_text_prefix_reports_offsets_in_the_given_text(detector)
 
 
 def test_join_consecutive_shifts_spans_and_keeps_labels():
-    from tommer.mention import AnnotatedText, join_consecutive
+    from tommer.data.mention import AnnotatedText, join_consecutive
 
     docs = [
         AnnotatedText("Angela Merkel spoke.", [(0, 13)], "a", ["person"]),
@@ -456,7 +456,7 @@ def test_read_benchmark_json_typed(tmp_path):
 
 
 def test_typed_report_names_duplicate_rows_and_compares_only_test_with_targets():
-    from tommer.typed_eval import render_markdown
+    from tommer.evaluation.typed_eval import render_markdown
 
     def row(model, f1):
         micro = {"precision": f1, "recall": f1, "f1": f1}
@@ -487,7 +487,7 @@ def test_typed_report_names_duplicate_rows_and_compares_only_test_with_targets()
     assert "| CoNLL 2003 |" in text and "Supervised CoNLL 2003 test F1 >= 90: 93.0, met." in text
 
     # zero-shot rows and their LM-relabelled twins: one name per benchmark, an average per setting
-    from tommer.typed_eval import CROSSNER, LM_SETTING
+    from tommer.evaluation.typed_eval import CROSSNER, LM_SETTING
 
     rows = []
     for name in CROSSNER:
@@ -640,11 +640,11 @@ def test_cli_train_types_tiny(tmp_path, capsys):
     assert f"{other} has another probe or backbone than {deep_out}" in capsys.readouterr().err
 
     # typed eval reads the benchmark the way the head was trained (layer 8, echo, pairs of sentences)
-    from tommer.readers import data_root
+    from tommer.data.readers import data_root
 
     if not (data_root() / "benchmarks" / "CoNLL 2003" / "test.json").exists():
         pytest.skip(f"shared data not found at {data_root()}: set TOMMER_DATA to the data folder")
-    from tommer.typed_eval import render_markdown, run_typed_eval
+    from tommer.evaluation.typed_eval import render_markdown, run_typed_eval
 
     report = run_typed_eval(str(deep_out), [("CoNLL 2003", str(deep_out))], [], limit=5, log=lambda s: None)
     row = report["rows"][0]
@@ -666,8 +666,8 @@ def test_cli_train_types_tiny(tmp_path, capsys):
 
 
 def test_gold_renaming_aliases_and_unknown_types():
-    from tommer.mention import AnnotatedText
-    from tommer.typed_eval import gold_renaming
+    from tommer.data.mention import AnnotatedText
+    from tommer.evaluation.typed_eval import gold_renaming
 
     docs = [AnnotatedText("Sony and EMI", [(0, 4), (9, 12)], labels=["organisation", "misc"])]
     rename = gold_renaming(docs, ["organization", "else"], "music/test.json")
@@ -678,8 +678,8 @@ def test_gold_renaming_aliases_and_unknown_types():
 
 
 def test_training_items_leave_out_ignored_types(detector):
-    from tommer.mention import AnnotatedText
-    from tommer.type_training import encode_grouped, probe_candidates, training_items
+    from tommer.data.mention import AnnotatedText
+    from tommer.training.type_training import encode_grouped, probe_candidates, training_items
 
     text = "John Smith lives in London near the Thames."
     spans = [(text.index(n), text.index(n) + len(n)) for n in ("John Smith", "London", "Thames")]
@@ -729,7 +729,7 @@ def test_cli_train_types_zero_shot_unseen_types(tmp_path, capsys):
 # -- LM labels: the whole backbone names the type ------------------------------------------
 @pytest.fixture(scope="module")
 def lm_labeler():
-    from tommer.lm_labels import LMLabeler
+    from tommer.typed.lm_labels import LMLabeler
 
     return LMLabeler("smollm2-135m")
 

@@ -1,4 +1,4 @@
-"""tommer.viz: highlighting, heatmaps, HTML / Jupyter / displaCy output, on the real backbone.
+"""tommer.integrations.viz: highlighting, heatmaps, HTML / Jupyter / displaCy output, on the real backbone.
 
 Tests that need the trained default model skip without it; the others fall back to the real
 backbone with an untrained probe (never a mock), which is enough to check the plumbing.
@@ -15,9 +15,17 @@ import re
 import numpy as np
 import pytest
 
+from tommer.data.mention import Mention
 from tommer.errors import ConfigError
-from tommer.mention import Mention
-from tommer.viz import Token, Visualization, heatmap_svg, highlight, page, visualize, visualize_many
+from tommer.integrations.viz import (
+    Token,
+    Visualization,
+    heatmap_svg,
+    highlight,
+    page,
+    visualize,
+    visualize_many,
+)
 
 SENTENCE = "Angela Merkel met Emmanuel Macron in Paris."
 GOLD = [(0, 13), (18, 33), (37, 42)]
@@ -135,7 +143,7 @@ def test_to_displacy_ent_and_span():
 
 
 def test_page_and_write_html(tmp_path):
-    from tommer.viz import write_html
+    from tommer.integrations.viz import write_html
 
     path = write_html(tmp_path / "out.html", [toy(), toy(gold=None)], title="two")
     doc = path.read_text(encoding="utf-8")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tommer.core.windows import make_windows
 from tommer.errors import ConfigError
-from tommer.windows import make_windows
 
 
 @pytest.mark.parametrize("n", [1, 2, 10, 30, 31, 32, 33, 100, 257])
@@ -33,7 +33,7 @@ def test_windowing_rejects_too_small_windows():
 def test_word_boundaries_forbid_mid_word_starts_and_ends():
     import numpy as np
 
-    from tommer.windows import word_boundaries
+    from tommer.core.windows import word_boundaries
 
     text = "Angela Merkel (CDU) met-up"
     # tokens: "Ang" "ela" " Merkel" " (" "CDU" ")" " met" "-" "up"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .errors import ConfigError
-from .mention import Mention
+from ..data.mention import Mention
+from ..errors import ConfigError
 
 DEFAULT_LABEL = "MENTION"
 OUTPUT_FORMATS = ("mentions", "dicts", "pipeline")

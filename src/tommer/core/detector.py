@@ -17,15 +17,9 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from .backbone import DEFAULT_BACKBONE, Backbone
-from .decoding import DEFAULT_DECODING, Span, candidates, get_decoder
-from .echo import collate_echo, split_echo
-from .errors import ConfigError, ModelNotFoundError
-from .layout import CARD_NAME, CONFIG_NAME, DEFAULT_MODEL, PRETRAINED_DIR, WEIGHTS_NAME
-from .mention import Mention
-from .outputs import format_mentions
-from .probe import ProbeConfig, ToMMeRProbe
-from .type_head import (
+from ..data.mention import Mention
+from ..errors import ConfigError, ModelNotFoundError
+from ..typed.type_head import (
     TypeHead,
     check_labels,
     decode_typed,
@@ -35,6 +29,12 @@ from .type_head import (
     load_head,
     save_head,
 )
+from .backbone import DEFAULT_BACKBONE, Backbone
+from .decoding import DEFAULT_DECODING, Span, candidates, get_decoder
+from .echo import collate_echo, split_echo
+from .layout import CARD_NAME, CONFIG_NAME, DEFAULT_MODEL, PRETRAINED_DIR, WEIGHTS_NAME
+from .outputs import format_mentions
+from .probe import ProbeConfig, ToMMeRProbe
 from .windows import Encoding, Window, encode, make_windows
 
 
@@ -49,7 +49,7 @@ class DetectorConfig:
     context: int = 64
     threshold: float = 0.5  # the model's default operating threshold
     margin: float = 0.0  # greedy decoders: a longer overlapping span wins within this many logits
-    echo: bool = False  # the probe reads echo input's second copy (tommer.echo): 2x the tokens
+    echo: bool = False  # the probe reads echo input's second copy (tommer.core.echo): 2x the tokens
     info: dict = field(default_factory=dict)  # training data, seed, metrics (model card)
 
     def to_dict(self) -> dict:
@@ -212,7 +212,7 @@ class MentionDetector:
 
         Echo input is fed when the probe (``config.echo``) or the head (``head_echo``) reads it;
         the head reads ``head_layers`` (default: the probe's layer), several joined by
-        :func:`~tommer.type_head.join_layers`.
+        :func:`~tommer.typed.type_head.join_layers`.
         """
         bos, pad = self.backbone.bos_id, self.backbone.pad_id
         layer = self.config.layer
@@ -279,12 +279,12 @@ class MentionDetector:
         ``threshold`` defaults to the model's own (``config.threshold``, chosen on dev data
         for the shipped model; 0.5 for a newly trained one). ``output``: ``mentions``
         (:class:`Mention` objects), ``dicts`` (``Mention.to_dict()``) or ``pipeline`` (Hugging
-        Face ``token-classification`` dicts, see :mod:`tommer.outputs`).
+        Face ``token-classification`` dicts, see :mod:`tommer.core.outputs`).
 
         Typed mentions (``label``, ``label_score``; non-overlapping, see :meth:`predict_typed`)
         come back when ``labels`` is given (zero-shot head) or the model has a supervised head.
         ``lm_labels``: the zero-shot head's mentions are relabelled by the whole backbone
-        (:mod:`tommer.lm_labels`): better types for label names unlike its training types, slower.
+        (:mod:`tommer.typed.lm_labels`): better types for label names unlike its training types, slower.
         """
         typed = labels is not None or (self.type_head is not None and not self.type_head.zero_shot)
         candidate_threshold = threshold
@@ -336,7 +336,7 @@ class MentionDetector:
         head's ``candidate_threshold``) labelled by the type head, then the non-overlapping set
         chosen greedily by label score. A zero-shot head scores ``labels``; a supervised head
         uses its own label set. ``lm_labels`` (zero-shot only): each chosen mention is then
-        relabelled by the whole backbone (:class:`~tommer.lm_labels.LMLabeler`)."""
+        relabelled by the whole backbone (:class:`~tommer.typed.lm_labels.LMLabeler`)."""
         head = self.type_head
         if head is None:
             raise ConfigError("this model has no type head (train one with `tommer train-types`)")
@@ -394,9 +394,9 @@ class MentionDetector:
         return out
 
     def lm_labeler(self):
-        """The whole backbone as a :class:`~tommer.lm_labels.LMLabeler` (loaded on first use)."""
+        """The whole backbone as a :class:`~tommer.typed.lm_labels.LMLabeler` (loaded on first use)."""
         if self._lm_labeler is None:
-            from .lm_labels import LMLabeler
+            from ..typed.lm_labels import LMLabeler
 
             self._lm_labeler = LMLabeler(self.config.backbone)
         return self._lm_labeler

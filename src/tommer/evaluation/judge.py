@@ -8,9 +8,9 @@ yes / judged. Replies without a yes/no are counted as *unparseable*, never dropp
 Judgments are cached on disk (JSONL, keyed by backend + model + prompt), so re-runs are free.
 A reliability check asks the same judge about gold mentions (it should say yes) and about
 clearly wrong spans — single function words and spans crossing a gold boundary (it should say
-no). Backends live in :mod:`tommer.judge_backends`.
+no). Backends live in :mod:`tommer.evaluation.judge_backends`.
 
->>> from tommer.judge import run_judge
+>>> from tommer.evaluation.judge import run_judge
 >>> report = run_judge(backend="local", benchmark="CoNLL 2003", split="dev", out_dir="results/judge")
 """
 
@@ -26,9 +26,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .errors import ConfigError, DataFormatError
+from ..data.mention import AnnotatedText, trim_span
+from ..errors import ConfigError, DataFormatError
 from .judge_backends import ChatBackend, Messages, make_backend
-from .mention import AnnotatedText, trim_span
 
 CONTEXT_CHARS = 30
 
@@ -172,7 +172,7 @@ class JudgeCache:
 
 def default_cache_path() -> Path:
     """``<tommer cache>/judge/judgments.jsonl`` (``$TOMMER_CACHE``, else ``~/.cache/tommer``)."""
-    from .backbone import cache_root
+    from ..core.backbone import cache_root
 
     return cache_root() / "judge" / "judgments.jsonl"
 
@@ -535,7 +535,7 @@ def run_judge(
     """
     import torch
 
-    from .detector import DEFAULT_MODEL, WEIGHTS_NAME, check_options, load, resolve_model_dir
+    from ..core.detector import DEFAULT_MODEL, WEIGHTS_NAME, check_options, load, resolve_model_dir
     from .evaluation import load_benchmark, tommer_predictor
 
     if sample < 1 or controls < 0 or sentences < 1:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .windows import Encoding, Window
 
 

@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .decoding import DEFAULT_DECODING
-from .detector import MentionDetector, check_options, window_spans
-from .errors import ConfigError
-from .mention import Mention
-from .windows import Encoding, Window, token_spans_for
+from ..core.decoding import DEFAULT_DECODING
+from ..core.detector import MentionDetector, check_options, window_spans
+from ..core.windows import Encoding, Window, token_spans_for
+from ..data.mention import Mention
+from ..errors import ConfigError
 
 HEATMAP_TOKENS = 128
 

@@ -3,9 +3,9 @@
 Scoring is untyped and exact: a predicted character span counts when it equals a gold span
 after both are stripped of surrounding whitespace. A *predictor* is any callable
 ``texts -> list[list[(start, end)]]``; :func:`tommer_predictor` wraps a
-:class:`~tommer.detector.MentionDetector` and :func:`spacy_predictor` a spaCy pipeline (peer).
+:class:`~tommer.core.detector.MentionDetector` and :func:`spacy_predictor` a spaCy pipeline (peer).
 
->>> from tommer.evaluation import run_eval
+>>> from tommer.evaluation.evaluation import run_eval
 >>> report = run_eval(benchmarks=["CoNLL 2003"], limit=100, peers=["spacy"], out_dir="results/eval")
 """
 
@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, DataFormatError, TommerError
-from .mention import AnnotatedText, trim_span
-from .metrics import SpanScores
-from .readers import PILE_NER_BIO, data_root, read_benchmark_json, read_bio
+from ..data.mention import AnnotatedText, trim_span
+from ..data.metrics import SpanScores
+from ..data.readers import PILE_NER_BIO, data_root, read_benchmark_json, read_bio
+from ..errors import ConfigError, DataFormatError, TommerError
 
 BENCHMARKS: tuple[str, ...] = (
     "ACE 2005",
@@ -72,7 +72,7 @@ PEERS = ("spacy", "spacy+np")
 
 # -- data --------------------------------------------------------------------------------
 def benchmarks_dir(root: str | Path | None = None) -> Path:
-    """``<root>/benchmarks``, checked to exist (root defaults to :func:`tommer.readers.data_root`)."""
+    """``<root>/benchmarks``, checked to exist (root defaults to :func:`tommer.data.readers.data_root`)."""
     base = Path(root).expanduser() if root is not None else data_root()
     folder = base / "benchmarks"
     if not folder.is_dir():
@@ -134,7 +134,7 @@ def tommer_predictors(
     Labels are ``tommer`` for a single decoder, else ``tommer-<decoding>``. The first predictor
     called on a chunk runs the model; the others reuse its candidate spans and only decode.
     """
-    from .detector import check_options
+    from ..core.detector import check_options
 
     threshold = detector.config.threshold if threshold is None else threshold
     for decoding in decodings:
@@ -167,7 +167,7 @@ def tommer_predictors(
 def tommer_predictor(
     detector: Any, threshold: float | None = None, decoding: str = "threshold", batch_size: int = 8
 ) -> Predictor:
-    """A predictor from a :class:`~tommer.detector.MentionDetector` (its mentions' char spans)."""
+    """A predictor from a :class:`~tommer.core.detector.MentionDetector` (its mentions' char spans)."""
     return tommer_predictors(detector, threshold, [decoding], batch_size)["tommer"]
 
 
@@ -379,11 +379,11 @@ def evaluate_pile_ner(
 ) -> dict:
     """Agreement with the held-out Pile-NER part (the same split ``tommer train`` holds out).
 
-    ``detector`` is a :class:`~tommer.detector.MentionDetector`, a predictor, or a mapping of
+    ``detector`` is a :class:`~tommer.core.detector.MentionDetector`, a predictor, or a mapping of
     label → predictor. Returns ``{"file", "fraction", "seed", "texts", "scores": {label: row}}``.
     """
-    from .detector import MentionDetector
-    from .training import split_holdout
+    from ..core.detector import MentionDetector
+    from ..training.training import split_holdout
 
     base = Path(root).expanduser() if root is not None else data_root()
     path = base / PILE_NER_BIO
@@ -572,11 +572,11 @@ def run_eval(
     ``model="none"`` scores the peers only. ``benchmarks`` and ``peers`` take lists or
     comma-separated strings (benchmark names may contain spaces).
     """
-    from .detector import DEFAULT_MODEL, load
+    from ..core.detector import DEFAULT_MODEL, load
 
     started = time.perf_counter()
     if data_root is None:
-        from .readers import data_root as default_root
+        from ..data.readers import data_root as default_root
 
         data_root = default_root()
     names = _names(benchmarks)

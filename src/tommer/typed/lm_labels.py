@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 PROMPT = "{text}\nIn the text above, {mention} is a"
 
@@ -35,7 +35,7 @@ class LMLabeler:
         """``source``: a backbone preset name or a Hugging Face directory of a causal LM."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from .backbone import _quiet_transformers, default_dtype, hf_dir
+        from ..core.backbone import _quiet_transformers, default_dtype, hf_dir
 
         directory = hf_dir(source)
         with _quiet_transformers():

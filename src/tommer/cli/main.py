@@ -8,7 +8,7 @@ import shlex
 import sys
 import time
 
-from .errors import TommerError
+from ..errors import TommerError
 
 
 # -- detect ------------------------------------------------------------------------------
@@ -41,14 +41,14 @@ def _output_format(args: argparse.Namespace) -> str:
 
 def _mention_dicts(mentions, fmt: str) -> list[dict]:
     """JSON mentions: ``Mention.to_dict()``, or Hugging Face pipeline dicts for ``--format pipeline``."""
-    from .outputs import format_mentions
+    from ..core.outputs import format_mentions
 
     return format_mentions(mentions, "pipeline" if fmt == "pipeline" else "dicts")
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from .corpus import plan_corpus, stream_corpus
-    from .detector import load
+    from ..core.detector import load
+    from ..integrations.corpus import plan_corpus, stream_corpus
 
     if not args.texts and not args.input:
         raise TommerError("give a text to analyse, or an input file with -i")
@@ -102,7 +102,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 def _write_html(args: argparse.Namespace, detector, docs: list[tuple[str, list | None]]) -> None:
     """The --html page: highlighted mentions (gold from a record's "spans"), scores, heatmaps."""
-    from .viz import visualize_many, write_html
+    from ..integrations.viz import visualize_many, write_html
 
     views = visualize_many(
         detector,
@@ -119,7 +119,7 @@ def _write_html(args: argparse.Namespace, detector, docs: list[tuple[str, list |
 
 # -- serve -------------------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .server import serve
+    from ..integrations.server import serve
 
     serve(args.model, args.host, args.port, max_body_bytes=args.max_body)
     return 0
@@ -127,10 +127,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 # -- train -------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from .backbone import Backbone
-    from .probe import ProbeConfig
-    from .readers import read_annotated
-    from .training import (
+    from ..core.backbone import Backbone
+    from ..core.probe import ProbeConfig
+    from ..data.readers import read_annotated
+    from ..training.training import (
         TrainConfig,
         build_detector,
         encode_corpus,
@@ -228,8 +228,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _add_teacher_spans(args: argparse.Namespace, backbone, train, log):
     """Self-distillation: add the teacher's confident spans to the training labels."""
-    from .detector import MentionDetector, resolve_model_dir
-    from .training import add_teacher_spans
+    from ..core.detector import MentionDetector, resolve_model_dir
+    from ..training.training import add_teacher_spans
 
     teacher = MentionDetector.from_pretrained(resolve_model_dir(args.teacher), backbone=backbone)
     if teacher.config.layer != backbone.layer or teacher.probe.config.hidden_size != backbone.hidden_size:
@@ -262,7 +262,7 @@ def _add_teacher_spans(args: argparse.Namespace, backbone, train, log):
 
 # -- eval -------------------------------------------------------------------------------
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluation import run_eval
+    from ..evaluation.evaluation import run_eval
 
     if args.typed:
         return cmd_eval_typed(args)
@@ -292,7 +292,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 # -- judge ------------------------------------------------------------------------------
 def cmd_judge(args: argparse.Namespace) -> int:
-    from .judge import run_judge
+    from ..evaluation.judge import run_judge
 
     report = run_judge(
         backend=args.backend,
@@ -330,7 +330,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
 
 # -- compare -----------------------------------------------------------------------------
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import run_compare
+    from ..evaluation.compare import run_compare
 
     result = run_compare(
         models=[m.strip() for m in args.models.split(",") if m.strip()],
@@ -350,7 +350,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_eval_typed(args: argparse.Namespace) -> int:
     """``tommer eval --typed``: strict typed scores, supervised and zero-shot rows."""
-    from .typed_eval import run_typed_eval
+    from ..evaluation.typed_eval import run_typed_eval
 
     supervised = []
     for item in args.supervised or []:
@@ -392,8 +392,8 @@ def _layer_list(value: str) -> list[int]:
 
 
 def cmd_train_types(args: argparse.Namespace) -> int:
-    from .type_head import DEFAULT_PROMPT
-    from .type_training import TypeTrainConfig, run_train_types
+    from ..training.type_training import TypeTrainConfig, run_train_types
+    from ..typed.type_head import DEFAULT_PROMPT
 
     config = TypeTrainConfig(
         epochs=args.epochs,
@@ -436,7 +436,7 @@ def cmd_train_types(args: argparse.Namespace) -> int:
 
 
 def cmd_combine_types(args: argparse.Namespace) -> int:
-    from .type_training import run_combine_types
+    from ..training.type_training import run_combine_types
 
     run_combine_types(
         models=args.models,
@@ -464,7 +464,7 @@ def _threshold_list(value: str) -> list[float]:
 
 
 def _add_candidate_grid(parser: argparse.ArgumentParser) -> None:
-    from .type_training import CANDIDATE_THRESHOLDS
+    from ..training.type_training import CANDIDATE_THRESHOLDS
 
     parser.add_argument(
         "--candidate-grid",
@@ -479,9 +479,9 @@ def _add_candidate_grid(parser: argparse.ArgumentParser) -> None:
 
 # -- parser ------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    from .backbone import DEFAULT_BACKBONE
-    from .decoding import DECODERS, DEFAULT_DECODING
-    from .detector import DEFAULT_MODEL
+    from ..core.backbone import DEFAULT_BACKBONE
+    from ..core.decoding import DECODERS, DEFAULT_DECODING
+    from ..core.detector import DEFAULT_MODEL
 
     parser = argparse.ArgumentParser(prog="tommer", description="Entity mention detection (ToMMeR).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -599,7 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--lm-labels",
         action="store_true",
         help="--typed: also score the zero-shot rows relabelled by the whole backbone "
-        "(tommer.lm_labels; slow)",
+        "(tommer.typed.lm_labels; slow)",
     )
     ev.set_defaults(func=cmd_eval)
 
@@ -738,7 +738,7 @@ def build_parser() -> argparse.ArgumentParser:
     jd.add_argument("-q", "--quiet", action="store_true")
     jd.set_defaults(func=cmd_judge)
 
-    from .compare import DEFAULT_MODELS
+    from ..evaluation.compare import DEFAULT_MODELS
 
     cp = sub.add_parser("compare", help="zero-shot scores and agreement (DICE) of several backbones' probes")
     cp.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated models or dirs")
@@ -771,6 +771,3 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import BackboneUnavailableError, ConfigError, ModelNotFoundError
+from ..errors import BackboneUnavailableError, ConfigError, ModelNotFoundError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ConfigError
-from .mention import trim_span
+from ..data.mention import trim_span
+from ..errors import ConfigError
 
 
 @dataclass

@@ -24,15 +24,15 @@ import threading
 import time
 from importlib import resources
 
-from .decoding import DECODERS, DEFAULT_DECODING
-from .detector import MentionDetector
-from .errors import TommerError
+from ..core.decoding import DECODERS, DEFAULT_DECODING
+from ..core.detector import MentionDetector
+from ..errors import TommerError
 from .viz import HEATMAP_TOKENS, visualize
 
 MAX_BODY_BYTES = 1_000_000
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-STATIC = resources.files("tommer") / "static"
+STATIC = resources.files("tommer.integrations") / "static"
 OPTION_FIELDS = {"threshold", "decoding", "viz", "gold"}
 # flags for driving the page in a headless Chromium (tests, scripts/screenshot.py)
 HEADLESS_CHROMIUM_ARGS = [
@@ -295,7 +295,7 @@ def serve(
     _require_web()
     import uvicorn
 
-    from .detector import DEFAULT_MODEL, load
+    from ..core.detector import DEFAULT_MODEL, load
 
     name = model or DEFAULT_MODEL
     sock = bind(host, port)  # fail fast on a taken port, before loading the model

@@ -30,14 +30,14 @@ from spacy.language import Language
 from spacy.tokens import Doc, SpanGroup
 from spacy.util import minibatch
 
-from .decoding import DEFAULT_DECODING
-from .errors import ConfigError
-from .layout import CONFIG_NAME, DEFAULT_MODEL, WEIGHTS_NAME
-from .mention import Mention
-from .outputs import DEFAULT_LABEL
+from ..core.decoding import DEFAULT_DECODING
+from ..core.layout import CONFIG_NAME, DEFAULT_MODEL, WEIGHTS_NAME
+from ..core.outputs import DEFAULT_LABEL
+from ..data.mention import Mention
+from ..errors import ConfigError
 
 if TYPE_CHECKING:
-    from .detector import MentionDetector
+    from ..core.detector import MentionDetector
 
 ALIGNMENT_MODES = ("expand", "contract", "strict")
 MODEL_DIR = "model"  # where to_disk keeps a copy of the probe (config, weights, card; no backbone)
@@ -52,7 +52,7 @@ class UnalignedMentionWarning(UserWarning):
 
 def load_detector(model: str) -> "MentionDetector":
     """Load a detector once per process (keyed by its directory and weights' mtime) and share it."""
-    from .detector import MentionDetector, resolve_model_dir
+    from ..core.detector import MentionDetector, resolve_model_dir
 
     directory = resolve_model_dir(model).resolve()
     key = (str(directory), (directory / WEIGHTS_NAME).stat().st_mtime_ns)
@@ -87,7 +87,7 @@ class TommerComponent:
                 f"tommer component: alignment_mode must be one of {', '.join(ALIGNMENT_MODES)}, "
                 f"not {alignment_mode!r}"
             )
-        from .detector import check_options
+        from ..core.detector import check_options
 
         check_options(0.5 if threshold is None else threshold, decoding, batch_size)
         if labels is not None and (isinstance(labels, str) or not all(isinstance(x, str) for x in labels)):
@@ -187,7 +187,7 @@ class TommerComponent:
 
     def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> "TommerComponent":
         """Use the probe saved by :meth:`to_disk` (the backbone is shared when it is the same)."""
-        from .detector import MentionDetector
+        from ..core.detector import MentionDetector
 
         directory = Path(path) / MODEL_DIR
         if (directory / CONFIG_NAME).is_file():

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from typing import Protocol
 
-from .errors import ConfigError, TommerError
+from ..errors import ConfigError, TommerError
 
 Messages = list[dict[str, str]]
 
@@ -39,7 +39,7 @@ class LocalBackend:
     """
 
     def __init__(self, model: str = DEFAULT_LOCAL_JUDGE, max_new_tokens: int = 60) -> None:
-        from .backbone import resolve_source
+        from ..core.backbone import resolve_source
 
         if max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be >= 1, not {max_new_tokens}")
@@ -53,7 +53,7 @@ class LocalBackend:
         """Load the model on the first call, so a run answered from the cache loads nothing."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from .backbone import _quiet_transformers, convert_gguf, default_dtype
+        from ..core.backbone import _quiet_transformers, convert_gguf, default_dtype
 
         hf_dir = convert_gguf(self.source) if self.source.is_file() else self.source
         with _quiet_transformers():

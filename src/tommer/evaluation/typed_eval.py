@@ -7,8 +7,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .errors import DataFormatError
-from .metrics import SpanScores
+from ..data.metrics import SpanScores
+from ..errors import DataFormatError
 
 TypedSpanKey = tuple[int, int, str]  # (char start, char end, label)
 
@@ -89,9 +89,9 @@ def score_benchmark(
 
     ``labels``: the names given to a zero-shot head, with ``rename`` mapping gold types to
     them; None for a supervised head. Returns the scores, the candidate recall and, with an
-    :class:`~tommer.lm_labels.LMLabeler`, the scores of the same mentions relabelled by it.
+    :class:`~tommer.typed.lm_labels.LMLabeler`, the scores of the same mentions relabelled by it.
     """
-    from .type_training import (
+    from ..training.type_training import (
         candidate_recall,
         encode_grouped,
         probe_candidates,
@@ -128,7 +128,7 @@ def score_benchmark(
 
 def relabel(labeler, texts: Sequence[str], predictions, labels: Sequence[str]) -> list[list[tuple]]:
     """Typed mentions (start, end, label, score) per text with each label and score replaced by
-    ``labeler``'s (:class:`~tommer.lm_labels.LMLabeler`); the spans stay."""
+    ``labeler``'s (:class:`~tommer.typed.lm_labels.LMLabeler`); the spans stay."""
     out = []
     for text, pred in zip(texts, predictions):
         found = labeler.label(text, [(a, b) for a, b, _, _ in pred], labels)
@@ -151,13 +151,13 @@ def run_typed_eval(
 ) -> dict:
     """Supervised rows (benchmark, model directory) and zero-shot rows (benchmarks, ``model``);
     with ``lm_labels``, each zero-shot row is followed by one for the same mentions relabelled by
-    the whole backbone (:class:`~tommer.lm_labels.LMLabeler`, setting ``LM_SETTING``)."""
+    the whole backbone (:class:`~tommer.typed.lm_labels.LMLabeler`, setting ``LM_SETTING``)."""
     from pathlib import Path
 
-    from .detector import load
-    from .errors import ConfigError
-    from .readers import data_root as default_root
-    from .readers import read_annotated
+    from ..core.detector import load
+    from ..data.readers import data_root as default_root
+    from ..data.readers import read_annotated
+    from ..errors import ConfigError
 
     root = Path(data_root) if data_root else default_root()
     rows = []
@@ -183,7 +183,7 @@ def run_typed_eval(
             raise ConfigError(f"{model} has no zero-shot type head")
         labeler = None
         if lm_labels:
-            from .lm_labels import LMLabeler
+            from ..typed.lm_labels import LMLabeler
 
             labeler = LMLabeler(detector.config.backbone)
         for name in zero_shot:
@@ -338,7 +338,7 @@ def render_markdown(report: dict) -> str:
         *(
             [
                 f"- {LM_SETTING} rows: the zero-shot head's typed mentions, each relabelled by the whole "
-                "backbone (every layer and its LM head; `tommer.lm_labels`): the label whose name is "
+                "backbone (every layer and its LM head; `tommer.typed.lm_labels`): the label whose name is "
                 "likeliest after `<sentence>\\nIn the text above, <mention> is a`, against the same after "
                 "`In the text above, N/A is a`. Same spans, so the same candidate recall."
             ]

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import combinations
 from pathlib import Path
 
-from .errors import ConfigError, TommerError
+from ..errors import ConfigError, TommerError
 from .evaluation import trimmed_spans
 
 Spans = Iterable[tuple[int, int]]
@@ -99,7 +99,7 @@ def run_compare(
     The first of ``decodings`` is the main one (zero-shot table, ``dice.png``); DICE is also
     reported for the others (one forward pass serves every decoder).
     """
-    from .detector import load
+    from ..core.detector import load
     from .evaluation import BENCHMARKS, evaluate_benchmarks, load_benchmark, tommer_predictors
 
     if len(models) < 2:

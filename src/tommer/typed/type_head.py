@@ -5,7 +5,7 @@ scores at least ``candidate_threshold``) is represented by the RMS-normalised st
 first and last tokens, their mean, the token before and the token after it, and a width
 embedding, plus the state three tokens after it (right context: the backbone is causal).
 A head trained with ``echo`` reads these from the second copy of echo input instead
-(:mod:`tommer.echo`), where every token has seen the whole window; a head with a ``layer``
+(:mod:`tommer.core.echo`), where every token has seen the whole window; a head with a ``layer``
 reads that (deeper) layer's states, from the same backbone pass; a supervised head with
 ``extra_layers`` reads those layers too, RMS-normalised and concatenated. A head with ``bilstm_dim``
 also runs a small trainable BiLSTM over the window's states and adds its first / last / mean
@@ -34,8 +34,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .errors import ConfigError, ModelNotFoundError
-from .windows import encode
+from ..core.windows import encode
+from ..errors import ConfigError, ModelNotFoundError
 
 HEAD_CONFIG = "types.json"
 HEAD_WEIGHTS = "types.safetensors"
@@ -61,7 +61,7 @@ class TypeHeadConfig:
     prompt: str = DEFAULT_PROMPT
     label_encoder: str = "mlp"  # zero-shot: map from label prompt states (LABEL_ENCODERS)
     probe_feature: bool = False  # also read the probe's span probability (as a scaled log-odds)
-    echo: bool = False  # read the second copy of echo input (see tommer.echo): right context
+    echo: bool = False  # read the second copy of echo input (see tommer.core.echo): right context
     layer: int | None = None  # backbone layer the head reads (None: the probe's layer)
     beat_none: bool = True  # supervised: the best label must also outscore "none"
     join_sentences: int = 1  # texts = groups of this many consecutive sentences (typed eval too)

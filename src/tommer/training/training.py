@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .backbone import Backbone
-from .decoding import get_decoder
-from .detector import (
+from ..core.backbone import Backbone
+from ..core.decoding import get_decoder
+from ..core.detector import (
     DetectorConfig,
     MentionDetector,
     batches,
@@ -31,11 +31,11 @@ from .detector import (
     spans_to_mentions,
     window_spans,
 )
-from .echo import check_echo, collate_echo, split_echo
-from .mention import AnnotatedText, trim_span
-from .metrics import SpanScores
-from .probe import ProbeConfig, ToMMeRProbe
-from .windows import Encoding, Window, encode, make_windows, token_spans_for
+from ..core.echo import check_echo, collate_echo, split_echo
+from ..core.probe import ProbeConfig, ToMMeRProbe
+from ..core.windows import Encoding, Window, encode, make_windows, token_spans_for
+from ..data.mention import AnnotatedText, trim_span
+from ..data.metrics import SpanScores
 
 
 @dataclass
@@ -112,7 +112,7 @@ def encode_corpus(
 ) -> EncodedCorpus:
     """Tokenize, window and run the backbone once over ``docs`` (cached on disk if asked).
 
-    ``echo``: keep the second copy's states of echo input (see :mod:`tommer.echo`) instead.
+    ``echo``: keep the second copy's states of echo input (see :mod:`tommer.core.echo`) instead.
     ``layer``: the layer whose states are kept (default: the backbone's ``layer``).
     """
     layer = layer or backbone.layer

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, DataFormatError
-from .readers import is_gzip, iter_lines, parse_json_object
+from ..data.readers import is_gzip, iter_lines, parse_json_object
+from ..errors import ConfigError, DataFormatError
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 BLOCK = 1 << 20

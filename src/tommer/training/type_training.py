@@ -1,4 +1,4 @@
-"""Training span-type heads on cached layer-L hidden states (see :mod:`tommer.type_head`).
+"""Training span-type heads on cached layer-L hidden states (see :mod:`tommer.typed.type_head`).
 
 Training spans of a window are the probe's candidates (probability >= the head's
 ``candidate_threshold``) plus the gold mentions. Supervised: cross-entropy over the labels
@@ -23,12 +23,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .detector import spans_to_mentions, window_spans
-from .errors import TommerError
-from .mention import AnnotatedText, join_consecutive, join_groups, trim_span, with_prefix
-from .probe import ToMMeRProbe
-from .training import EncodedCorpus, _pad_batch, encode_corpus
-from .type_head import (
+from ..core.detector import spans_to_mentions, window_spans
+from ..core.probe import ToMMeRProbe
+from ..data.mention import AnnotatedText, join_consecutive, join_groups, trim_span, with_prefix
+from ..errors import TommerError
+from ..evaluation.typed_eval import TypedScores
+from ..typed.type_head import (
     DEFAULT_PROMPT,
     TypedSpan,
     TypeHead,
@@ -40,7 +40,7 @@ from .type_head import (
     label_states,
     save_head,
 )
-from .typed_eval import TypedScores
+from .training import EncodedCorpus, _pad_batch, encode_corpus
 
 WindowSpans = list[tuple[int, int]]  # window rows (BOS = row 0), inclusive
 
@@ -287,7 +287,7 @@ def sentence_entries(
     label_vectors: torch.Tensor | None = None,
 ) -> list[list[Entry]]:
     """Per sentence, every candidate span of every group text that reads it (see
-    :func:`~tommer.mention.join_groups`), in the sentence's characters, with its probe probability
+    :func:`~tommer.data.mention.join_groups`), in the sentence's characters, with its probe probability
     and the head's class probabilities there. ``lengths``: the sentences' lengths; ``prefix``: the
     characters fed before each group text. A span across two sentences is dropped."""
     out: list[list[Entry]] = [[] for _ in lengths]
@@ -521,7 +521,7 @@ def encode_for_head(
 
 @dataclass
 class GroupedCorpus:
-    """Sentences read in groups (:func:`~tommer.mention.join_groups`): the group texts' states for
+    """Sentences read in groups (:func:`~tommer.data.mention.join_groups`): the group texts' states for
     the probe (``plain``) and for the head (``states``), where each sentence sits in its groups
     (``placement``), the characters fed before each group (``prefix``) and the sentences' gold."""
 
@@ -623,8 +623,8 @@ def run_train_types(
     candidate threshold is then chosen on the held-out texts from ``candidate_grid``. A zero-shot
     head with ``unseen_types`` N leaves N training types out of training (:func:`unseen_type_set`)
     and is also scored on them alone: a check of label names it never saw."""
-    from .detector import load
-    from .readers import read_annotated
+    from ..core.detector import load
+    from ..data.readers import read_annotated
     from .training import split_holdout
 
     config = config or TypeTrainConfig()
@@ -869,8 +869,8 @@ def run_combine_types(
     """Save one detector whose type head averages the supervised heads of ``models`` (trained on the
     same probe; they may read different extra layers), its candidate and label thresholds chosen on
     ``val_data`` (see ``tommer combine-types``)."""
-    from .detector import MentionDetector, load
-    from .readers import read_annotated
+    from ..core.detector import MentionDetector, load
+    from ..data.readers import read_annotated
 
     if len(models) < 2:
         raise TommerError("combine-types needs at least two detector directories")

@@ -1,5 +1,5 @@
 // tommer serve: send the text to POST /api/detect and show the server-rendered visualisation.
-// The visualisation HTML is escaped by the server (tommer.viz); everything else set here
+// The visualisation HTML is escaped by the server (tommer.integrations.viz); everything else set here
 // goes through textContent.
 "use strict";
 

@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import DataFormatError
+from ..errors import DataFormatError
 from .mention import AnnotatedText
 
 BIO_SUFFIXES = {".txt", ".bio", ".conll", ".tsv", ".iob"}
