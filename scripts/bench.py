@@ -167,9 +167,10 @@ def load_detector(spec: dict):
 
     import tommer
     from tommer.core.backbone import Backbone
-    from tommer.core.detector import DetectorConfig, MentionDetector
+    from tommer.core.config import DetectorConfig
     from tommer.core.probe import ProbeConfig, ToMMeRProbe
     from tommer.errors import ModelNotFoundError
+    from tommer.typed.detector import MentionDetector
 
     try:
         det = tommer.load(spec["model"])
@@ -439,8 +440,8 @@ def w_full(spec: dict) -> dict:
     from transformers import AutoModel, AutoTokenizer
 
     from tommer.core.backbone import Backbone, convert_gguf, default_dtype, resolve_source
-    from tommer.core.detector import MentionDetector
     from tommer.core.probe import ToMMeRProbe
+    from tommer.typed.detector import MentionDetector
 
     env = setup_torch(spec)
     config = detector_config(spec)
@@ -463,7 +464,8 @@ def detector_config(spec: dict):
     from transformers import AutoConfig
 
     from tommer.core.backbone import convert_gguf, resolve_source
-    from tommer.core.detector import CONFIG_NAME, DetectorConfig, resolve_model_dir
+    from tommer.core.config import DetectorConfig
+    from tommer.core.layout import CONFIG_NAME, resolve_model_dir
     from tommer.core.probe import ProbeConfig
     from tommer.errors import ModelNotFoundError
 

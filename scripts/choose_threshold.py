@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import tommer
-from tommer.core.detector import resolve_model_dir
+from tommer.core.layout import resolve_model_dir
 from tommer.data.metrics import SpanScores
 from tommer.data.readers import data_root
 from tommer.evaluation.evaluation import BENCHMARKS, load_benchmark, score_spans

@@ -21,7 +21,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from tommer.core.backbone import DEFAULT_BACKBONE, Backbone
-from tommer.core.detector import DetectorConfig, MentionDetector
+from tommer.core.config import DetectorConfig
 from tommer.core.probe import ProbeConfig
 from tommer.data.metrics import SpanScores
 from tommer.data.readers import PILE_NER_BIO, data_root, read_bio
@@ -36,6 +36,7 @@ from tommer.training.training import (
     split_holdout,
     train_probe,
 )
+from tommer.typed.detector import MentionDetector
 
 
 def parse_layers(spec: str) -> list[int]:

@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tommer.core.detector import load
+from tommer.api import load
 from tommer.data.readers import data_root, read_annotated
 from tommer.evaluation.typed_eval import CROSSNER, LABEL_NAMES, gold_renaming, relabel
 from tommer.training.type_training import (

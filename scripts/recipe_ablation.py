@@ -35,12 +35,12 @@ from tommer.evaluation.evaluation import BENCHMARKS, load_benchmark
 from tommer.training.training import (
     EncodedCorpus,
     TrainConfig,
-    _window_corpus,  # noqa: PLC2701  (the windows, without states)
     add_teacher_spans,
     encode_corpus_layers,
     evaluate,
     split_holdout,
     train_probe,
+    window_corpus,
 )
 
 BASE = {
@@ -85,7 +85,7 @@ def encode_cached(backbone, docs, layers, cache: Path, name: str) -> dict[int, E
     """``encode_corpus_layers`` with the states of each layer kept on disk."""
     files = {layer: cache / f"{name}-L{layer}.pt" for layer in layers}
     if all(f.exists() for f in files.values()):
-        win = _window_corpus(backbone, docs, 512, 64)
+        win = window_corpus(backbone, docs, 512, 64)
         return {
             layer: EncodedCorpus(win.docs, win.encodings, win.windows, torch.load(files[layer]), win.gold)
             for layer in layers

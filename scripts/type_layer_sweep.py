@@ -29,8 +29,8 @@ from pathlib import Path
 import torch
 from layer_sweep import parse_layers  # scripts/ is on sys.path when run as a script
 
+from tommer.api import load
 from tommer.core.backbone import Backbone
-from tommer.core.detector import load
 from tommer.data.mention import join_consecutive
 from tommer.data.readers import PILE_NER_BIO, data_root, read_annotated
 from tommer.training.training import encode_corpus, encode_corpus_layers, split_holdout

@@ -40,8 +40,9 @@ def live(request):
         import torch
 
         from tommer.core.backbone import Backbone
-        from tommer.core.detector import DetectorConfig, MentionDetector
+        from tommer.core.config import DetectorConfig
         from tommer.core.probe import ProbeConfig, ToMMeRProbe
+        from tommer.typed.detector import MentionDetector
 
         torch.manual_seed(0)
         backbone = Backbone.load("smollm2-135m", 6)

@@ -184,7 +184,7 @@ def test_compare_report_on_a_small_subset(shared_data, tmp_path):
     """The same model under two names agrees perfectly; the report files are written."""
     import json
 
-    from tommer.core.detector import PRETRAINED_DIR
+    from tommer.core.layout import PRETRAINED_DIR
     from tommer.evaluation.compare import run_compare
 
     models = ["smollm2-135m", str(PRETRAINED_DIR / "smollm2-135m")]

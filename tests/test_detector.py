@@ -8,8 +8,9 @@ import pytest
 import torch
 
 import tommer
-from tommer.core.detector import MentionDetector
+from tommer.core.layout import PRETRAINED_DIR
 from tommer.errors import ConfigError, ModelNotFoundError
+from tommer.typed.detector import MentionDetector
 
 SENTENCE = "Angela Merkel met Emmanuel Macron in Paris."
 
@@ -107,7 +108,7 @@ def test_shipped_model_is_small_and_documented(detector):
     info = detector.config.info
     assert {"precision", "recall", "f1"} <= set(info["metrics"])
     assert info["command"].startswith("tommer train")
-    card = (tommer.core.detector.PRETRAINED_DIR / tommer.DEFAULT_MODEL / "README.md").read_text()
+    card = (PRETRAINED_DIR / tommer.DEFAULT_MODEL / "README.md").read_text()
     assert "Held-out metrics" in card and "train cpu seconds" in card
 
 
@@ -146,8 +147,9 @@ def test_package_import_is_light_and_lazy():
     code = (
         "import sys, tommer, tommer.integrations.spacy_component\n"
         "assert 'tommer.core.detector' not in sys.modules, 'detector imported eagerly'\n"
+        "assert 'tommer.api' not in sys.modules and 'tommer.typed.detector' not in sys.modules\n"
         "assert tommer.DEFAULT_MODEL == 'smollm2-135m'\n"
-        "assert tommer.load.__module__ == 'tommer.core.detector'\n"
+        "assert tommer.load.__module__ == 'tommer.api'\n"
         "try:\n"
         "    tommer.nothing\n"
         "except AttributeError as err:\n"

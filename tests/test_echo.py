@@ -7,8 +7,9 @@ import json
 import torch
 
 from tommer.cli import main
-from tommer.core.detector import MentionDetector, batches, collate
+from tommer.core.detector import batches, collate
 from tommer.core.echo import collate_echo, split_echo
+from tommer.typed.detector import MentionDetector
 from tommer.typed.type_head import load_head
 
 TEXTS = ["Angela Merkel met Emmanuel Macron in Paris.", "Short one.", "The Louvre is in Paris, France."]

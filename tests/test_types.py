@@ -10,10 +10,10 @@ import torch
 
 import tommer
 from tommer.cli import main
-from tommer.core.detector import MentionDetector
+from tommer.data.metrics import TypedScores
 from tommer.data.readers import read_annotated, read_benchmark_json, read_bio
 from tommer.errors import ConfigError, DataFormatError, TommerError
-from tommer.evaluation.typed_eval import TypedScores
+from tommer.typed.detector import MentionDetector
 from tommer.typed.type_head import (
     TypeHead,
     TypeHeadConfig,
@@ -758,7 +758,7 @@ def test_lm_labeler_reads_the_shared_prompt_cache_exactly(lm_labeler):
     labels = ["musical instrument", "band", "programming language"]
     shared, rest = lm_labeler.prompt_ids(text, "Fender Stratocaster")
     assert tok.decode(shared + rest) == text + "\nIn the text above, Fender Stratocaster is a"
-    prefix = lm_labeler._run(shared).cache
+    prefix = lm_labeler.run(shared).cache
     got = lm_labeler.label_log_probs(rest, labels, prefix)
     for label, value in zip(labels, got):
         tail = tok(" " + label, add_special_tokens=False).input_ids

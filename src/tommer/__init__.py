@@ -19,9 +19,9 @@ def __getattr__(name: str):
     """The detector (and so torch) is imported on first use, not with the package: spaCy imports
     ``tommer.integrations.spacy_component`` (and so this package) for every ``spacy.blank()``."""
     if name in _DETECTOR_NAMES:
-        from .core import detector
+        from . import api
 
-        return getattr(detector, name)
+        return getattr(api, name)
     raise AttributeError(f"module 'tommer' has no attribute {name!r}")
 
 

@@ -292,6 +292,17 @@ def default_dtype() -> torch.dtype:
     return torch.float32
 
 
+def load_causal_lm(directory: str | os.PathLike):
+    """``(tokenizer, model)``: the full causal LM of a Hugging Face directory (LM head included, in
+    :func:`default_dtype`) and its tokenizer, loaded quietly (the LM labeler and the local judge)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    with _quiet_transformers():
+        tokenizer = AutoTokenizer.from_pretrained(directory)
+        model = AutoModelForCausalLM.from_pretrained(directory, dtype=default_dtype())
+    return tokenizer, model
+
+
 def _text_config(config):
     return getattr(config, "text_config", None) or config
 

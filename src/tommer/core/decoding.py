@@ -12,7 +12,8 @@ probabilities the detector produces): probabilities near 1 saturate, logits do n
 
 Both greedy decoders take a ``margin`` (in logits): when an overlapping longer candidate
 scores within ``margin`` of the best remaining one, the longer span wins. ``margin=0`` is
-plain greedy with ties broken towards the longer span.
+plain greedy with ties broken towards the longer span. :func:`check_options` checks a call's
+threshold, decoder and batch size.
 """
 
 from __future__ import annotations
@@ -113,3 +114,12 @@ def get_decoder(name: str) -> Decoder:
         return DECODERS[name]
     except KeyError:
         raise ConfigError(f"unknown decoding '{name}'; choose one of {', '.join(DECODERS)}") from None
+
+
+def check_options(threshold: float, decoding: str, batch_size: int = 1) -> None:
+    """Reject a threshold outside [0, 1), an unknown decoder or a batch size below 1."""
+    if not 0.0 <= threshold < 1.0:
+        raise ConfigError(f"threshold must be in [0, 1), not {threshold}")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, not {batch_size}")
+    get_decoder(decoding)

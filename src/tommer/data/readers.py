@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -246,8 +247,6 @@ def read_annotated(path: str | Path, typed: bool = False) -> list[AnnotatedText]
 
 def data_root() -> Path:
     """Where the shared data lives: ``$TOMMER_DATA``, else ``../shared/data`` from the working dir."""
-    import os
-
     env = os.environ.get("TOMMER_DATA")
     return Path(env).expanduser() if env else Path.cwd().parent / "shared" / "data"
 

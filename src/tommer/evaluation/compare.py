@@ -16,8 +16,10 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import combinations
 from pathlib import Path
 
+from ..data.metrics import pct
 from ..errors import ConfigError, TommerError
-from .evaluation import trimmed_spans
+from ..typed.detector import MentionDetector
+from .evaluation import BENCHMARKS, evaluate_benchmarks, load_benchmark, tommer_predictors, trimmed_spans
 
 Spans = Iterable[tuple[int, int]]
 
@@ -99,9 +101,6 @@ def run_compare(
     The first of ``decodings`` is the main one (zero-shot table, ``dice.png``); DICE is also
     reported for the others (one forward pass serves every decoder).
     """
-    from ..core.detector import load
-    from .evaluation import BENCHMARKS, evaluate_benchmarks, load_benchmark, tommer_predictors
-
     if len(models) < 2:
         raise ConfigError("compare needs at least two models")
     if not decodings:
@@ -111,7 +110,7 @@ def run_compare(
     reports, info = {}, {}
     predictions: dict[str, dict[str, list]] = {d: {} for d in decodings}
     for model in models:
-        detector = load(model)
+        detector = MentionDetector.from_pretrained(model)
         predictors = tommer_predictors(detector, threshold, decodings)
         recorded = {}
         for decoding, label in zip(decodings, predictors):
@@ -175,10 +174,6 @@ def run_compare(
 
 
 # -- report ------------------------------------------------------------------------------
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.1f}"
-
-
 def render_markdown(result: dict, sweeps: dict[str, dict]) -> str:
     models = result["dice"]["models"]
     lines = [
@@ -199,8 +194,8 @@ def render_markdown(result: dict, sweeps: dict[str, dict]) -> str:
         lines.append(
             f"| {m} | `{info['backbone']}` | {info['layer']} / {info['num_layers']} | "
             f"{'bidirectional' if info['bidirectional'] else 'causal'} | {info['threshold']} | "
-            f"{_pct(z['pooled']['precision'])} | {_pct(z['pooled']['recall'])} | {_pct(z['pooled']['f1'])} | "
-            f"{_pct(z['mean']['precision'])} | {_pct(z['mean']['recall'])} | "
+            f"{pct(z['pooled']['precision'])} | {pct(z['pooled']['recall'])} | {pct(z['pooled']['f1'])} | "
+            f"{pct(z['mean']['precision'])} | {pct(z['mean']['recall'])} | "
             f"{z['pooled']['mentions_per_sentence']:.2f} | {z['pooled']['gold_per_sentence']:.2f} |"
         )
     lines += ["", "Probe training (from each model's config):", ""]
@@ -211,7 +206,7 @@ def render_markdown(result: dict, sweeps: dict[str, dict]) -> str:
     lines += ["", "Recall per benchmark (%):", "", "| benchmark | " + " | ".join(models) + " |"]
     lines.append("| --- |" + " --- |" * len(models))
     for b in result["benchmarks"]:
-        cells = " | ".join(_pct(result["zero_shot"][m]["per_benchmark"][b["name"]]["recall"]) for m in models)
+        cells = " | ".join(pct(result["zero_shot"][m]["per_benchmark"][b["name"]]["recall"]) for m in models)
         lines.append(f"| {b['name']} | {cells} |")
     d = result["dice"]
     lines += [
@@ -239,7 +234,7 @@ def render_markdown(result: dict, sweeps: dict[str, dict]) -> str:
         ]
         for decoding, bd in result["by_decoding"].items():
             pooled = [bd["zero_shot"][m]["pooled"] for m in models]
-            cells = " | ".join(f"{_pct(p['precision'])} / {_pct(p['recall'])}" for p in pooled)
+            cells = " | ".join(f"{pct(p['precision'])} / {pct(p['recall'])}" for p in pooled)
             lines.append(f"| `{decoding}` | {bd['mean_pairwise']:.3f} | {cells} |")
         lines.append("")
     if result["layer_dice"]:
@@ -285,7 +280,7 @@ def _reading(result: dict) -> list[str]:
         f"The mean is {'at or above' if mean >= 0.75 else 'below'} the 0.75 target. "
         f"Under `{result['decoding']}` decoding each probe predicts "
         f"{min(per_sentence):.1f}–{max(per_sentence):.1f} mentions per sentence "
-        f"against {gold:.1f} gold ones (pooled precision {_pct(min(precision))}–{_pct(max(precision))}%): "
+        f"against {gold:.1f} gold ones (pooled precision {pct(min(precision))}–{pct(max(precision))}%): "
         "most predicted spans are not gold mentions (overlapping variants and fragments), and DICE "
         "counts the agreement on all of them.",
         "",

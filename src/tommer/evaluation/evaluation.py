@@ -3,7 +3,7 @@
 Scoring is untyped and exact: a predicted character span counts when it equals a gold span
 after both are stripped of surrounding whitespace. A *predictor* is any callable
 ``texts -> list[list[(start, end)]]``; :func:`tommer_predictor` wraps a
-:class:`~tommer.core.detector.MentionDetector` and :func:`spacy_predictor` a spaCy pipeline (peer).
+:class:`~tommer.typed.detector.MentionDetector` and :func:`spacy_predictor` a spaCy pipeline (peer).
 
 >>> from tommer.evaluation.evaluation import run_eval
 >>> report = run_eval(benchmarks=["CoNLL 2003"], limit=100, peers=["spacy"], out_dir="results/eval")
@@ -12,15 +12,26 @@ after both are stripped of surrounding whitespace. A *predictor* is any callable
 from __future__ import annotations
 
 import json
+import os
+import platform
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+from tqdm.auto import tqdm
+
+from ..core.decoding import check_options
+from ..core.detector import ProbeDetector
+from ..core.layout import DEFAULT_MODEL
+from ..data import readers
 from ..data.mention import AnnotatedText, trim_span
 from ..data.metrics import SpanScores
 from ..data.readers import PILE_NER_BIO, data_root, read_benchmark_json, read_bio
 from ..errors import ConfigError, DataFormatError, TommerError
+from ..training.training import split_holdout
+from ..typed.detector import MentionDetector
 
 BENCHMARKS: tuple[str, ...] = (
     "ACE 2005",
@@ -134,8 +145,6 @@ def tommer_predictors(
     Labels are ``tommer`` for a single decoder, else ``tommer-<decoding>``. The first predictor
     called on a chunk runs the model; the others reuse its candidate spans and only decode.
     """
-    from ..core.detector import check_options
-
     threshold = detector.config.threshold if threshold is None else threshold
     for decoding in decodings:
         check_options(threshold, decoding, batch_size)
@@ -167,7 +176,7 @@ def tommer_predictors(
 def tommer_predictor(
     detector: Any, threshold: float | None = None, decoding: str = "threshold", batch_size: int = 8
 ) -> Predictor:
-    """A predictor from a :class:`~tommer.core.detector.MentionDetector` (its mentions' char spans)."""
+    """A predictor from a :class:`~tommer.typed.detector.MentionDetector` (its mentions' char spans)."""
     return tommer_predictors(detector, threshold, [decoding], batch_size)["tommer"]
 
 
@@ -257,8 +266,6 @@ def score_benchmark(
     predictor: Predictor, docs: Sequence[AnnotatedText], chunk_size: int = 1024, progress: str | None = None
 ) -> dict:
     """Run ``predictor`` over ``docs`` (in chunks) and score it; adds ``seconds`` (wall time)."""
-    from tqdm.auto import tqdm
-
     texts = [d.text for d in docs]
     predicted: list[Spans] = []
     start = time.perf_counter()
@@ -379,12 +386,9 @@ def evaluate_pile_ner(
 ) -> dict:
     """Agreement with the held-out Pile-NER part (the same split ``tommer train`` holds out).
 
-    ``detector`` is a :class:`~tommer.core.detector.MentionDetector`, a predictor, or a mapping of
+    ``detector`` is a detector (:class:`~tommer.core.detector.ProbeDetector`), a predictor, or a mapping of
     label → predictor. Returns ``{"file", "fraction", "seed", "texts", "scores": {label: row}}``.
     """
-    from ..core.detector import MentionDetector
-    from ..training.training import split_holdout
-
     base = Path(root).expanduser() if root is not None else data_root()
     path = base / PILE_NER_BIO
     if not path.is_file():
@@ -392,7 +396,7 @@ def evaluate_pile_ner(
     _, held = split_holdout(read_bio(path), fraction, seed)
     if limit is not None:
         held = held[:limit]
-    if isinstance(detector, MentionDetector):
+    if isinstance(detector, ProbeDetector):
         predictors: Mapping[str, Predictor] = {
             "tommer": tommer_predictor(detector, threshold, decoding, batch_size)
         }
@@ -498,11 +502,6 @@ def render_markdown(report: dict, command: str | None = None) -> str:
 
 def run_timing(report: dict, wall: float) -> dict:
     """Wall seconds of the whole run and per predictor (benchmarks only), with the machine."""
-    import os
-    import platform
-
-    import torch
-
     return {
         "wall_seconds": round(wall, 1),
         "benchmark_seconds": {p: report["pooled"][p]["seconds"] for p in report["predictors"]},
@@ -572,19 +571,15 @@ def run_eval(
     ``model="none"`` scores the peers only. ``benchmarks`` and ``peers`` take lists or
     comma-separated strings (benchmark names may contain spaces).
     """
-    from ..core.detector import DEFAULT_MODEL, load
-
     started = time.perf_counter()
     if data_root is None:
-        from ..data.readers import data_root as default_root
-
-        data_root = default_root()
+        data_root = readers.data_root()
     names = _names(benchmarks)
     predictors: dict[str, Predictor] = {}
     detector = None
     model = model or DEFAULT_MODEL
     if model != "none":
-        detector = load(model)
+        detector = MentionDetector.from_pretrained(model)
         predictors |= tommer_predictors(detector, threshold, _names(decoding) or ["threshold"], batch_size)
     predictors |= peer_predictors(_names(peers) or [])
     report = evaluate_benchmarks(predictors, data_root, names, split, limit, log=log, progress=progress)

@@ -26,8 +26,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
+from tqdm.auto import tqdm
+
+from ..core.backbone import cache_root
+from ..core.decoding import check_options
+from ..core.layout import DEFAULT_MODEL, WEIGHTS_NAME, resolve_model_dir
 from ..data.mention import AnnotatedText, trim_span
+from ..data.metrics import pct
 from ..errors import ConfigError, DataFormatError
+from ..typed.detector import MentionDetector
+from .evaluation import load_benchmark, tommer_predictor
 from .judge_backends import ChatBackend, Messages, make_backend
 
 CONTEXT_CHARS = 30
@@ -172,8 +181,6 @@ class JudgeCache:
 
 def default_cache_path() -> Path:
     """``<tommer cache>/judge/judgments.jsonl`` (``$TOMMER_CACHE``, else ``~/.cache/tommer``)."""
-    from ..core.backbone import cache_root
-
     return cache_root() / "judge" / "judgments.jsonl"
 
 
@@ -238,8 +245,6 @@ class Judge:
         return Judgment(item, context, verdict, justification, reply, cached, seconds)
 
     def __call__(self, items: Sequence[Item], progress: bool = False) -> list[Judgment]:
-        from tqdm.auto import tqdm
-
         return [self.judge_one(it) for it in tqdm(items, desc="judge", unit="span", disable=not progress)]
 
 
@@ -386,10 +391,6 @@ def build_report(judgments: Sequence[Judgment], meta: dict, examples: int = 12) 
     }
 
 
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.1f}"
-
-
 def _ci(ci: Sequence[float] | None) -> str:
     return "–" if ci is None else f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f}"
 
@@ -421,9 +422,9 @@ def render_markdown(report: dict) -> str:
         "",
         "| measure | value (%) | 95% CI (Wilson) | counts |",
         "|---|---|---|---|",
-        f"| judge precision = yes / judged | {_pct(p['precision'])} | {_ci(p['ci95'])} | "
+        f"| judge precision = yes / judged | {pct(p['precision'])} | {_ci(p['ci95'])} | "
         f"{p['yes']} yes / {p['judged']} judged ({p['no']} no, {p['unparseable']} unparseable) |",
-        f"| gold precision (same sample, exact span match) | {_pct(gp['precision'])} | {_ci(gp['ci95'])} | "
+        f"| gold precision (same sample, exact span match) | {pct(gp['precision'])} | {_ci(gp['ci95'])} | "
         f"{gp['matches']} / {gp['sampled']} |",
         "",
         "Gold precision counts only the benchmark's annotated types, so it is a lower bound on how many "
@@ -432,7 +433,7 @@ def render_markdown(report: dict) -> str:
         f"Judge × gold on the sampled predictions ({ag['n']} parsed): judge yes & gold "
         f"{ag['judge_yes_gold_yes']}, judge yes & not gold {ag['judge_yes_gold_no']}, judge no & gold "
         f"{ag['judge_no_gold_yes']}, judge no & not gold {ag['judge_no_gold_no']}; agreement "
-        f"{_pct(ag['agreement'])}%, Cohen's kappa {kappa}.",
+        f"{pct(ag['agreement'])}%, Cohen's kappa {kappa}.",
         "",
         "## Reliability of the judge",
         "",
@@ -446,7 +447,7 @@ def render_markdown(report: dict) -> str:
     for name, r in report["reliability"].items():
         lines.append(
             f"| {name} | {r['sampled']} | {r['yes']} | {r['no']} | {r['unparseable']} | "
-            f"{_pct(r['yes_rate'])} | {_ci(r['ci95'])} |"
+            f"{pct(r['yes_rate'])} | {_ci(r['ci95'])} |"
         )
     lines += [
         "",
@@ -487,7 +488,7 @@ def _verdict_line(report: dict) -> str:
     grades = ((0.5, "separates them well"), (0.2, "separates them weakly"), (0.05, "barely separates them"))
     quality = next((words for bound, words in grades if gap >= bound), "does not separate them")
     return (
-        f"The judge says yes to {_pct(gold)}% of gold mentions and {_pct(wrong)}% of wrong spans: it "
+        f"The judge says yes to {pct(gold)}% of gold mentions and {pct(wrong)}% of wrong spans: it "
         f"{quality} "
         f"(gap {100 * gap:.1f} points), so its precision above should be read with that in mind."
     )
@@ -533,11 +534,6 @@ def run_judge(
     ``cache``: the JSONL cache file (default :func:`default_cache_path`; ``"none"`` disables it).
     The control spans depend only on the data and the seed, not on the detector.
     """
-    import torch
-
-    from ..core.detector import DEFAULT_MODEL, WEIGHTS_NAME, check_options, load, resolve_model_dir
-    from .evaluation import load_benchmark, tommer_predictor
-
     if sample < 1 or controls < 0 or sentences < 1:
         raise ConfigError(
             f"need sample >= 1, controls >= 0, sentences >= 1 (got {sample}, {controls}, {sentences})"
@@ -550,7 +546,7 @@ def run_judge(
     rng = random.Random(seed)
     docs = load_benchmark(data_root, benchmark, split)
     docs = rng.sample(docs, min(sentences, len(docs)))
-    detector = load(model or DEFAULT_MODEL)
+    detector = MentionDetector.from_pretrained(model or DEFAULT_MODEL)
     threshold = detector.config.threshold if threshold is None else threshold
     check_options(threshold, decoding, batch_size)
     log(f"detecting mentions in {len(docs)} {benchmark} {split} sentences")

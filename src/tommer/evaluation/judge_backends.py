@@ -13,6 +13,9 @@ import urllib.error
 import urllib.request
 from typing import Protocol
 
+import torch
+
+from ..core.backbone import convert_gguf, load_causal_lm, resolve_source
 from ..errors import ConfigError, TommerError
 
 Messages = list[dict[str, str]]
@@ -39,8 +42,6 @@ class LocalBackend:
     """
 
     def __init__(self, model: str = DEFAULT_LOCAL_JUDGE, max_new_tokens: int = 60) -> None:
-        from ..core.backbone import resolve_source
-
         if max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be >= 1, not {max_new_tokens}")
         self.source = resolve_source(model)  # fails early on an unknown or missing model
@@ -51,14 +52,8 @@ class LocalBackend:
 
     def _load(self) -> None:
         """Load the model on the first call, so a run answered from the cache loads nothing."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from ..core.backbone import _quiet_transformers, convert_gguf, default_dtype
-
         hf_dir = convert_gguf(self.source) if self.source.is_file() else self.source
-        with _quiet_transformers():
-            tokenizer = AutoTokenizer.from_pretrained(hf_dir)
-            model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=default_dtype())
+        tokenizer, model = load_causal_lm(hf_dir)
         if not getattr(tokenizer, "chat_template", None):
             raise ConfigError(f"judge model {self.source} has no chat template (use an instruct model)")
         model.eval()
@@ -67,8 +62,6 @@ class LocalBackend:
 
     def complete(self, messages: Messages) -> str:
         """Greedy reply; it starts with ``Justification:`` (prefilled) and stops at end of turn."""
-        import torch
-
         if self._model is None:
             self._load()
         tokenizer, model = self._tokenizer, self._model

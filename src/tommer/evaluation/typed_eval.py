@@ -1,44 +1,29 @@
-"""Strict typed scores: a mention counts only if its span and its type are both exact."""
+"""The typed report (``tommer eval --typed``): strict typed scores of type heads on the benchmarks.
+
+A mention counts only if its span and its type are both exact (:class:`~tommer.data.metrics.TypedScores`).
+"""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from pathlib import Path
 
-from ..data.metrics import SpanScores
-from ..errors import DataFormatError
+from ..data.metrics import TypedScores, pct
+from ..data.readers import data_root as default_root
+from ..data.readers import read_annotated
+from ..errors import ConfigError, DataFormatError
+from ..training.type_training import (
+    candidate_recall,
+    encode_grouped,
+    probe_candidates,
+    score_predictions,
+    sentence_predictions,
+)
+from ..typed.detector import MentionDetector
+from ..typed.lm_labels import LMLabeler
 
-TypedSpanKey = tuple[int, int, str]  # (char start, char end, label)
-
-
-@dataclass
-class TypedScores:
-    """Micro and per-type precision / recall / F1 over (start, end, label) triples."""
-
-    micro: SpanScores = field(default_factory=SpanScores)
-    per_type: dict[str, SpanScores] = field(default_factory=dict)
-
-    def add(self, predicted: Iterable[TypedSpanKey], gold: Iterable[TypedSpanKey]) -> None:
-        pred, ref = set(predicted), set(gold)
-        self.micro.add(pred, ref)
-        for label in {lab for _, _, lab in pred | ref}:
-            scores = self.per_type.setdefault(label, SpanScores())
-            scores.add({t for t in pred if t[2] == label}, {t for t in ref if t[2] == label})
-
-    @property
-    def f1(self) -> float:
-        return self.micro.f1
-
-    def to_dict(self) -> dict:
-        return {
-            "micro": self.micro.to_dict(),
-            "per_type": {k: v.to_dict() for k, v in sorted(self.per_type.items())},
-        }
-
-
-# -- the typed report (``tommer eval --typed``) -------------------------------------------
 CROSSNER = ("CrossNER_AI", "CrossNER_literature", "CrossNER_music", "CrossNER_politics", "CrossNER_science")
 # natural names given to the zero-shot head, the same for every benchmark, fixed before any scoring
 LABEL_NAMES = {"else": "miscellaneous", "program language": "programming language"}
@@ -91,14 +76,6 @@ def score_benchmark(
     them; None for a supervised head. Returns the scores, the candidate recall and, with an
     :class:`~tommer.typed.lm_labels.LMLabeler`, the scores of the same mentions relabelled by it.
     """
-    from ..training.type_training import (
-        candidate_recall,
-        encode_grouped,
-        probe_candidates,
-        score_predictions,
-        sentence_predictions,
-    )
-
     head = detector.type_head
     cfg = head.config
     detector.load_head_layers()
@@ -152,13 +129,6 @@ def run_typed_eval(
     """Supervised rows (benchmark, model directory) and zero-shot rows (benchmarks, ``model``);
     with ``lm_labels``, each zero-shot row is followed by one for the same mentions relabelled by
     the whole backbone (:class:`~tommer.typed.lm_labels.LMLabeler`, setting ``LM_SETTING``)."""
-    from pathlib import Path
-
-    from ..core.detector import load
-    from ..data.readers import data_root as default_root
-    from ..data.readers import read_annotated
-    from ..errors import ConfigError
-
     root = Path(data_root) if data_root else default_root()
     rows = []
 
@@ -167,7 +137,7 @@ def run_typed_eval(
         return read_annotated(path, typed=True)[:limit], path
 
     for name, model_dir in supervised:
-        detector = load(model_dir)
+        detector = MentionDetector.from_pretrained(model_dir)
         if detector.type_head is None or detector.type_head.zero_shot:
             raise ConfigError(f"{model_dir} has no supervised type head")
         docs, path = docs_of(name)
@@ -178,13 +148,11 @@ def run_typed_eval(
             _row(name, "supervised", str(model_dir), docs, scores, recall, head=head_inputs(detector))
         )
     if zero_shot:
-        detector = load(model)
+        detector = MentionDetector.from_pretrained(model)
         if detector.type_head is None or not detector.type_head.zero_shot:
             raise ConfigError(f"{model} has no zero-shot type head")
         labeler = None
         if lm_labels:
-            from ..typed.lm_labels import LMLabeler
-
             labeler = LMLabeler(detector.config.backbone)
         for name in zero_shot:
             docs, path = docs_of(name)
@@ -298,10 +266,6 @@ def head_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}"
-
-
 def row_names(rows: list[dict]) -> list[str]:
     """Each row's benchmark, with its model when a benchmark has several rows of one setting."""
     seen: Counter = Counter((r["benchmark"], r["setting"]) for r in rows)
@@ -356,15 +320,15 @@ def render_markdown(report: dict) -> str:
         m = r["micro"]
         gl = GLINER_L_ZERO_SHOT.get(r["benchmark"]) if r["setting"] != "supervised" else None
         lines.append(
-            f"| {name} | {r['setting']} | {r['sentences']} | {_pct(m['precision'])} | "
-            f"{_pct(m['recall'])} | **{_pct(m['f1'])}** | {_pct(r['candidate_recall'])} | "
+            f"| {name} | {r['setting']} | {r['sentences']} | {pct(m['precision'])} | "
+            f"{pct(m['recall'])} | **{pct(m['f1'])}** | {pct(r['candidate_recall'])} | "
             f"{gl if gl is not None else ''} |"
         )
     gl_avg = sum(GLINER_L_ZERO_SHOT.values()) / len(GLINER_L_ZERO_SHOT)
     for setting, key in AVERAGES:
         if key in report:
             lines.append(
-                f"| **CrossNER average** | {setting} | | | | **{_pct(report[key])}** | | {gl_avg:.1f} |"
+                f"| **CrossNER average** | {setting} | | | | **{pct(report[key])}** | | {gl_avg:.1f} |"
             )
     lines += ["", "## Targets (issue #5)", ""]
     if report["split"] != "test" or report["limit"]:
@@ -391,7 +355,7 @@ def render_markdown(report: dict) -> str:
         lines += ["| type | P | R | F1 | TP | predicted | gold |", "|---|---:|---:|---:|---:|---:|---:|"]
         for label, s in r["per_type"].items():
             lines.append(
-                f"| {label} | {_pct(s['precision'])} | {_pct(s['recall'])} | {_pct(s['f1'])} | "
+                f"| {label} | {pct(s['precision'])} | {pct(s['recall'])} | {pct(s['f1'])} | "
                 f"{s['tp']} | {s['predicted']} | {s['gold']} |"
             )
     return "\n".join(lines) + "\n"

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from ..data.readers import is_gzip, iter_lines, parse_json_object
 from ..errors import ConfigError, DataFormatError
 
@@ -288,8 +290,6 @@ def stream_corpus(
 
     ``render(record, mentions)`` builds each output record (default: the record plus ``"mentions"``).
     """
-    from tqdm.auto import tqdm
-
     if chunk_size < 1:
         raise ConfigError(f"chunk size must be >= 1, not {chunk_size}")
     done, total = plan.done, plan.total

@@ -22,12 +22,13 @@ import math
 import socket
 import threading
 import time
-from importlib import resources
+from importlib import resources, util
 
 from ..core.decoding import DECODERS, DEFAULT_DECODING
-from ..core.detector import MentionDetector
+from ..core.layout import DEFAULT_MODEL
 from ..errors import TommerError
-from .viz import HEATMAP_TOKENS, visualize
+from ..typed.detector import MentionDetector
+from .viz import CSS, HEATMAP_TOKENS, visualize
 
 MAX_BODY_BYTES = 1_000_000
 DEFAULT_HOST = "127.0.0.1"
@@ -97,9 +98,7 @@ def _json_type(value: object) -> str:
 
 def _require_web() -> None:
     """A clear error, not a traceback, when the web dependencies are missing."""
-    import importlib.util
-
-    missing = [m for m in ("starlette", "uvicorn") if importlib.util.find_spec(m) is None]
+    missing = [m for m in ("starlette", "uvicorn") if util.find_spec(m) is None]
     if missing:
         raise TommerError(f"tommer serve needs {' and '.join(missing)}: pip install starlette uvicorn")
 
@@ -200,8 +199,6 @@ def create_app(
         return static_response("app.js", "text/javascript; charset=utf-8")
 
     async def stylesheet(request: Request) -> Response:
-        from .viz import CSS
-
         return Response(
             (STATIC / "app.css").read_text(encoding="utf-8") + CSS,
             media_type="text/css; charset=utf-8",
@@ -295,12 +292,10 @@ def serve(
     _require_web()
     import uvicorn
 
-    from ..core.detector import DEFAULT_MODEL, load
-
     name = model or DEFAULT_MODEL
     sock = bind(host, port)  # fail fast on a taken port, before loading the model
     try:
-        app = create_app(load(name), str(name), max_body_bytes, heatmap_tokens)
+        app = create_app(MentionDetector.from_pretrained(name), str(name), max_body_bytes, heatmap_tokens)
     except BaseException:
         sock.close()
         raise

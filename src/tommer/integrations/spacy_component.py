@@ -18,7 +18,8 @@ with ``contract`` or ``strict``) is never dropped silently: it goes to ``attrs["
 
 # no `from __future__ import annotations`: spaCy validates the factory's config from the
 # evaluated type hints of ``make_tommer``. The detector (and so torch) is imported only when a
-# component is built: spaCy imports this module for every ``spacy.blank()`` through the entry point.
+# component is built (:func:`pretrained_detector`): spaCy imports this module for every
+# ``spacy.blank()`` through the entry point.
 
 import json
 import warnings
@@ -30,14 +31,15 @@ from spacy.language import Language
 from spacy.tokens import Doc, SpanGroup
 from spacy.util import minibatch
 
-from ..core.decoding import DEFAULT_DECODING
-from ..core.layout import CONFIG_NAME, DEFAULT_MODEL, WEIGHTS_NAME
+from ..core.decoding import DEFAULT_DECODING, check_options
+from ..core.layout import CONFIG_NAME, DEFAULT_MODEL, WEIGHTS_NAME, resolve_model_dir
 from ..core.outputs import DEFAULT_LABEL
 from ..data.mention import Mention
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
-    from ..core.detector import MentionDetector
+    from ..core.backbone import Backbone
+    from ..typed.detector import MentionDetector
 
 ALIGNMENT_MODES = ("expand", "contract", "strict")
 MODEL_DIR = "model"  # where to_disk keeps a copy of the probe (config, weights, card; no backbone)
@@ -50,14 +52,20 @@ class UnalignedMentionWarning(UserWarning):
     """A mention has no spaCy span under the chosen alignment mode (kept in ``attrs["unaligned"]``)."""
 
 
+def pretrained_detector(directory: Path, backbone: "Backbone | None" = None) -> "MentionDetector":
+    """``MentionDetector.from_pretrained``, imported on first use: the detector imports torch, and
+    spaCy imports this module for every ``spacy.blank()``."""
+    from ..typed.detector import MentionDetector
+
+    return MentionDetector.from_pretrained(directory, backbone)
+
+
 def load_detector(model: str) -> "MentionDetector":
     """Load a detector once per process (keyed by its directory and weights' mtime) and share it."""
-    from ..core.detector import MentionDetector, resolve_model_dir
-
     directory = resolve_model_dir(model).resolve()
     key = (str(directory), (directory / WEIGHTS_NAME).stat().st_mtime_ns)
     if key not in _DETECTORS:
-        _DETECTORS[key] = MentionDetector.from_pretrained(directory)
+        _DETECTORS[key] = pretrained_detector(directory)
     return _DETECTORS[key]
 
 
@@ -87,8 +95,6 @@ class TommerComponent:
                 f"tommer component: alignment_mode must be one of {', '.join(ALIGNMENT_MODES)}, "
                 f"not {alignment_mode!r}"
             )
-        from ..core.detector import check_options
-
         check_options(0.5 if threshold is None else threshold, decoding, batch_size)
         if labels is not None and (isinstance(labels, str) or not all(isinstance(x, str) for x in labels)):
             raise ConfigError(f"tommer component: labels must be a list of strings, not {labels!r}")
@@ -187,8 +193,6 @@ class TommerComponent:
 
     def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> "TommerComponent":
         """Use the probe saved by :meth:`to_disk` (the backbone is shared when it is the same)."""
-        from ..core.detector import MentionDetector
-
         directory = Path(path) / MODEL_DIR
         if (directory / CONFIG_NAME).is_file():
             current = self.detector
@@ -197,7 +201,7 @@ class TommerComponent:
                 same = (saved["backbone"], saved["layer"]) == (current.config.backbone, current.config.layer)
             except (KeyError, TypeError, ValueError) as err:
                 raise ConfigError(f"{directory / CONFIG_NAME} is not a tommer config: {err}") from None
-            self.detector = MentionDetector.from_pretrained(directory, current.backbone if same else None)
+            self.detector = pretrained_detector(directory, current.backbone if same else None)
         return self
 
     def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:

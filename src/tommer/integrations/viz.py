@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.decoding import DEFAULT_DECODING
-from ..core.detector import MentionDetector, check_options, window_spans
+from ..core.decoding import DEFAULT_DECODING, check_options
+from ..core.detector import ProbeDetector, window_spans
 from ..core.windows import Encoding, Window, token_spans_for
 from ..data.mention import Mention
 from ..errors import ConfigError
@@ -245,7 +245,7 @@ def _normalise_gold(text: str, gold: Iterable[Gold] | None) -> list[tuple[int, i
 
 
 @torch.inference_mode()
-def _window_matrices(detector: MentionDetector, window: Window, encoding: Encoding):
+def _window_matrices(detector: ProbeDetector, window: Window, encoding: Encoding):
     """Span probabilities and token-matching scores (T × T, BOS at 0) and the span mask."""
     hidden, _, mask = detector.window_states([window], [encoding])
     probs = detector.probe_probs(hidden, mask)[0]
@@ -254,7 +254,7 @@ def _window_matrices(detector: MentionDetector, window: Window, encoding: Encodi
 
 
 def visualize(
-    detector: MentionDetector,
+    detector: ProbeDetector,
     text: str,
     gold: Iterable[Gold] | None = None,
     threshold: float | None = None,
@@ -314,7 +314,7 @@ def visualize(
 
 
 def visualize_many(
-    detector: MentionDetector,
+    detector: ProbeDetector,
     texts: Sequence[str],
     golds: Sequence[Iterable[Gold] | None] | None = None,
     titles: Sequence[str] | None = None,

@@ -22,20 +22,15 @@ import torch
 from tqdm.auto import tqdm
 
 from ..core.backbone import Backbone
+from ..core.config import DetectorConfig
 from ..core.decoding import get_decoder
-from ..core.detector import (
-    DetectorConfig,
-    MentionDetector,
-    batches,
-    collate,
-    spans_to_mentions,
-    window_spans,
-)
+from ..core.detector import batches, collate, spans_to_mentions, window_spans
 from ..core.echo import check_echo, collate_echo, split_echo
 from ..core.probe import ProbeConfig, ToMMeRProbe
 from ..core.windows import Encoding, Window, encode, make_windows, token_spans_for
 from ..data.mention import AnnotatedText, trim_span
 from ..data.metrics import SpanScores
+from ..typed.detector import MentionDetector
 
 
 @dataclass
@@ -121,7 +116,7 @@ def encode_corpus(
         key = _corpus_key(backbone, docs, max_tokens, context, echo, layer)
         cache_file = Path(cache_dir) / f"hidden-{key}.pt"
         if cache_file.exists():
-            corpus = _window_corpus(backbone, docs, max_tokens, context)
+            corpus = window_corpus(backbone, docs, max_tokens, context)
             corpus.hidden = torch.load(cache_file)
             return corpus
     corpus = encode_corpus_layers(backbone, docs, [layer], max_tokens, context, batch_size, desc, echo)[layer]
@@ -133,10 +128,10 @@ def encode_corpus(
     return corpus
 
 
-def _window_corpus(
+def window_corpus(
     backbone: Backbone, docs: Sequence[AnnotatedText], max_tokens: int, context: int
 ) -> EncodedCorpus:
-    """Tokens, windows and gold window coordinates, without hidden states yet."""
+    """Tokens, windows and gold window coordinates (``(end, start)`` rows), without hidden states yet."""
     docs = list(docs)
     encodings = [encode(backbone.tokenizer, d.text) for d in docs]
     windows = [
@@ -169,7 +164,7 @@ def encode_corpus_layers(
     """
     if echo:
         check_echo(backbone)
-    base = _window_corpus(backbone, docs, max_tokens, context)
+    base = window_corpus(backbone, docs, max_tokens, context)
     hidden = {layer: [torch.empty(0)] * len(base.windows) for layer in layers}
     index = {id(w): k for k, w in enumerate(base.windows)}
     make_batch = collate_echo if echo else collate
@@ -193,7 +188,7 @@ def _with_hidden(base: EncodedCorpus, hidden: list[torch.Tensor]) -> EncodedCorp
     return EncodedCorpus(base.docs, base.encodings, base.windows, hidden, base.gold)
 
 
-def _pad_states(corpus: EncodedCorpus, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_states(corpus: EncodedCorpus, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Padded hidden states and attention mask for window indices."""
     seq = max(corpus.windows[k].length for k in idx)
     hidden = torch.zeros(len(idx), seq, corpus.hidden[idx[0]].shape[-1])
@@ -205,9 +200,11 @@ def _pad_states(corpus: EncodedCorpus, idx: Sequence[int]) -> tuple[torch.Tensor
     return hidden, attn
 
 
-def _pad_batch(corpus: EncodedCorpus, idx: Sequence[int]):
-    """Padded hidden states, attention mask, gold matrix and loss mask for window indices."""
-    hidden, attn = _pad_states(corpus, idx)
+def pad_batch(corpus: EncodedCorpus, idx: Sequence[int]):
+    """``(hidden, attention mask, gold, trainable)`` of the windows ``idx``: padded hidden states, their
+    mask, the gold span matrix (end × start) and the loss mask (the spans a window can predict, and
+    the gold ones)."""
+    hidden, attn = pad_states(corpus, idx)
     seq = hidden.shape[1]
     labels = torch.zeros(len(idx), seq, seq, dtype=torch.bool)
     trainable = torch.zeros(len(idx), seq, seq, dtype=torch.bool)
@@ -251,7 +248,7 @@ def predicted_spans(
     order = sorted(range(len(corpus.windows)), key=lambda k: corpus.windows[k].length)
     for b in range(0, len(order), batch_size):
         idx = order[b : b + batch_size]
-        hidden, attn = _pad_states(corpus, idx)
+        hidden, attn = pad_states(corpus, idx)
         probs = probe.probabilities(hidden, attn)
         for row, k in enumerate(idx):
             w = corpus.windows[k]
@@ -310,7 +307,7 @@ def add_teacher_spans(
     order = sorted(range(len(corpus.windows)), key=lambda k: corpus.windows[k].length)
     for b in range(0, len(order), batch_size):
         idx = order[b : b + batch_size]
-        hidden, attn, labels, trainable = _pad_batch(corpus, idx)
+        hidden, attn, labels, trainable = pad_batch(corpus, idx)
         logits, mask = teacher(hidden, attn)
         confident = (torch.sigmoid(logits) >= threshold) & mask & trainable & ~labels
         for row, k in enumerate(idx):
@@ -363,7 +360,7 @@ def train_probe(
         started, total = time.process_time(), 0.0
         bar = tqdm(groups, desc=f"epoch {epoch}/{config.epochs}", leave=False)
         for idx in bar:
-            hidden, attn, labels, trainable = _pad_batch(train, idx)
+            hidden, attn, labels, trainable = pad_batch(train, idx)
             logits, mask = probe(hidden, attn)
             loss = balanced_bce(logits, labels, mask & trainable)
             opt.zero_grad()

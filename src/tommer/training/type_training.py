@@ -26,8 +26,10 @@ from tqdm.auto import tqdm
 from ..core.detector import spans_to_mentions, window_spans
 from ..core.probe import ToMMeRProbe
 from ..data.mention import AnnotatedText, join_consecutive, join_groups, trim_span, with_prefix
+from ..data.metrics import TypedScores
+from ..data.readers import read_annotated
 from ..errors import TommerError
-from ..evaluation.typed_eval import TypedScores
+from ..typed.detector import MentionDetector
 from ..typed.type_head import (
     DEFAULT_PROMPT,
     TypedSpan,
@@ -40,7 +42,7 @@ from ..typed.type_head import (
     label_states,
     save_head,
 )
-from .training import EncodedCorpus, _pad_batch, encode_corpus
+from .training import EncodedCorpus, encode_corpus, pad_states, split_holdout
 
 WindowSpans = list[tuple[int, int]]  # window rows (BOS = row 0), inclusive
 
@@ -100,7 +102,7 @@ def probe_candidates(
     order = sorted(range(len(corpus.windows)), key=lambda k: corpus.windows[k].length)
     for b in tqdm(range(0, len(order), batch_size), desc="candidates", leave=False):
         idx = order[b : b + batch_size]
-        hidden, attn, _, _ = _pad_batch(corpus, idx)
+        hidden, attn = pad_states(corpus, idx)
         probs = probe.probabilities(hidden, attn)
         for row, k in enumerate(idx):
             w = corpus.windows[k]
@@ -623,12 +625,8 @@ def run_train_types(
     candidate threshold is then chosen on the held-out texts from ``candidate_grid``. A zero-shot
     head with ``unseen_types`` N leaves N training types out of training (:func:`unseen_type_set`)
     and is also scored on them alone: a check of label names it never saw."""
-    from ..core.detector import load
-    from ..data.readers import read_annotated
-    from .training import split_holdout
-
     config = config or TypeTrainConfig()
-    detector = load(model)
+    detector = MentionDetector.from_pretrained(model)
     probe_layer = detector.config.layer
     layer = None if layer == probe_layer else layer  # None: the probe's layer
     extra_layers = list(extra_layers)
@@ -869,12 +867,9 @@ def run_combine_types(
     """Save one detector whose type head averages the supervised heads of ``models`` (trained on the
     same probe; they may read different extra layers), its candidate and label thresholds chosen on
     ``val_data`` (see ``tommer combine-types``)."""
-    from ..core.detector import MentionDetector, load
-    from ..data.readers import read_annotated
-
     if len(models) < 2:
         raise TommerError("combine-types needs at least two detector directories")
-    base = load(models[0])
+    base = MentionDetector.from_pretrained(models[0])
     # one backbone for all: a model on another backbone is refused below, before any use
     dets = [base, *(MentionDetector.from_pretrained(m, backbone=base.backbone) for m in models[1:])]
     for directory, det in zip(models, dets):

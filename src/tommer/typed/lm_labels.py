@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import torch
 
+from ..core.backbone import hf_dir, load_causal_lm
 from ..errors import ConfigError
 
 PROMPT = "{text}\nIn the text above, {mention} is a"
@@ -33,14 +34,8 @@ class LMLabeler:
 
     def __init__(self, source: str) -> None:
         """``source``: a backbone preset name or a Hugging Face directory of a causal LM."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from ..core.backbone import _quiet_transformers, default_dtype, hf_dir
-
-        directory = hf_dir(source)
-        with _quiet_transformers():
-            self.tokenizer = AutoTokenizer.from_pretrained(directory)
-            self.model = AutoModelForCausalLM.from_pretrained(directory, dtype=default_dtype()).eval()
+        self.tokenizer, model = load_causal_lm(hf_dir(source))
+        self.model = model.eval()
         self.source = source
         self._neutral: dict[tuple[str, ...], torch.Tensor] = {}
         self._label_ids: dict[tuple[str, ...], list[list[int]]] = {}
@@ -70,14 +65,15 @@ class LMLabeler:
         return self._label_ids[key]
 
     @torch.inference_mode()
-    def _run(self, ids: list[int], cache=None):
+    def run(self, ids: list[int], cache=None):
+        """One forward pass of the token ids ``ids`` (continuing ``cache`` when given), keeping the cache."""
         return self.model(input_ids=torch.tensor([ids]), cache=cache, use_cache=True)
 
     @torch.inference_mode()
     def label_log_probs(self, ids: list[int], labels: Sequence[str], cache=None) -> torch.Tensor:
         """``(L,)``: the summed log-probability of each label's tokens (after a space) after the
         token ids ``ids`` (continuing ``cache``, which is consumed, when given)."""
-        out = self._run(ids, cache)
+        out = self.run(ids, cache)
         first = out.logits[0, -1].float().log_softmax(-1)
         tails = self.label_ids(labels)
         scores = torch.tensor([float(first[t[0]]) for t in tails])
@@ -121,7 +117,7 @@ class LMLabeler:
         if not spans:
             return []
         neutral = self.neutral(labels)
-        prefix = self._run(self.text_ids(text)).cache
+        prefix = self.run(self.text_ids(text)).cache
         out = []
         for start, end in spans:
             rest = self.mention_ids(text[start:end])
