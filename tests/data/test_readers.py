@@ -6,8 +6,10 @@ import json
 
 import pytest
 
-from tommer.data.readers import read_annotated, read_bio, read_jsonl
+from tommer.data.readers import read_annotated, read_benchmark_json, read_bio, read_jsonl
 from tommer.errors import DataFormatError
+
+SENTENCE = "Angela Merkel met Emmanuel Macron in Paris."
 
 
 def test_bio_rebuilds_text_with_consistent_offsets(tmp_path):
@@ -78,3 +80,31 @@ def test_pile_ner_part_reads(shared_data):
     for d in docs[:50]:
         for s, e in d.spans:
             assert d.text[s:e].strip() == d.text[s:e]
+
+
+def test_read_bio_typed(tmp_path):
+    path = tmp_path / "x.txt"
+    path.write_text("New\tB-city\nYork\tI-city\nTimes\tI-organization\nsays\tO\nhi\tI-greeting\n\nA\tO\n")
+    untyped = read_bio(path)
+    assert untyped[0].spans == [(0, 14), (20, 22)] and untyped[0].labels is None
+    typed = read_bio(path, typed=True)
+    doc = typed[0]
+    assert [doc.text[s:e] for s, e in doc.spans] == ["New York", "Times", "hi"]
+    assert doc.labels == ["city", "organization", "greeting"]
+    assert typed[1].spans == [] and typed[1].labels == []
+
+
+def test_read_benchmark_json_typed(tmp_path):
+    path = tmp_path / "b.json"
+    ents = [
+        {"name": "Paris", "type": "location", "pos": [37, 42]},
+        {"name": "Angela", "type": "person", "pos": [0, 6]},
+    ]
+    path.write_text(json.dumps([{"sentence": SENTENCE, "entities": ents}]))
+    doc = read_annotated(path, typed=True)[0]
+    assert doc.spans == [(0, 6), (37, 42)] and doc.labels == ["person", "location"]
+    assert read_annotated(path)[0].spans == doc.spans
+    path.write_text(json.dumps([{"sentence": SENTENCE, "entities": [{"pos": [0, 6]}]}]))
+    assert read_benchmark_json(path)[0].labels is None
+    with pytest.raises(DataFormatError, match=r"b\.json:record 1: entity without a string 'type'"):
+        read_benchmark_json(path, typed=True)

@@ -36,7 +36,7 @@ pytest.importorskip("uvicorn", reason="uvicorn is not installed (pip install sta
 SENTENCE = "Angela Merkel met Emmanuel Macron in Paris."
 EXPECTED = {"Angela Merkel", "Emmanuel Macron", "Paris"}
 NEEDS_MODEL = "the shipped default model (src/tommer/pretrained/smollm2-135m) is not built yet"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "results" / "serve_screenshot.png"
 CHROMIUM = os.environ.get("TOMMER_CHROMIUM", "/usr/bin/chromium")
 

@@ -1,4 +1,4 @@
-"""The extra backbones (Gemma-3, Qwen2.5, MiniLM) from their presets, chunk assembly, and DICE."""
+"""The extra backbones (Gemma-3, Qwen2.5, MiniLM) from their presets, and chunk assembly."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import torch
 
 import tommer
 from tommer.core.backbone import PRESETS, Backbone, BackbonePreset, assemble_parts, hf_dir, resolve_source
-from tommer.errors import BackboneUnavailableError, ConfigError
-from tommer.evaluation.compare import dice, dice_matrix, mean_off_diagonal
+from tommer.errors import BackboneUnavailableError
 
 EXTRA = ["gemma3-270m", "qwen2.5-0.5b", "minilm-l6"]
 TEXT = "Angela Merkel met Emmanuel Macron in Paris."
@@ -140,33 +139,6 @@ def test_presets_cover_the_four_backbones():
     assert {"smollm2-135m", "gemma3-270m", "qwen2.5-0.5b", "minilm-l6"} <= set(PRESETS)
 
 
-def test_dice_pools_over_sentences():
-    a = [[(0, 5), (6, 10)], [(0, 3)], []]
-    b = [[(0, 5)], [(0, 3), (4, 8)], []]
-    # intersections 1 + 1, sizes 2+1 + 1+2
-    assert dice(a, b) == pytest.approx(4 / 6)
-    assert dice(a, a) == 1.0
-    assert dice([[]], [[]]) == 1.0
-    assert dice([[(0, 2)]], [[(3, 4)]]) == 0.0
-
-
-def test_dice_trims_whitespace_and_checks_lengths():
-    texts = ["Paris is big"]
-    assert dice([[(0, 6)]], [[(0, 5)]], texts) == 1.0  # "Paris " == "Paris" once trimmed
-    with pytest.raises(ConfigError):
-        dice([[]], [[], []])
-
-
-def test_dice_matrix_is_symmetric_with_unit_diagonal():
-    preds = {"x": [[(0, 1)]], "y": [[(0, 1), (2, 3)]], "z": [[(2, 3)]]}
-    m = dice_matrix(preds)
-    assert [m[i][i] for i in range(3)] == [1.0, 1.0, 1.0]
-    assert m[0][1] == m[1][0] == pytest.approx(2 / 3)
-    assert m[0][2] == 0.0
-    assert mean_off_diagonal(m) == pytest.approx((2 / 3 + 0 + 2 / 3) / 3)
-    assert mean_off_diagonal([[1.0]]) is None
-
-
 def test_cached_state_predictions_match_the_detector(detector):
     """training.predicted_spans (used by the layer sweep) post-processes like the detector."""
     from tommer.data.mention import AnnotatedText
@@ -178,30 +150,3 @@ def test_cached_state_predictions_match_the_detector(detector):
     want = [sorted((m.start, m.end) for m in ms) for ms in detector(texts)]
     assert [sorted(p) for p in got] == want
     assert any(want)
-
-
-def test_compare_report_on_a_small_subset(shared_data, tmp_path):
-    """The same model under two names agrees perfectly; the report files are written."""
-    import json
-
-    from tommer.core.layout import PRETRAINED_DIR
-    from tommer.evaluation.compare import run_compare
-
-    models = ["smollm2-135m", str(PRETRAINED_DIR / "smollm2-135m")]
-    result = run_compare(
-        models,
-        limit=3,
-        benchmarks=["CoNLL 2003"],
-        root=shared_data,
-        out_dir=tmp_path,
-        sweeps_dir=tmp_path,
-        log=None,
-    )
-    assert result["sentences"] == 3
-    assert result["dice"]["mean_pairwise"] == 1.0
-    assert result["by_decoding"]["flat"]["mean_pairwise"] == 1.0
-    a, b = (result["zero_shot"][m]["pooled"] for m in models)
-    assert (a["tp"], a["predicted"], a["gold"]) == (b["tp"], b["predicted"], b["gold"]) and a["gold"] > 0
-    assert json.loads((tmp_path / "compare.json").read_text())["dice"]["matrix"] == [[1.0, 1.0], [1.0, 1.0]]
-    assert (tmp_path / "dice.png").stat().st_size > 0
-    assert "Mean pairwise DICE: **1.000**" in (tmp_path / "compare.md").read_text()
