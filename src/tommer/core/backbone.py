@@ -10,6 +10,9 @@ built, and a decoder's final norm is replaced by the identity, so the output equ
 layers are, which norm to drop, and whether attention is bidirectional (encoders such as BERT:
 the window's first token is ``[CLS]``, no ``[SEP]`` is appended, and every token state sees its
 right context too; the probe's span matrix still keeps start <= end).
+
+``transformers`` (about a second to import) is imported only by the functions that load or convert
+a model, so importing this module (the CLI, the detector without a model) stays cheap.
 """
 
 from __future__ import annotations

@@ -97,7 +97,9 @@ def _json_type(value: object) -> str:
 
 
 def _require_web() -> None:
-    """A clear error, not a traceback, when the web dependencies are missing."""
+    """A clear error, not a traceback, when the web dependencies are missing (starlette and uvicorn
+    are imported after this check, in the functions that use them: the CLI imports this module for
+    every command)."""
     missing = [m for m in ("starlette", "uvicorn") if util.find_spec(m) is None]
     if missing:
         raise TommerError(f"tommer serve needs {' and '.join(missing)}: pip install starlette uvicorn")
