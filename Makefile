@@ -26,8 +26,10 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+# ruff, then the import contracts of pyproject.toml ([tool.importlinter]: layers, no cycles)
 lint: setup
 	$(BIN)/ruff check src tests scripts
+	$(BIN)/lint-imports
 
 # Retrain the shipped default model; the exact command is recorded in its model card.
 TOMMER_DATA ?= ../shared/data

@@ -166,10 +166,11 @@ def load_detector(spec: dict):
     import torch
 
     import tommer
-    from tommer.backbone import Backbone
-    from tommer.detector import DetectorConfig, MentionDetector
+    from tommer.core.backbone import Backbone
+    from tommer.core.config import DetectorConfig
+    from tommer.core.probe import ProbeConfig, ToMMeRProbe
     from tommer.errors import ModelNotFoundError
-    from tommer.probe import ProbeConfig, ToMMeRProbe
+    from tommer.typed.detector import MentionDetector
 
     try:
         det = tommer.load(spec["model"])
@@ -214,7 +215,7 @@ def w_start(spec: dict) -> dict:
     """Cold / warm start: import, first ``tommer.load()`` in the process, first call, a second load."""
     t0 = time.perf_counter()
     import tommer  # noqa: F401
-    from tommer.backbone import cache_root
+    from tommer.core.backbone import cache_root
 
     env = setup_torch(spec)
     cache = cache_root()
@@ -309,8 +310,8 @@ def profiled(det, texts: Sequence[str], batch_size: int, threshold: float, decod
     """``detector(texts)`` step by step (mirrors ``predict_spans`` / ``__call__``), timing each step."""
     import inspect
 
-    from tommer.decoding import get_decoder
-    from tommer.detector import batches, collate, spans_to_mentions, window_spans
+    from tommer.core.decoding import get_decoder
+    from tommer.core.detector import batches, collate, spans_to_mentions, window_spans
 
     with_encoding = "encoding" in inspect.signature(window_spans).parameters
     clock = time.perf_counter
@@ -392,7 +393,7 @@ def w_profile(spec: dict) -> dict:
 
 def backbone_only(det, texts: Sequence[str], batch_sizes: Sequence[int], repeats: int) -> dict:
     """``det.backbone.hidden_states`` over the detector's own collated windows (collation untimed)."""
-    from tommer.detector import batches, collate
+    from tommer.core.detector import batches, collate
 
     encodings, windows = det.preprocess(texts)
     words, tokens = sum(n_words(t) for t in texts), sum(len(e) for e in encodings)
@@ -438,9 +439,9 @@ def w_full(spec: dict) -> dict:
     import transformers
     from transformers import AutoModel, AutoTokenizer
 
-    from tommer.backbone import Backbone, convert_gguf, default_dtype, resolve_source
-    from tommer.detector import MentionDetector
-    from tommer.probe import ToMMeRProbe
+    from tommer.core.backbone import Backbone, convert_gguf, default_dtype, resolve_source
+    from tommer.core.probe import ToMMeRProbe
+    from tommer.typed.detector import MentionDetector
 
     env = setup_torch(spec)
     config = detector_config(spec)
@@ -462,10 +463,11 @@ def detector_config(spec: dict):
     """The default detector's config (windowing, layer) without loading its backbone."""
     from transformers import AutoConfig
 
-    from tommer.backbone import convert_gguf, resolve_source
-    from tommer.detector import CONFIG_NAME, DetectorConfig, resolve_model_dir
+    from tommer.core.backbone import convert_gguf, resolve_source
+    from tommer.core.config import DetectorConfig
+    from tommer.core.layout import CONFIG_NAME, resolve_model_dir
+    from tommer.core.probe import ProbeConfig
     from tommer.errors import ModelNotFoundError
-    from tommer.probe import ProbeConfig
 
     try:
         directory = resolve_model_dir(spec["model"])
@@ -621,7 +623,7 @@ def run_worker(name: str, spec: dict, workdir: Path, env: dict[str, str] | None 
 
 def build_texts(args: argparse.Namespace) -> dict[str, Any]:
     """The sentences (first N of each benchmark's test split) and the long documents."""
-    from tommer.evaluation import load_benchmark
+    from tommer.evaluation.evaluation import load_benchmark
 
     names = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
     sentences, sources, pools = [], [], []

@@ -5,7 +5,7 @@ sentence, as a user would call ``detector(texts)``):
 
 - untyped detection with the default model (the probe's layer only);
 - zero-shot labels with the default model (``labels=[...]``: its head reads a deeper layer), and
-  the same with ``lm_labels=True`` (the whole backbone relabels each mention, ``tommer.lm_labels``);
+  the same with ``lm_labels=True`` (the whole backbone relabels each mention, ``tommer.typed.lm_labels``);
 - each supervised model given with ``--heads`` (e.g. one CoNLL 2003 head and the 5-head ensemble);
 - spaCy ``en_core_web_sm`` (full pipeline and NER only), the peer.
 
@@ -107,7 +107,7 @@ def main(argv=None) -> None:
 
     import tommer
     from tommer.errors import TommerError
-    from tommer.evaluation import load_benchmark
+    from tommer.evaluation.evaluation import load_benchmark
 
     try:  # every sentence, as in the file (also those without entities)
         docs = load_benchmark(args.data_root, "CoNLL 2003", "test", False, limit=args.sentences)

@@ -19,11 +19,11 @@ import sys
 from pathlib import Path
 
 import tommer
-from tommer.decoding import DEFAULT_DECODING
-from tommer.detector import resolve_model_dir
-from tommer.evaluation import BENCHMARKS, load_benchmark, score_spans
-from tommer.metrics import SpanScores
-from tommer.readers import data_root
+from tommer.core.decoding import DEFAULT_DECODING
+from tommer.core.layout import resolve_model_dir
+from tommer.data.metrics import SpanScores
+from tommer.data.readers import data_root
+from tommer.evaluation.evaluation import BENCHMARKS, load_benchmark, score_spans
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 MARGINS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)

@@ -2,7 +2,7 @@
 
 The zero-shot head is trained on the Pile-NER part in ``<data>/pile-ner`` (its types are the
 labels it sees). For each CrossNER domain this counts the test split's gold mentions by type
-(read as the zero-shot rows read them: ``tommer.typed_eval`` renames), the share whose type name
+(read as the zero-shot rows read them: ``tommer.evaluation.typed_eval`` renames), the share whose type name
 is a Pile-NER training type, and, per CrossNER type, its Pile-NER mention count (0: never seen).
 Data only, no model. Writes ``<out>.md`` and ``<out>.json``.
 
@@ -18,8 +18,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from tommer.readers import PILE_NER_BIO, data_root, read_annotated
-from tommer.typed_eval import gold_renaming
+from tommer.data.readers import PILE_NER_BIO, data_root, read_annotated
+from tommer.evaluation.typed_eval import gold_renaming
 
 DOMAINS = ("AI", "literature", "music", "politics", "science")
 
@@ -57,7 +57,7 @@ def render(report: dict, command: str) -> str:
         f"- Training data: the Pile-NER part, {report['pile_ner_mentions']} mentions of "
         f"{report['pile_ner_types']} types (the zero-shot head trains on its fixed 90% split).",
         "- CrossNER: test split, gold types read as the zero-shot rows read them "
-        "(renamings in `tommer.typed_eval`).",
+        "(renamings in `tommer.evaluation.typed_eval`).",
         f"- Gold mentions whose type name is a Pile-NER type: **{report['seen_share']:.1%}** "
         f"of {report['gold']}.",
         "",

@@ -24,12 +24,13 @@ from pathlib import Path
 
 from sweep_common import cpu_flags, encode_cached, pooled
 
-from tommer.backbone import DEFAULT_BACKBONE, Backbone
-from tommer.detector import DetectorConfig, MentionDetector
-from tommer.evaluation import BENCHMARKS, load_benchmark
-from tommer.probe import ProbeConfig
-from tommer.readers import PILE_NER_BIO, data_root, read_bio
-from tommer.training import TrainConfig, evaluate, split_holdout, train_probe
+from tommer.core.backbone import DEFAULT_BACKBONE, Backbone
+from tommer.core.config import DetectorConfig
+from tommer.core.probe import ProbeConfig
+from tommer.data.readers import PILE_NER_BIO, data_root, read_bio
+from tommer.evaluation.evaluation import BENCHMARKS, load_benchmark
+from tommer.training.training import TrainConfig, evaluate, split_holdout, train_probe
+from tommer.typed.detector import MentionDetector
 
 DECODINGS = ("threshold", "flat")
 

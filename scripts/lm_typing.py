@@ -7,7 +7,7 @@ the domain's label names (as the zero-shot rows of ``tommer eval --typed`` name 
 - ``head``: the shipped zero-shot head's best label (label vectors from layer-L prompts), for the
   gold spans among the probe's candidates at the head's candidate threshold (the others cannot
   be typed by it at all; their share is reported);
-- ``lm``: the whole backbone with its LM head (``tommer.lm_labels.LMLabeler``, as ``lm_labels=True``)
+- ``lm``: the whole backbone with its LM head (``tommer.typed.lm_labels.LMLabeler``, as ``lm_labels=True``)
   reads ``<sentence>\\nIn the text above, <mention> is a`` and scores each label by the summed
   log-probability of its tokens, minus the same after ``In the text above, N/A is a``.
 
@@ -30,11 +30,16 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tommer.detector import load
-from tommer.lm_labels import PROMPT, LMLabeler
-from tommer.readers import data_root, read_annotated
-from tommer.type_training import encode_grouped, probe_candidates, score_predictions, sentence_predictions
-from tommer.typed_eval import CROSSNER, LABEL_NAMES, gold_renaming, relabel
+from tommer.api import load
+from tommer.data.readers import data_root, read_annotated
+from tommer.evaluation.typed_eval import CROSSNER, LABEL_NAMES, gold_renaming, relabel
+from tommer.training.type_training import (
+    encode_grouped,
+    probe_candidates,
+    score_predictions,
+    sentence_predictions,
+)
+from tommer.typed.lm_labels import PROMPT, LMLabeler
 
 
 def head_outputs(detector, docs, names, rename, cache_dir) -> tuple[list[dict], list[list], list[set]]:
@@ -120,7 +125,8 @@ def render(report: dict) -> str:
         f"- Split: **dev**, the first {report['limit']} sentences of each domain; every gold mention is "
         "typed among the domain's label names. Typing only: which spans to type is not measured.",
         "- head: the shipped zero-shot head's best label, on the gold spans among the probe's candidates.",
-        f"- lm: the whole backbone ({report['backbone']}, LM head included) as `tommer.lm_labels.LMLabeler`: "
+        f"- lm: the whole backbone ({report['backbone']}, LM head included) as "
+        "`tommer.typed.lm_labels.LMLabeler`: "
         f"scores `{PROMPT!r}` + ` <label>` by the label tokens' log-probability, minus the same after "
         "`'In the text above, N/A is a'`.",
         "",

@@ -30,11 +30,11 @@ from pathlib import Path
 import torch
 from sweep_common import cpu_flags, encode_cached, pct, pooled
 
-from tommer.backbone import DEFAULT_BACKBONE, Backbone
-from tommer.evaluation import BENCHMARKS, load_benchmark
-from tommer.probe import ProbeConfig, ToMMeRProbe
-from tommer.readers import PILE_NER_BIO, data_root, read_bio
-from tommer.training import (
+from tommer.core.backbone import DEFAULT_BACKBONE, Backbone
+from tommer.core.probe import ProbeConfig, ToMMeRProbe
+from tommer.data.readers import PILE_NER_BIO, data_root, read_bio
+from tommer.evaluation.evaluation import BENCHMARKS, load_benchmark
+from tommer.training.training import (
     EncodedCorpus,
     TrainConfig,
     add_teacher_spans,

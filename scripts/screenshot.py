@@ -28,7 +28,7 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     import tommer
-    from tommer.server import HEADLESS_CHROMIUM_ARGS, BackgroundServer, create_app
+    from tommer.integrations.server import HEADLESS_CHROMIUM_ARGS, BackgroundServer, create_app
 
     detector = tommer.load(args.model)
     with BackgroundServer(create_app(detector, args.model)) as server, sync_playwright() as pw:

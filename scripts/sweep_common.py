@@ -11,9 +11,8 @@ from pathlib import Path
 
 import torch
 
-from tommer.metrics import SpanScores
-from tommer.training import EncodedCorpus, encode_corpus_layers, evaluate
-from tommer.training import _window_corpus as window_corpus
+from tommer.data.metrics import SpanScores
+from tommer.training.training import EncodedCorpus, encode_corpus_layers, evaluate, window_corpus
 
 
 def concat(corpora: list[EncodedCorpus]) -> EncodedCorpus:

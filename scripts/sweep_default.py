@@ -12,10 +12,10 @@ import json
 import time
 from pathlib import Path
 
-from tommer.backbone import DEFAULT_BACKBONE, Backbone
-from tommer.probe import ProbeConfig
-from tommer.readers import PILE_NER_BIO, data_root, read_bio
-from tommer.training import TrainConfig, encode_corpus_layers, split_holdout, train_probe
+from tommer.core.backbone import DEFAULT_BACKBONE, Backbone
+from tommer.core.probe import ProbeConfig
+from tommer.data.readers import PILE_NER_BIO, data_root, read_bio
+from tommer.training.training import TrainConfig, encode_corpus_layers, split_holdout, train_probe
 
 
 def main() -> None:

@@ -29,13 +29,12 @@ from pathlib import Path
 import torch
 from layer_sweep import parse_layers  # scripts/ is on sys.path when run as a script
 
-from tommer.backbone import Backbone
-from tommer.detector import load
-from tommer.mention import join_consecutive
-from tommer.readers import PILE_NER_BIO, data_root, read_annotated
-from tommer.training import encode_corpus, encode_corpus_layers, split_holdout
-from tommer.type_head import DEFAULT_PROMPT, TypeHead, TypeHeadConfig, label_states
-from tommer.type_training import (
+from tommer.api import load
+from tommer.core.backbone import Backbone
+from tommer.data.mention import join_consecutive
+from tommer.data.readers import PILE_NER_BIO, data_root, read_annotated
+from tommer.training.training import encode_corpus, encode_corpus_layers, split_holdout
+from tommer.training.type_training import (
     TypeTrainConfig,
     candidate_recall,
     held_out_label_sets,
@@ -45,6 +44,7 @@ from tommer.type_training import (
     typed_gold,
     zero_shot_validator,
 )
+from tommer.typed.type_head import DEFAULT_PROMPT, TypeHead, TypeHeadConfig, label_states
 
 
 def main() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import tommer
+from tommer.data.readers import data_root
 from tommer.errors import ModelNotFoundError
-from tommer.readers import data_root
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +18,7 @@ def detector() -> tommer.MentionDetector:
 def backbone(detector):
     """The default's backbone at the probe's layer, loaded on its own: a typed call on the shared
     detector may have replaced ``detector.backbone`` with a deeper one."""
-    from tommer.backbone import Backbone
+    from tommer.core.backbone import Backbone
 
     return Backbone.load(detector.config.backbone, detector.config.layer)
 
@@ -39,9 +39,10 @@ def live(request):
     except ModelNotFoundError:
         import torch
 
-        from tommer.backbone import Backbone
-        from tommer.detector import DetectorConfig, MentionDetector
-        from tommer.probe import ProbeConfig, ToMMeRProbe
+        from tommer.core.backbone import Backbone
+        from tommer.core.config import DetectorConfig
+        from tommer.core.probe import ProbeConfig, ToMMeRProbe
+        from tommer.typed.detector import MentionDetector
 
         torch.manual_seed(0)
         backbone = Backbone.load("smollm2-135m", 6)

@@ -5,10 +5,10 @@
 >>> detector("Angela Merkel met Emmanuel Macron in Paris.")
 """
 
+from .core.layout import DEFAULT_MODEL
+from .core.outputs import as_pipeline_output
+from .data.mention import AnnotatedText, Mention
 from .errors import TommerError
-from .layout import DEFAULT_MODEL
-from .mention import AnnotatedText, Mention
-from .outputs import as_pipeline_output
 
 __version__ = "0.1.0"
 
@@ -17,11 +17,11 @@ _DETECTOR_NAMES = ("DetectorConfig", "MentionDetector", "load")
 
 def __getattr__(name: str):
     """The detector (and so torch) is imported on first use, not with the package: spaCy imports
-    ``tommer.spacy_component`` (and so this package) for every ``spacy.blank()``."""
+    ``tommer.integrations.spacy_component`` (and so this package) for every ``spacy.blank()``."""
     if name in _DETECTOR_NAMES:
-        from . import detector
+        from . import api
 
-        return getattr(detector, name)
+        return getattr(api, name)
     raise AttributeError(f"module 'tommer' has no attribute {name!r}")
 
 

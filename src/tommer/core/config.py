@@ -1,0 +1,52 @@
+"""DetectorConfig: everything a saved detector's ``config.json`` holds (backbone, layer, probe, windows)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .probe import ProbeConfig
+
+
+@dataclass
+class DetectorConfig:
+    """Everything needed to rebuild a detector: backbone, layer, probe and windowing."""
+
+    backbone: str
+    layer: int
+    probe: ProbeConfig
+    max_tokens: int = 512
+    context: int = 64
+    threshold: float = 0.5  # the model's default operating threshold
+    margin: float = 0.0  # greedy decoders: a longer overlapping span wins within this many logits
+    echo: bool = False  # the probe reads echo input's second copy (tommer.core.echo): 2x the tokens
+    info: dict = field(default_factory=dict)  # training data, seed, metrics (model card)
+
+    def to_dict(self) -> dict:
+        return {
+            "backbone": self.backbone,
+            "layer": self.layer,
+            "probe": self.probe.to_dict(),
+            "max_tokens": self.max_tokens,
+            "context": self.context,
+            "threshold": self.threshold,
+            "margin": self.margin,
+            **({"echo": True} if self.echo else {}),
+            "info": self.info,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DetectorConfig:
+        return cls(
+            backbone=data["backbone"],
+            layer=int(data["layer"]),
+            probe=ProbeConfig.from_dict(data["probe"]),
+            max_tokens=int(data.get("max_tokens", 512)),
+            context=int(data.get("context", 64)),
+            threshold=float(data.get("threshold", 0.5)),
+            margin=float(data.get("margin", 0.0)),
+            echo=bool(data.get("echo", False)),
+            info=data.get("info", {}),
+        )
+
+
+__all__ = ["DetectorConfig"]

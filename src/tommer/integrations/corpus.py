@@ -1,0 +1,339 @@
+"""Streaming a corpus through a detector: constant memory, progress, ``--resume``, gzip.
+
+The input (``.jsonl`` / ``.ndjson`` objects with a ``text`` field, or any other file as one
+document per line; ``.gz`` compressed by extension) is read twice: once up front to check every
+line and count the records (for the ETA), then in fixed chunks of ``chunk_size`` records that
+go through the detector together. Each output line is the input record plus ``"mentions"``, in
+input order; a chunk's lines are written by one write of whole lines, flushed and fsynced
+(a gzip output gets one gzip member per chunk).
+
+Resume: the existing output is repaired first (a torn last line or a truncated gzip member
+left by ``kill -9`` is cut away), its records are checked against the input, and the run goes
+on from the first missing record. Chunk boundaries depend only on the record index, so a
+resumed run puts the same texts in the same batches as an uninterrupted one and writes the
+same bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+import os
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from ..data.readers import is_gzip, iter_lines, parse_json_object
+from ..errors import ConfigError, DataFormatError
+
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+BLOCK = 1 << 20
+
+Render = Callable[[dict, list], dict]
+
+
+# -- reading -----------------------------------------------------------------------------
+def is_jsonl(path: str | Path) -> bool:
+    """JSONL input by extension (``.gz`` ignored); anything else is one document per line."""
+    name = str(path)[:-3] if is_gzip(path) else str(path)
+    return name.endswith(JSONL_SUFFIXES)
+
+
+def iter_records(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """(line number, record): JSONL objects with a string ``text``, or ``{"text": line}``."""
+    as_jsonl = is_jsonl(path)
+    for number, line in iter_lines(path):
+        if not as_jsonl:
+            yield number, {"text": line}
+            continue
+        if not line.strip():
+            continue
+        rec = parse_json_object(path, number, line)
+        if not isinstance(rec.get("text"), str):
+            raise DataFormatError(path, number, "missing string field 'text'")
+        yield number, rec
+
+
+# -- repairing an interrupted output -------------------------------------------------------
+def repair_output(path: str | Path) -> tuple[int, int]:
+    """Cut a torn tail off an interrupted output; returns (complete records, bytes removed).
+
+    Plain output is truncated after its last newline. Gzip output is cut after the last gzip
+    member that ends on a whole line; the whole lines that follow (in a truncated or
+    mid-line member) are written back as one new member.
+    """
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return 0, 0
+    return _repair_gzip(path) if is_gzip(path) else _repair_plain(path)
+
+
+def _repair_plain(path: Path) -> tuple[int, int]:
+    lines, end, offset = 0, 0, 0
+    with path.open("rb") as handle:
+        while block := handle.read(BLOCK):
+            lines += block.count(b"\n")
+            last = block.rfind(b"\n")
+            if last >= 0:
+                end = offset + last + 1
+            offset += len(block)
+    if end < offset:
+        os.truncate(path, end)
+    return lines, offset - end
+
+
+def _inflate(handle) -> Iterator[tuple[bytes, int | None]]:
+    """Decompressed pieces of a gzip stream, each with the compressed offset where its member
+    ends (None inside a member); stops at the end of the file or at data that is not gzip."""
+    offset, data = 0, handle.read(BLOCK)
+    member = zlib.decompressobj(wbits=31)
+    while data:
+        try:
+            out = member.decompress(data)
+        except zlib.error:
+            return  # garbage (e.g. zeros after a crash): everything from here is dropped
+        if not member.eof:
+            yield out, None
+            offset += len(data)
+            data = handle.read(BLOCK)
+            continue
+        offset += len(data) - len(member.unused_data)
+        yield out, offset
+        data = member.unused_data or handle.read(BLOCK)
+        member = zlib.decompressobj(wbits=31)
+
+
+def _count_lines(handle) -> int:
+    handle.seek(0)
+    return sum(block.count(b"\n") for block in iter(lambda: handle.read(BLOCK), b""))
+
+
+def _repair_gzip(path: Path) -> tuple[int, int]:
+    """Keep the gzip members up to the last one that ends on a whole line; rewrite the rest."""
+    size = path.stat().st_size
+    clean, clean_lines = 0, 0  # compressed offset and line count at the last clean member end
+    with path.open("rb") as handle, tempfile.SpooledTemporaryFile(max_size=16 * BLOCK) as tail:
+        if handle.read(2) != b"\x1f\x8b":
+            raise DataFormatError(path, None, "not a gzip file: cannot resume it")
+        handle.seek(0)
+        ends_line = True
+        for out, end in _inflate(handle):
+            tail.write(out)
+            ends_line = out.endswith(b"\n") if out else ends_line
+            if end is not None and ends_line:
+                clean, clean_lines = end, clean_lines + _count_lines(tail)
+                tail.seek(0)
+                tail.truncate()
+        if clean == size:
+            return clean_lines, 0
+        # the whole lines after the clean point go back as one new member; the rest is dropped
+        os.truncate(path, clean)
+        tail.seek(0)
+        extra, carry = 0, b""
+        with path.open("ab") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as member:
+            for block in iter(lambda: tail.read(BLOCK), b""):
+                carry += block
+                cut = carry.rfind(b"\n") + 1
+                member.write(carry[:cut])
+                extra += carry[:cut].count(b"\n")
+                carry = carry[cut:]
+        with path.open("ab") as raw:
+            os.fsync(raw.fileno())
+    return clean_lines + extra, size - clean
+
+
+# -- writing -----------------------------------------------------------------------------
+class _Sink:
+    """Append whole chunks of output lines: one write per chunk, then flush and fsync."""
+
+    def __init__(self, path: str | Path | None, append: bool) -> None:
+        self.path = path
+        self.gzip = path is not None and is_gzip(path)
+        self.handle = None if path is None else open(path, "ab" if append else "wb", buffering=0)  # noqa: SIM115
+
+    def write(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        text = "".join(lines)
+        if self.handle is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+        data = text.encode("utf-8")
+        if self.gzip:
+            data = gzip.compress(data, mtime=0)  # one complete member per chunk
+        view = memoryview(data)
+        while view:
+            view = view[self.handle.write(view) :]
+        os.fsync(self.handle.fileno())
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
+# -- the run -----------------------------------------------------------------------------
+@dataclass
+class CorpusRun:
+    """What a run did: records in the input, kept from a previous run, written now."""
+
+    total: int
+    resumed: int
+    written: int
+    seconds: float
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.written / self.seconds if self.seconds > 0 else 0.0
+
+
+def default_render(record: dict, mentions: list) -> dict:
+    """The output record: the input record (every field, same order) plus ``"mentions"``."""
+    record["mentions"] = [m.to_dict() for m in mentions]
+    return record
+
+
+@dataclass
+class CorpusPlan:
+    """A checked run: its files, the input's record count and the records already done."""
+
+    input_path: Path
+    output_path: Path | None
+    total: int
+    done: int = 0
+    resume: bool = False
+    cut_bytes: int = 0  # torn tail removed from a resumed output
+
+
+def plan_corpus(
+    input_path: str | Path,
+    output_path: str | Path | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+) -> CorpusPlan:
+    """Check the files before any work: every input line, the output path, a resumed output.
+
+    Without ``resume`` an existing non-empty output is refused unless ``overwrite``. With it,
+    the output's torn tail is cut away and its records must match the input's first ones.
+    """
+    input_path = Path(input_path)
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other: give one")
+    if output_path is None:
+        if resume:
+            raise ConfigError("--resume needs an output file (-o)")
+        return CorpusPlan(input_path, None, _scan_input(input_path, None, 0))
+    out = Path(output_path)
+    if out.is_dir():
+        raise ConfigError(f"output {out} is a folder")
+    if not out.parent.is_dir():
+        raise ConfigError(f"output folder {out.parent} does not exist")
+    if out.exists() and input_path.exists() and out.samefile(input_path):
+        raise ConfigError(f"output {out} is the input file")
+    if not resume and out.exists() and out.stat().st_size > 0 and not overwrite:
+        raise ConfigError(
+            f"output {out} exists ({out.stat().st_size:,} bytes): use --resume to continue it "
+            "or --overwrite to replace it"
+        )
+    if not input_path.is_file():
+        raise DataFormatError(input_path, None, "no such file")
+    done, cut = repair_output(out) if resume else (0, 0)
+    return CorpusPlan(input_path, out, _scan_input(input_path, out, done), done, resume, cut)
+
+
+def _scan_input(input_path: Path, output_path: Path | None, done: int) -> int:
+    """Check every input line and count the records; the first ``done`` must match the output."""
+    records = iter_records(input_path)
+    if done:
+        outputs = iter_lines(output_path)
+        for (number, rec), (out_number, line) in zip(records, outputs):
+            out = parse_json_object(output_path, out_number, line)
+            if "text" in out and out["text"] != rec["text"]:
+                raise DataFormatError(
+                    output_path,
+                    out_number,
+                    f"text differs from input record {input_path}:{number}: resume with the same "
+                    "input, or use --overwrite to start again",
+                )
+            if out_number == done:
+                break
+        else:
+            raise DataFormatError(
+                output_path, None, f"holds {done} records but the input {input_path} has fewer"
+            )
+        outputs.close()
+    return sum(1 for _ in records) + done
+
+
+def stream_corpus(
+    detector: Any,
+    plan: CorpusPlan,
+    *,
+    threshold: float | None = None,
+    decoding: str = "threshold",
+    batch_size: int = 8,
+    chunk_size: int = 64,
+    progress: bool = True,
+    render: Render = default_render,
+    log: Callable[[str], None] = lambda message: None,
+) -> CorpusRun:
+    """Detect mentions in the records still to do; append JSONL to the output (or stdout).
+
+    ``render(record, mentions)`` builds each output record (default: the record plus ``"mentions"``).
+    """
+    if chunk_size < 1:
+        raise ConfigError(f"chunk size must be >= 1, not {chunk_size}")
+    done, total = plan.done, plan.total
+    if plan.resume:
+        cut = f" (its torn end, {plan.cut_bytes} bytes, was repaired)" if plan.cut_bytes else ""
+        log(f"resume: {done} of {total} records already in {plan.output_path}{cut}")
+    options = dict(threshold=threshold, decoding=decoding, batch_size=batch_size)
+    sink = _Sink(plan.output_path, append=plan.resume)
+    written, start = 0, time.perf_counter()
+    bar = tqdm(
+        total=total,
+        initial=done,
+        desc="detect",
+        unit="doc",
+        file=sys.stderr,
+        disable=not progress,
+        mininterval=0.5 if sys.stderr.isatty() else 10.0,
+        smoothing=0.1,
+    )
+    try:
+        indexed = enumerate(iter_records(plan.input_path))
+        for _, group in itertools.groupby(indexed, key=lambda item: item[0] // chunk_size):
+            chunk = list(group)
+            if chunk[-1][0] < done:
+                continue  # already in the output
+            results = detector([rec["text"] for _, (_, rec) in chunk], **options)
+            lines = []
+            for (index, (_, rec)), mentions in zip(chunk, results):
+                if index < done:
+                    continue  # run only so that the chunk's batches match an uninterrupted run
+                lines.append(json.dumps(render(rec, mentions), ensure_ascii=False) + "\n")
+            sink.write(lines)
+            written += len(lines)
+            bar.update(len(lines))
+    except KeyboardInterrupt:
+        if plan.output_path is not None:
+            log(f"interrupted: {done + written} records in {plan.output_path}; continue with --resume")
+        raise
+    finally:
+        bar.close()
+        sink.close()
+    run = CorpusRun(total, done, written, time.perf_counter() - start)
+    log(
+        f"{written} records written ({done} kept from before, {total} in the input) in "
+        f"{run.seconds:.1f} s, {run.docs_per_second:.1f} docs/s"
+    )
+    return run

@@ -1,0 +1,925 @@
+"""Training span-type heads on cached layer-L hidden states (see :mod:`tommer.typed.type_head`).
+
+Training spans of a window are the probe's candidates (probability >= the head's
+``candidate_threshold``) plus the gold mentions. Supervised: cross-entropy over the labels
+plus "none" (candidates that are not gold mentions). Zero-shot: per window, binary
+cross-entropy over (span, label) pairs for the passage's own types plus randomly drawn
+other types, positives and negatives averaged separately; candidates that are not gold
+mentions are negatives for every label. The best epoch on held-out texts is kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..core.detector import spans_to_mentions, window_spans
+from ..core.probe import ToMMeRProbe
+from ..data.mention import AnnotatedText, join_consecutive, join_groups, trim_span, with_prefix
+from ..data.metrics import TypedScores
+from ..data.readers import read_annotated
+from ..errors import TommerError
+from ..typed.detector import MentionDetector
+from ..typed.type_head import (
+    DEFAULT_PROMPT,
+    TypedSpan,
+    TypeHead,
+    TypeHeadConfig,
+    decode_typed,
+    ensemble,
+    join_layers,
+    label_candidates,
+    label_states,
+    save_head,
+)
+from .training import EncodedCorpus, encode_corpus, pad_states, split_holdout
+
+WindowSpans = list[tuple[int, int]]  # window rows (BOS = row 0), inclusive
+
+
+@dataclass
+class TypeTrainConfig:
+    epochs: int = 6
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    batch_windows: int = 16
+    negative_labels: int = 8  # zero-shot: random other types per window
+    balanced: bool = True  # zero-shot: average positive and negative pairs separately
+    seed: int = 0
+    ignore_labels: tuple[str, ...] = ()  # spans of these types are left out of training (unseen types)
+
+
+def joined_states(corpora: Sequence[EncodedCorpus]) -> EncodedCorpus:
+    """The same windows with several layers' states joined (:func:`join_layers`), stored in the
+    first corpus's dtype; a single corpus is returned as it is."""
+    if len(corpora) == 1:
+        return corpora[0]
+    first = corpora[0]
+    hidden = [join_layers([c.hidden[k] for c in corpora]).to(h.dtype) for k, h in enumerate(first.hidden)]
+    return replace(first, hidden=hidden)
+
+
+def gold_rows(corpus: EncodedCorpus) -> list[list[tuple[int, int, str]]]:
+    """Typed gold spans per window as (start row, end row, label), for ends the window owns."""
+    per_doc = []
+    for doc, enc in zip(corpus.docs, corpus.encodings):
+        spans = []
+        for (s, e), label in zip(doc.spans, doc.labels or []):
+            inside = np.nonzero((enc.ends > s) & (enc.starts < e))[0]
+            if len(inside):
+                spans.append((int(inside[0]), int(inside[-1]), label))
+        per_doc.append(spans)
+    out = []
+    for w in corpus.windows:
+        off = w.start - 1
+        out.append(
+            [
+                (s - off, e - off, lab)
+                for s, e, lab in per_doc[w.doc]
+                if s >= w.start and w.own_from <= e < w.own_to
+            ]
+        )
+    return out
+
+
+@torch.no_grad()
+def probe_candidates(
+    probe: ToMMeRProbe, corpus: EncodedCorpus, threshold: float, batch_size: int = 16
+) -> list[list[tuple[int, int, float]]]:
+    """The probe's candidate spans per window, in document token indices (as at inference)."""
+    probe.eval()
+    out: list[list] = [[] for _ in corpus.windows]
+    order = sorted(range(len(corpus.windows)), key=lambda k: corpus.windows[k].length)
+    for b in tqdm(range(0, len(order), batch_size), desc="candidates", leave=False):
+        idx = order[b : b + batch_size]
+        hidden, attn = pad_states(corpus, idx)
+        probs = probe.probabilities(hidden, attn)
+        for row, k in enumerate(idx):
+            w = corpus.windows[k]
+            out[k] = window_spans(w, corpus.encodings[w.doc], probs[row], threshold)
+    return out
+
+
+def candidate_recall(corpus: EncodedCorpus, cands: Sequence[list]) -> float:
+    """Share of gold spans (owned by a window) among the candidates."""
+    gold = gold_rows(corpus)
+    hit = total = 0
+    for w, g, c in zip(corpus.windows, gold, cands):
+        off = w.start - 1
+        rows = {(s - off, e - off) for s, e, _ in c}
+        hit += sum((s, e) in rows for s, e, _ in g)
+        total += len(g)
+    return hit / total if total else 0.0
+
+
+def training_items(
+    corpus: EncodedCorpus, cands: Sequence[list], floor: float = 0.0, ignore: Sequence[str] = ()
+) -> list[tuple]:
+    """Per window: (index, spans in rows, gold label or None, probe probability per span).
+
+    Gold spans the probe missed get probability ``floor``; spans of an ``ignore`` type are left
+    out (neither positive nor negative); windows without spans are skipped.
+    """
+    items = []
+    for k, (w, gold) in enumerate(zip(corpus.windows, gold_rows(corpus))):
+        off = w.start - 1
+        labels = {(s, e): lab for s, e, lab in gold}
+        probs = {(s - off, e - off): p for s, e, p in cands[k]}
+        spans = sorted(sp for sp in set(probs) | set(labels) if labels.get(sp) not in ignore)
+        if spans:
+            items.append((k, spans, [labels.get(sp) for sp in spans], [probs.get(sp, floor) for sp in spans]))
+    return items
+
+
+def _loss(head: TypeHead, corpus, item, label_index, label_vecs, config, rng, vocab) -> torch.Tensor:
+    k, spans, gold, probs = item
+    vectors = head.encode_spans(corpus.hidden[k], torch.tensor(spans, dtype=torch.long), probs)
+    if not head.zero_shot:
+        none = len(head.config.labels)
+        target = torch.tensor([none if g is None else label_index[g] for g in gold])
+        return torch.nn.functional.cross_entropy(head.logits(vectors), target)
+    own = sorted({g for g in gold if g is not None})
+    others = [
+        lab for lab in rng.sample(vocab, min(len(vocab), config.negative_labels + len(own))) if lab not in own
+    ]
+    names = own + others[: config.negative_labels]
+    logits = head.logits(vectors, head.encode_labels(label_vecs[[label_index[n] for n in names]]))
+    target = torch.tensor([[float(g == n) for n in names] for g in gold])
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    if not config.balanced:
+        return loss.mean()
+    pos = target.bool()
+    total = loss[~pos].mean()
+    return 0.5 * (total + loss[pos].mean()) if pos.any() else total
+
+
+def train_type_head(
+    head: TypeHead,
+    train: EncodedCorpus,
+    train_cands: Sequence[list],
+    validate,
+    config: TypeTrainConfig,
+    vocab: Sequence[str],
+    label_vecs: torch.Tensor | None = None,
+    log=print,
+) -> tuple[TypeHead, list[dict]]:
+    """Train ``head``; ``validate(head) -> (f1, extra dict)`` picks the best epoch.
+
+    ``vocab`` is the label set (supervised) or every training type (zero-shot), in the row
+    order of ``label_vecs`` (the types' prompt states, zero-shot only).
+    """
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    label_index = {lab: k for k, lab in enumerate(vocab)}
+    items = training_items(train, train_cands, head.config.candidate_threshold, config.ignore_labels)
+    opt = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps = config.epochs * math.ceil(len(items) / config.batch_windows)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=config.lr, total_steps=max(steps, 1), pct_start=0.1
+    )
+    history, best_state, best_f1 = [], None, -math.inf
+    for epoch in range(1, config.epochs + 1):
+        head.train()
+        rng.shuffle(items)
+        started, total = time.process_time(), 0.0
+        for b in tqdm(range(0, len(items), config.batch_windows), desc=f"epoch {epoch}", leave=False):
+            batch = items[b : b + config.batch_windows]
+            loss = sum(
+                _loss(head, train, it, label_index, label_vecs, config, rng, list(vocab)) for it in batch
+            )
+            loss = loss / len(batch)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach())
+        head.eval()
+        f1, extra = validate(head)
+        row = {"epoch": epoch, "loss": total / max(1, math.ceil(len(items) / config.batch_windows))}
+        row.update(val_f1=f1, **extra, cpu_s=time.process_time() - started)
+        history.append(row)
+        log(json.dumps({k: round(v, 5) if isinstance(v, float) else v for k, v in row.items()}))
+        if f1 > best_f1:
+            best_f1, best_state = f1, copy.deepcopy(head.state_dict())
+            head.config.label_threshold = extra.get("label_threshold", head.config.label_threshold)
+    if best_state is not None:
+        head.load_state_dict(best_state)
+    return head.eval(), history
+
+
+def label_corpus(
+    head: TypeHead,
+    corpus: EncodedCorpus,
+    cands: Sequence[list],
+    label_sets: Sequence[tuple[Sequence[str], torch.Tensor | None]],
+    label_threshold: float,
+) -> list[list[TypedSpan]]:
+    """Every labelled candidate span per document (document token indices), before decoding.
+
+    ``label_sets`` gives each document's (label names, label vectors) — one entry for all
+    documents, or one per document.
+    """
+    found: list[list] = [[] for _ in corpus.docs]
+    with torch.no_grad():
+        for k, w in enumerate(corpus.windows):
+            names, vectors = label_sets[w.doc if len(label_sets) > 1 else 0]
+            found[w.doc] += label_candidates(
+                head, corpus.hidden[k], cands[k], w.start - 1, names, vectors, label_threshold
+            )
+    return found
+
+
+def decode_corpus(corpus: EncodedCorpus, found: Sequence[list[TypedSpan]]) -> list[list[tuple]]:
+    """Typed mentions (char start, end, label, label score) per document from labelled spans."""
+    out = []
+    for doc, enc, spans in zip(corpus.docs, corpus.encodings, found):
+        chosen = decode_typed(spans)
+        mentions = spans_to_mentions(doc.text, enc, [(s, e, p) for s, e, p, _, _ in chosen])
+        out.append([(m.start, m.end, sp[3], sp[4]) for m, sp in zip(mentions, chosen)])
+    return out
+
+
+def predict_corpus(
+    head: TypeHead,
+    corpus: EncodedCorpus,
+    cands: Sequence[list],
+    label_sets: Sequence[tuple[Sequence[str], torch.Tensor | None]],
+    label_threshold: float,
+) -> list[list[tuple[int, int, str, float]]]:
+    """Typed mentions (char start, end, label, label score) per document from cached states."""
+    return decode_corpus(corpus, label_corpus(head, corpus, cands, label_sets, label_threshold))
+
+
+def typed_gold(corpus: EncodedCorpus, rename=None) -> list[set[tuple[int, int, str]]]:
+    """Gold (trimmed char start, end, label) per document; ``rename`` maps label names."""
+    return docs_gold(corpus.docs, rename)
+
+
+def docs_gold(docs: Sequence[AnnotatedText], rename=None) -> list[set[tuple[int, int, str]]]:
+    """Gold (trimmed char start, end, label) per text; ``rename`` maps label names."""
+    rename = rename or {}
+    return [
+        {(*trim_span(d.text, s, e), rename.get(lab, lab)) for (s, e), lab in zip(d.spans, d.labels or [])}
+        for d in docs
+    ]
+
+
+Placement = list[tuple[int, int]]  # per group text: (sentence index, char offset of the sentence)
+Entry = tuple[int, int, float, torch.Tensor]  # char start, end, probe probability, class probabilities
+
+
+@torch.no_grad()
+def sentence_entries(
+    head: TypeHead,
+    corpus: EncodedCorpus,
+    cands: Sequence[list],
+    placement: Sequence[Placement],
+    lengths: Sequence[int],
+    prefix: int = 0,
+    label_vectors: torch.Tensor | None = None,
+) -> list[list[Entry]]:
+    """Per sentence, every candidate span of every group text that reads it (see
+    :func:`~tommer.data.mention.join_groups`), in the sentence's characters, with its probe probability
+    and the head's class probabilities there. ``lengths``: the sentences' lengths; ``prefix``: the
+    characters fed before each group text. A span across two sentences is dropped."""
+    out: list[list[Entry]] = [[] for _ in lengths]
+    for k, w in enumerate(corpus.windows):
+        if not cands[k]:
+            continue
+        rows = torch.tensor([(s - w.start + 1, e - w.start + 1) for s, e, _ in cands[k]], dtype=torch.long)
+        probs = [p for _, _, p in cands[k]]
+        scores = head.class_probs(corpus.hidden[k], rows, label_vectors, probs)
+        enc = corpus.encodings[w.doc]
+        for (s, e, p), row in zip(cands[k], scores):
+            a, b = int(enc.starts[s]) - prefix, int(enc.ends[e]) - prefix
+            for j, offset in placement[w.doc]:
+                if offset <= a and b <= offset + lengths[j]:
+                    out[j].append((a - offset, b - offset, p, row))
+                    break
+    return out
+
+
+def sentence_predictions(
+    head: TypeHead,
+    entries: Sequence[list[Entry]],
+    labels: Sequence[str],
+    candidate_threshold: float,
+    label_threshold: float,
+) -> list[list[tuple[int, int, str, float]]]:
+    """Typed mentions (char start, end, label, label score) per sentence: the class probabilities
+    of a span's readings with probe probability >= ``candidate_threshold`` averaged, labelled by
+    the head's rule, and the non-overlapping set kept greedily (:func:`decode_typed`)."""
+    out = []
+    for spans in entries:
+        pooled: dict[tuple[int, int], list] = {}
+        for a, b, p, row in spans:
+            if p >= candidate_threshold:
+                pooled.setdefault((a, b), []).append((p, row))
+        if not pooled:
+            out.append([])
+            continue
+        mean = torch.stack([torch.stack([row for _, row in v]).mean(0) for v in pooled.values()])
+        picked = head.pick_labels(mean, labels, label_threshold)
+        typed = [
+            (a, b - 1, max(p for p, _ in v), *hit)  # decode_typed reads inclusive ends
+            for ((a, b), v), hit in zip(pooled.items(), picked)
+            if hit is not None
+        ]
+        out.append([(a, e + 1, label, score) for a, e, _, label, score in decode_typed(typed)])
+    return out
+
+
+def score_predictions(predicted, gold, threshold: float = 0.0) -> TypedScores:
+    scores = TypedScores()
+    for pred, ref in zip(predicted, gold):
+        scores.add({(s, e, lab) for s, e, lab, sc in pred if sc >= threshold}, ref)
+    return scores
+
+
+def best_label_threshold(head: TypeHead, pred, gold) -> tuple[float, float, dict]:
+    """(typed F1, label threshold, extra) of a supervised head's predictions made at label
+    threshold 0: the threshold with the best F1 (0 for a head with ``beat_none``)."""
+    thresholds = (0.0,) if head.config.beat_none else THRESHOLDS
+    sweep = {t: score_predictions(pred, gold, t) for t in thresholds}
+    best = max(thresholds, key=lambda t: sweep[t].f1)
+    micro = sweep[best].micro
+    return sweep[best].f1, best, {"val_precision": micro.precision, "val_recall": micro.recall}
+
+
+def supervised_validator(states: EncodedCorpus, cands: Sequence[list], labels: Sequence[str], gold):
+    """``validate(head) -> (strict typed F1, extra)`` for a supervised head on held-out texts.
+
+    A head with ``beat_none`` keeps a label that outscores "none"; without it, the label
+    threshold that gives the best F1 is chosen too (returned as ``label_threshold``).
+    """
+
+    def validate(head: TypeHead):
+        pred = predict_corpus(head, states, cands, [(list(labels), None)], 0.0)
+        f1, best, extra = best_label_threshold(head, pred, gold)
+        return f1, extra if head.config.beat_none else {"label_threshold": best, **extra}
+
+    return validate
+
+
+CANDIDATE_THRESHOLDS = (0.02, 0.002, 1e-3, 1e-4, 1e-5, 1e-6)
+CANDIDATE_TOLERANCE = 0.0005  # F1 a higher (cheaper) candidate threshold may lose to the best
+
+
+def choose_candidate_threshold(
+    head: TypeHead,
+    states: EncodedCorpus,
+    cands: Sequence[list],
+    entries: Sequence[list[Entry]],
+    gold,
+    grid: Sequence[float] = CANDIDATE_THRESHOLDS,
+    tolerance: float = CANDIDATE_TOLERANCE,
+) -> tuple[dict, list[dict]]:
+    """A supervised head's operating point on held-out texts: for each candidate threshold of
+    ``grid`` (probe probability a span needs to be labelled), the best label threshold and its
+    strict typed F1. The chosen row is the highest candidate threshold within ``tolerance`` of
+    the best F1 (fewer spans to label). Returns (chosen row, all rows, highest threshold first).
+
+    ``cands`` are the probe's candidates at the grid's lowest threshold and ``entries`` their
+    :func:`sentence_entries`: a higher threshold keeps those whose probe probability reaches it
+    (the same set the probe gives at that threshold). ``gold``: per sentence.
+    """
+    if not grid or min(grid) <= 0 or max(grid) >= 1:
+        raise TommerError(f"candidate thresholds must be in (0, 1), got {list(grid)}")
+    rows = []
+    for c in sorted(set(grid), reverse=True):
+        pred = sentence_predictions(head, entries, head.config.labels, c, 0.0)
+        f1, label_threshold, extra = best_label_threshold(head, pred, gold)
+        kept = [[sp for sp in window if sp[2] >= c] for window in cands]
+        rows.append(
+            {
+                "candidate_threshold": c,
+                "label_threshold": label_threshold,
+                "typed_f1": f1,
+                "precision": extra["val_precision"],
+                "recall": extra["val_recall"],
+                "candidate_recall": candidate_recall(states, kept),
+                "candidates_per_sentence": sum(e[2] >= c for spans in entries for e in spans) / len(entries),
+            }
+        )
+    best = max(r["typed_f1"] for r in rows)
+    chosen = next(r for r in rows if r["typed_f1"] >= best - tolerance)
+    return chosen, rows
+
+
+def set_operating_point(
+    head: TypeHead,
+    probe: ToMMeRProbe,
+    held_out: GroupedCorpus,
+    grid: Sequence[float],
+    trained_at: float,
+    log=print,
+) -> tuple[float, dict, dict]:
+    """Choose a supervised head's candidate and label thresholds on held-out texts
+    (:func:`choose_candidate_threshold`; ``trained_at``, the candidate threshold of its training,
+    joins ``grid``) and set them. Returns (typed F1, precision / recall, info for its record)."""
+    cfg, grid = head.config, sorted({*grid, trained_at})
+    if min(grid) <= 0 or max(grid) >= 1:
+        raise TommerError(f"candidate thresholds must be in (0, 1), got {grid}")
+    cands = probe_candidates(probe, held_out.plain, min(grid))
+    entries = held_out.entries(head, cands)
+    chosen, rows = choose_candidate_threshold(head, held_out.states, cands, entries, held_out.gold, grid)
+    for row in rows:
+        shown = {k: v if k == "candidate_threshold" else round(v, 5) for k, v in row.items()}
+        log("candidates: " + json.dumps(shown))
+    cfg.candidate_threshold, cfg.label_threshold = chosen["candidate_threshold"], chosen["label_threshold"]
+    extra = {"val_precision": chosen["precision"], "val_recall": chosen["recall"]}
+    return chosen["typed_f1"], extra, {"training_candidate_threshold": trained_at, "candidate_sweep": rows}
+
+
+def unseen_type_set(docs, n: int) -> list[str]:
+    """``n`` types to leave out of a zero-shot head's training: every fifth of the types ranked by
+    mention count (5th, 10th, ...), so frequent and rarer ones; the most frequent stay seen."""
+    if n < 0:
+        raise TommerError(f"the number of unseen types must be >= 0, got {n}")
+    counts: dict[str, int] = {}
+    for d in docs:
+        for lab in d.labels or []:
+            counts[lab] = counts.get(lab, 0) + 1
+    ranked = sorted(counts, key=lambda lab: (-counts[lab], lab))
+    if n and len(ranked) < 5 * n:
+        raise TommerError(f"{n} unseen types need at least {5 * n} training types, found {len(ranked)}")
+    return sorted(ranked[4::5][:n])
+
+
+def held_out_label_sets(docs, train_labels: Sequence[str], negatives: int, seed: int) -> list[list[str]]:
+    """Per held-out text, the label names a zero-shot head is given: its own types plus
+    ``negatives`` other training types (seeded)."""
+    rng = random.Random(seed)
+    out = []
+    for d in docs:
+        own = sorted(set(d.labels or []))
+        pool = [lab for lab in train_labels if lab not in own]
+        out.append(own + rng.sample(pool, min(len(pool), negatives)))
+    return out
+
+
+def zero_shot_validator(
+    states: EncodedCorpus,
+    cands: Sequence[list],
+    vocab: Sequence[str],
+    label_vecs: torch.Tensor,
+    names_per_doc: Sequence[list[str]],
+    gold,
+    unseen: Sequence[str] = (),
+):
+    """``validate(head) -> (strict typed F1 at the best label threshold, extra)`` for a zero-shot head.
+
+    With ``unseen`` types (left out of training), ``extra`` also holds the F1 over those types
+    alone (``val_unseen_f1``: their gold spans against the spans labelled with them)."""
+    index = {lab: k for k, lab in enumerate(vocab)}
+
+    def validate(head: TypeHead):
+        with torch.no_grad():
+            all_vecs = head.encode_labels(label_vecs)
+        sets = [(names, all_vecs[[index[n] for n in names]]) for names in names_per_doc]
+        pred = predict_corpus(head, states, cands, sets, THRESHOLDS[0])
+        sweep = {t: score_predictions(pred, gold, t) for t in THRESHOLDS}
+        best = max(THRESHOLDS, key=lambda t: sweep[t].f1)
+        micro = sweep[best].micro
+        extra = {"label_threshold": best, "val_precision": micro.precision, "val_recall": micro.recall}
+        if unseen:
+            only = [[sp for sp in p if sp[2] in unseen] for p in pred]
+            extra["val_unseen_f1"] = score_predictions(only, unseen_gold, best).f1
+        return sweep[best].f1, extra
+
+    unseen_gold = [{g for g in ref if g[2] in unseen} for ref in gold]
+    return validate
+
+
+THRESHOLDS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
+
+
+def encode_for_head(
+    detector, docs, read: Sequence[int], echo: bool, cache_dir: str | None, name: str
+) -> tuple[EncodedCorpus, EncodedCorpus]:
+    """The probe's states of ``docs`` (plain input, the probe's layer) and the head's: the same
+    windows at the ``read`` layers, joined, from echo input's second copy if ``echo``."""
+    enc = dict(max_tokens=detector.config.max_tokens, context=detector.config.context, batch_size=16)
+    plain = encode_corpus(detector.backbone, docs, cache_dir=cache_dir, desc=f"encode {name}", **enc)
+    if not echo and list(read) == [detector.config.layer]:
+        return plain, plain
+    desc = f"head states {name}"
+    parts = [
+        encode_corpus(detector.backbone, docs, cache_dir=cache_dir, desc=desc, echo=echo, layer=m, **enc)
+        for m in read
+    ]
+    return plain, joined_states(parts)
+
+
+@dataclass
+class GroupedCorpus:
+    """Sentences read in groups (:func:`~tommer.data.mention.join_groups`): the group texts' states for
+    the probe (``plain``) and for the head (``states``), where each sentence sits in its groups
+    (``placement``), the characters fed before each group (``prefix``) and the sentences' gold."""
+
+    sentences: list[AnnotatedText]
+    placement: list[Placement]
+    prefix: int
+    plain: EncodedCorpus
+    states: EncodedCorpus
+    gold: list[set[tuple[int, int, str]]]
+
+    def entries(self, head: TypeHead, cands: Sequence[list], label_vectors=None) -> list[list[Entry]]:
+        """:func:`sentence_entries` of the probe's candidates ``cands`` (per window of ``plain``)."""
+        lengths = [len(d.text) for d in self.sentences]
+        return sentence_entries(head, self.states, cands, self.placement, lengths, self.prefix, label_vectors)
+
+
+def encode_grouped(
+    detector,
+    sentences: Sequence[AnnotatedText],
+    read: Sequence[int],
+    echo: bool,
+    join: int = 1,
+    stride: int = 0,
+    prefix: str = "",
+    cache_dir: str | None = None,
+    name: str = "texts",
+    rename=None,
+) -> GroupedCorpus:
+    """``sentences`` in groups of ``join`` starting every ``stride`` (0: ``join``), ``prefix`` fed
+    before each, encoded for the probe and for a head reading ``read`` (:func:`encode_for_head`)."""
+    plains, states, placement = [], [], []
+    for phase in join_groups(sentences, join, stride or join):  # one cache entry per phase
+        docs = with_prefix([text for text, _ in phase], prefix)
+        plain, state = encode_for_head(detector, docs, read, echo, cache_dir, name)
+        plains.append(plain)
+        states.append(state)
+        placement += [placed for _, placed in phase]
+    gold = docs_gold(sentences, rename)
+    return GroupedCorpus(
+        list(sentences), placement, len(prefix), concat_corpora(plains), concat_corpora(states), gold
+    )
+
+
+def concat_corpora(parts: Sequence[EncodedCorpus]) -> EncodedCorpus:
+    """One corpus holding the documents (and windows) of ``parts`` in order."""
+    if len(parts) == 1:
+        return parts[0]
+    docs, encodings, windows, hidden, gold = [], [], [], [], []
+    for part in parts:
+        windows += [replace(w, doc=w.doc + len(docs)) for w in part.windows]
+        docs += part.docs
+        encodings += part.encodings
+        hidden += part.hidden
+        gold += part.gold
+    return EncodedCorpus(docs, encodings, windows, hidden, gold)
+
+
+def held_out_words(source: str, n_val: int, limited: bool, join_sentences: int) -> str:
+    """The model card's description of the held-out texts."""
+    return (
+        source
+        + (f" (the first {n_val} texts)" if limited else f" ({n_val} texts)")
+        + (f"; texts read in groups of {join_sentences} consecutive ones" if join_sentences > 1 else "")
+    )
+
+
+def run_train_types(
+    model: str,
+    data: Sequence[str],
+    out: str,
+    val_data: Sequence[str] | None = None,
+    zero_shot: bool = False,
+    cache_dir: str | None = None,
+    max_docs: int | None = None,
+    val_limit: int | None = None,
+    val_fraction: float = 0.1,
+    candidate_threshold: float = 0.02,
+    dim: int = 128,
+    probe_feature: bool = False,
+    config: TypeTrainConfig | None = None,
+    head_only: bool = False,
+    echo: bool = False,
+    layer: int | None = None,
+    join_sentences: int = 1,
+    text_prefix: str = "",
+    bilstm_dim: int = 0,
+    extra_layers: Sequence[int] = (),
+    members: int = 1,
+    candidate_grid: Sequence[float] = CANDIDATE_THRESHOLDS,
+    unseen_types: int = 0,
+    label_encoder: str = "mlp",
+    prompt: str = DEFAULT_PROMPT,
+    command: str = "",
+    log=print,
+) -> Path:
+    """Train a type head on top of ``model``'s probe and save it (see ``tommer train-types``).
+
+    A supervised head is trained on candidates at ``candidate_threshold``; its operating
+    candidate threshold is then chosen on the held-out texts from ``candidate_grid``. A zero-shot
+    head with ``unseen_types`` N leaves N training types out of training (:func:`unseen_type_set`)
+    and is also scored on them alone: a check of label names it never saw."""
+    config = config or TypeTrainConfig()
+    detector = MentionDetector.from_pretrained(model)
+    probe_layer = detector.config.layer
+    layer = None if layer == probe_layer else layer  # None: the probe's layer
+    extra_layers = list(extra_layers)
+    if extra_layers and zero_shot:
+        raise TommerError("--extra-layers needs a supervised head (label prompts read one layer)")
+    if members < 1 or (members > 1 and zero_shot):
+        raise TommerError(f"--members must be 1, or more for a supervised head; got {members}")
+    if unseen_types and not zero_shot:
+        raise TommerError("--unseen-types needs a zero-shot head")
+    read = [layer or probe_layer, *extra_layers]  # as TypeHeadConfig.read_layers
+    if min(read) < probe_layer:
+        raise TommerError(
+            f"the head's layers ({', '.join(map(str, read))}) must not be below the probe's ({probe_layer})"
+        )
+    detector.load_layers(max(read))
+    docs = [d for path in data for d in read_annotated(path, typed=True)]
+    if not docs:
+        raise TommerError(f"no annotated texts in {', '.join(data)}")
+    if val_data:
+        train_docs, val_docs = docs, [d for path in val_data for d in read_annotated(path, typed=True)]
+    else:
+        train_docs, val_docs = split_holdout(docs, val_fraction, config.seed)
+    train_docs, val_docs = train_docs[:max_docs], val_docs[:val_limit]
+    if not val_docs:
+        raise TommerError("no held-out texts: give --val-data or a --val-fraction above 0")
+    n_train, n_val = len(train_docs), len(val_docs)
+    train_docs = with_prefix(join_consecutive(train_docs, join_sentences), text_prefix)
+    val_sentences, val_docs = val_docs, with_prefix(join_consecutive(val_docs, join_sentences), text_prefix)
+    log(
+        f"{n_train} training texts, {n_val} held-out texts"
+        + (f" (in groups of {join_sentences})" if join_sentences > 1 else "")
+    )
+    cpu, wall = time.process_time(), time.perf_counter()
+    train, train_states = encode_for_head(detector, train_docs, read, echo, cache_dir, "train")
+    held_out = encode_grouped(
+        detector, val_sentences, read, echo, join_sentences, 0, text_prefix, cache_dir, "held-out"
+    )
+    val, val_states = held_out.plain, held_out.states
+    encode_cpu, encode_wall = time.process_time() - cpu, time.perf_counter() - wall
+    cpu, wall = time.process_time(), time.perf_counter()
+    train_cands = probe_candidates(detector.probe, train, candidate_threshold)
+    val_cands = probe_candidates(detector.probe, val, candidate_threshold)
+    recall = {"train": candidate_recall(train, train_cands), "held_out": candidate_recall(val, val_cands)}
+    log(f"candidate recall at probe probability >= {candidate_threshold}: {json.dumps(recall)}")
+    train_labels = sorted({lab for d in train_docs for lab in d.labels or []})
+    unseen = unseen_type_set(train_docs, unseen_types)
+    if unseen:
+        log(f"types left out of training: {', '.join(unseen)}")
+        train_labels = [lab for lab in train_labels if lab not in unseen]
+        config = replace(config, ignore_labels=tuple(unseen))
+    hidden_size = detector.probe.config.hidden_size
+    gold = typed_gold(val)
+    shape = dict(
+        dim=dim,
+        candidate_threshold=candidate_threshold,
+        probe_feature=probe_feature,
+        echo=echo,
+        layer=layer,
+        join_sentences=join_sentences,
+        text_prefix=text_prefix,
+        bilstm_dim=bilstm_dim,
+    )
+    if zero_shot:
+        vocab = sorted(set(train_labels) | {lab for d in val_docs for lab in d.labels or []})
+        head_config = TypeHeadConfig(
+            "zero-shot", hidden_size, label_encoder=label_encoder, prompt=prompt, **shape
+        )
+        vecs = label_states(detector.backbone, vocab, prompt, layer=layer)
+        val_names = held_out_label_sets(val_docs, train_labels, config.negative_labels, config.seed)
+        validate = zero_shot_validator(val_states, val_cands, vocab, vecs, val_names, gold, unseen)
+    else:
+        vocab, vecs = train_labels, None
+        head_config = TypeHeadConfig(
+            "supervised",
+            hidden_size,
+            labels=train_labels,
+            label_threshold=0.0,
+            beat_none=False,  # the label threshold is chosen on held-out texts instead
+            extra_layers=extra_layers,
+            **shape,
+        )
+        validate = supervised_validator(val_states, val_cands, train_labels, gold)
+
+    trained = []
+    for k in range(members):  # an ensemble's members differ only in their seed
+        if members > 1:
+            log(f"member {k + 1} of {members} (seed {config.seed + k})")
+        head, seeded = TypeHead(replace(head_config)), replace(config, seed=config.seed + k)
+        trained.append(train_type_head(head, train_states, train_cands, validate, seeded, vocab, vecs, log))
+    head = ensemble([h for h, _ in trained])
+    if zero_shot:
+        final_f1, final = validate(head)
+        head.config.label_threshold = final.get("label_threshold", head.config.label_threshold)
+        operating = {}
+    else:
+        final_f1, final, operating = set_operating_point(
+            head, detector.probe, held_out, candidate_grid, candidate_threshold, log
+        )
+    head.config.info = {
+        "training_data": ", ".join(map(str, data)) + f" ({n_train} texts, {len(train_labels)} types)",
+        "validation": held_out_words(
+            ", ".join(map(str, val_data)) if val_data else f"fixed {val_fraction:.0%} of the texts",
+            n_val,
+            bool(val_limit),
+            join_sentences,
+        ),
+        "base_model": str(model),
+        "seed": config.seed,
+        "command": command,
+        "train_config": config.__dict__,
+        "candidate_recall": recall,
+        "held_out_typed_f1": final_f1,
+        **{f"held_out_{k}": v for k, v in final.items() if k != "label_threshold"},
+        **operating,
+        "encode_cpu_seconds": round(encode_cpu, 1),
+        "encode_wall_seconds": round(encode_wall, 1),
+        "train_cpu_seconds": round(time.process_time() - cpu, 1),
+        "train_wall_seconds": round(time.perf_counter() - wall, 1),
+        "parameters": head.num_parameters(),
+        **(
+            {"history": trained[0][1]}
+            if members == 1
+            else {"members": [{"seed": config.seed + k, "history": h} for k, (_, h) in enumerate(trained)]}
+        ),
+    }
+    log("held-out: " + json.dumps({"typed_f1": final_f1, **final}))
+    directory = Path(out)
+    if head_only:
+        save_head(head, directory)
+    else:
+        detector.type_head = head
+        detector.save_pretrained(directory)
+    write_card_section(directory / "README.md", head)
+    log(f"saved the {head.config.kind} type head ({head.num_parameters():,} parameters) to {directory}")
+    return directory
+
+
+def _member_words(member: dict, cfg: TypeHeadConfig) -> str:
+    """``"3"``; ``"seed 3 (layers 12 + 8 + 18)"`` where an ensemble's members read different layers."""
+    if not cfg.member_extra_layers:
+        return str(member["seed"])
+    layers = [cfg.layer or "of the probe", *member.get("extra_layers", [])]
+    return f"seed {member['seed']} (layer{'s' if len(layers) > 1 else ''} {' + '.join(map(str, layers))})"
+
+
+def _candidate_words(info: dict, cfg: TypeHeadConfig) -> str:
+    """The card's line on candidate spans: the operating threshold, and how it was chosen."""
+    rows = info.get("candidate_sweep")
+    if not rows:
+        recall = json.dumps({k: round(v, 4) for k, v in info.get("candidate_recall", {}).items()})
+        return f"- Candidates: probe probability >= {cfg.candidate_threshold} (gold recall {recall})"
+    chosen = next(r for r in rows if r["candidate_threshold"] == cfg.candidate_threshold)
+    return (
+        f"- Candidates: probe probability >= {cfg.candidate_threshold}, chosen on the held-out texts "
+        f"from {', '.join(str(r['candidate_threshold']) for r in rows)} (held-out gold recall "
+        f"{chosen['candidate_recall']:.4f}; F1 by threshold "
+        + ", ".join(f"{r['typed_f1']:.4f}" for r in rows)
+        + f"); training candidates: >= {info.get('training_candidate_threshold')}"
+    )
+
+
+def write_card_section(card: Path, head: TypeHead) -> None:
+    """Add (or replace) the model card's "Type head" section, written from the head's info."""
+    info, cfg = head.config.info, head.config
+    lines = [
+        "## Type head",
+        "",
+        f"A {cfg.kind} span-type head ({info.get('parameters', head.num_parameters()):,} parameters, "
+        f"`types.json` + `types.safetensors`).",
+        "",
+        f"- Command: `{info.get('command', '')}`",
+        f"- Training data: {info.get('training_data', '')}",
+        f"- Validation: {info.get('validation', '')}",
+        _candidate_words(info, cfg),
+        f"- Reads: layer {cfg.layer or 'of the probe'}"
+        + "".join(f" + {m}" for m in cfg.extra_layers)
+        + (", echo input" if cfg.echo else ", plain input")
+        + (f", a trainable BiLSTM of width {cfg.bilstm_dim} over it" if cfg.bilstm_dim else "")
+        + (f", groups of {cfg.join_sentences} consecutive sentences" if cfg.join_sentences > 1 else "")
+        + (
+            f" (scored in groups shifted by every multiple of {cfg.group_stride} too)"
+            if cfg.group_stride
+            else ""
+        )
+        + (f", text prefix {cfg.text_prefix!r}" if cfg.text_prefix else ""),
+        f"- Label threshold: {cfg.label_threshold}"
+        + (" (arg-max against none)" if not head.zero_shot and cfg.beat_none else "")
+        + (f"; prompt `{cfg.prompt}`" if head.zero_shot else ""),
+        f"- Labels: {', '.join(cfg.labels)}" if cfg.labels else "- Labels: given at inference (zero-shot)",
+        f"- Held-out strict typed F1: {info.get('held_out_typed_f1', 0.0):.4f}",
+        *(
+            [
+                f"- Ensemble of {cfg.members} heads ("
+                + ("seeds " if not cfg.member_extra_layers else "")
+                + ", ".join(_member_words(m, cfg) for m in info["members"])
+                + "), class probabilities averaged; each head's best held-out F1: "
+                + ", ".join(f"{max(r['val_f1'] for r in m['history']):.4f}" for m in info["members"])
+            ]
+            if cfg.members > 1 and "members" in info
+            else []
+        ),
+        f"- CPU seconds: encode {info.get('encode_cpu_seconds')}, train {info.get('train_cpu_seconds')}"
+        + (" (the members' training, summed)" if "combined_from" in info else ""),
+        *(
+            f"- Members from `{source}`, trained by: `{command}`"
+            for source, command in dict.fromkeys(
+                (m["source"], m.get("source_command", "")) for m in info.get("members", []) if "source" in m
+            )
+        ),
+        "",
+    ]
+    text = card.read_text() if card.exists() else ""
+    if "\n## Type head\n" in text:
+        text = text[: text.index("\n## Type head\n")]
+    card.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines))
+
+
+def _member_records(directory: str, head: TypeHead) -> list[dict]:
+    """Seed, layers and held-out history of each member of a saved head, for the ensemble's info."""
+    info = head.config.info
+    members = info.get("members") or [{"seed": info.get("seed"), "history": info.get("history", [])}]
+    layers = head.config.member_extra_layers or [head.config.extra_layers] * head.config.members
+    source = {"source": str(directory), "source_command": info.get("command", "")}
+    return [{**m, "extra_layers": list(x), **source} for m, x in zip(members, layers)]
+
+
+def run_combine_types(
+    models: Sequence[str],
+    val_data: Sequence[str],
+    out: str,
+    cache_dir: str | None = None,
+    val_limit: int | None = None,
+    candidate_grid: Sequence[float] = CANDIDATE_THRESHOLDS,
+    group_stride: int = 0,
+    command: str = "",
+    log=print,
+) -> Path:
+    """Save one detector whose type head averages the supervised heads of ``models`` (trained on the
+    same probe; they may read different extra layers), its candidate and label thresholds chosen on
+    ``val_data`` (see ``tommer combine-types``)."""
+    if len(models) < 2:
+        raise TommerError("combine-types needs at least two detector directories")
+    base = MentionDetector.from_pretrained(models[0])
+    # one backbone for all: a model on another backbone is refused below, before any use
+    dets = [base, *(MentionDetector.from_pretrained(m, backbone=base.backbone) for m in models[1:])]
+    for directory, det in zip(models, dets):
+        if det.type_head is None or det.type_head.zero_shot:
+            raise TommerError(f"{directory} has no supervised type head")
+        weights = zip(det.probe.state_dict().values(), base.probe.state_dict().values())
+        same_weights = all(torch.equal(a, b) for a, b in weights)
+        if not same_weights or det.config.to_dict() != base.config.to_dict():
+            raise TommerError(f"{directory} has another probe or backbone than {models[0]}")
+    head = ensemble([det.type_head for det in dets])
+    cfg = head.config
+    read = cfg.read_layers(base.config.layer)
+    base.load_layers(max(read))
+    docs = [d for path in val_data for d in read_annotated(path, typed=True)][:val_limit]
+    if not docs:
+        raise TommerError(f"no annotated texts in {', '.join(val_data)}")
+    n_val = len(docs)
+    if group_stride < 0 or (group_stride and cfg.join_sentences % group_stride):
+        raise TommerError(
+            f"--group-stride must divide the head's group size ({cfg.join_sentences}), not {group_stride}"
+        )
+    cfg.group_stride = group_stride
+    cpu, wall = time.process_time(), time.perf_counter()
+    held_out = encode_grouped(
+        base, docs, read, cfg.echo, cfg.join_sentences, group_stride, cfg.text_prefix, cache_dir, "held-out"
+    )
+    first = base.type_head.config.info
+    trained_at = first.get("training_candidate_threshold", base.type_head.config.candidate_threshold)
+    f1, extra, operating = set_operating_point(head, base.probe, held_out, candidate_grid, trained_at, log)
+    val = held_out.plain
+    cands = probe_candidates(base.probe, val, cfg.candidate_threshold)
+    cfg.info = {
+        "training_data": first.get("training_data", ""),
+        "validation": held_out_words(", ".join(val_data), n_val, bool(val_limit), cfg.join_sentences),
+        "base_model": first.get("base_model", str(models[0])),
+        "combined_from": [str(m) for m in models],
+        "command": command,
+        "candidate_recall": {"held_out": candidate_recall(val, cands)},
+        "held_out_typed_f1": f1,
+        **{f"held_out_{k}": v for k, v in extra.items()},
+        **operating,
+        "encode_cpu_seconds": round(time.process_time() - cpu, 1),
+        "encode_wall_seconds": round(time.perf_counter() - wall, 1),
+        "train_cpu_seconds": round(sum(d.type_head.config.info.get("train_cpu_seconds", 0) for d in dets)),
+        "parameters": head.num_parameters(),
+        "members": [r for m, det in zip(models, dets) for r in _member_records(m, det.type_head)],
+    }
+    log("held-out: " + json.dumps({"typed_f1": f1, **extra}))
+    base.type_head = head
+    base.save_pretrained(out)
+    write_card_section(Path(out) / "README.md", head)
+    log(f"saved an ensemble of {cfg.members} type heads ({head.num_parameters():,} parameters) to {out}")
+    return Path(out)

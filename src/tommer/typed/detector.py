@@ -1,0 +1,199 @@
+"""MentionDetector: the core :class:`~tommer.core.detector.ProbeDetector` plus an optional span-type
+head (``types.json`` / ``types.safetensors`` next to the probe).
+
+This is the detector ``tommer.load`` returns. Without a head, or with a zero-shot head and no
+``labels``, a call is the core detector's (untyped mentions). With ``labels`` (zero-shot head) or a
+supervised head, the probe's candidates are labelled by the head (:meth:`MentionDetector.predict_typed`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from ..core.backbone import Backbone
+from ..core.config import DetectorConfig
+from ..core.decoding import DEFAULT_DECODING
+from ..core.detector import ProbeDetector, batches, spans_to_mentions, window_spans
+from ..core.layout import resolve_model_dir
+from ..core.probe import ToMMeRProbe
+from ..data.mention import Mention
+from ..errors import ConfigError
+from .lm_labels import LMLabeler
+from .type_head import (
+    TypeHead,
+    check_labels,
+    decode_typed,
+    join_layers,
+    label_candidates,
+    label_states,
+    load_head,
+    save_head,
+)
+
+
+class MentionDetector(ProbeDetector):
+    """A frozen backbone truncated at layer L, a trained ToMMeR probe and an optional type head."""
+
+    def __init__(
+        self,
+        config: DetectorConfig,
+        backbone: Backbone,
+        probe: ToMMeRProbe,
+        type_head: TypeHead | None = None,
+    ) -> None:
+        super().__init__(config, backbone, probe)
+        self.type_head = type_head  # optional span-type head (types.json / types.safetensors)
+        self._label_states: dict[tuple[str, int | None, str], torch.Tensor] = {}
+        self._lm_labeler: LMLabeler | None = None
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, backbone: Backbone | None = None):
+        """Load a detector saved with :meth:`save_pretrained` (or a packaged model name), with its
+        type head when the directory has one."""
+        detector = super().from_pretrained(path, backbone)
+        detector.type_head = load_head(resolve_model_dir(path))
+        return detector
+
+    def save_pretrained(self, path: str | os.PathLike) -> Path:
+        """Write ``config.json``, ``model.safetensors``, a ``README.md`` model card and the type head."""
+        directory = super().save_pretrained(path)
+        if self.type_head is not None:
+            save_head(self.type_head, directory)
+        return directory
+
+    def load_head_layers(self) -> None:
+        """Load the layers the type head reads, if deeper than the probe's."""
+        self.load_layers(max(self.type_head.config.read_layers(self.config.layer)))
+
+    # -- calls --------------------------------------------------------------------------
+    def __call__(
+        self,
+        texts: str | Sequence[str],
+        threshold: float | None = None,
+        decoding: str = DEFAULT_DECODING,
+        batch_size: int = 8,
+        output: str = "mentions",
+        labels: Sequence[str] | None = None,
+        label_threshold: float | None = None,
+        lm_labels: bool = False,
+    ) -> list[Mention] | list[list[Mention]] | list[dict] | list[list[dict]]:
+        """Mentions of one text (a list), or of each text in a list (a list of lists).
+
+        ``threshold`` defaults to the model's own (``config.threshold``, chosen on dev data
+        for the shipped model; 0.5 for a newly trained one). ``output``: ``mentions``
+        (:class:`Mention` objects), ``dicts`` (``Mention.to_dict()``) or ``pipeline`` (Hugging
+        Face ``token-classification`` dicts, see :mod:`tommer.core.outputs`).
+
+        Typed mentions (``label``, ``label_score``; non-overlapping, see :meth:`predict_typed`)
+        come back when ``labels`` is given (zero-shot head) or the model has a supervised head.
+        ``lm_labels``: the zero-shot head's mentions are relabelled by the whole backbone
+        (:mod:`tommer.typed.lm_labels`): better types for label names unlike its training types, slower.
+        """
+        typed = labels is not None or (self.type_head is not None and not self.type_head.zero_shot)
+        if not typed:
+            return super().__call__(texts, threshold, decoding, batch_size, output)
+        batch, single = self.check_call(texts, threshold, decoding, batch_size, output)
+        result = self.predict_typed(batch, labels, threshold, label_threshold, batch_size, lm_labels)
+        return self.format_output(result, output, single)
+
+    @torch.inference_mode()
+    def label_vectors(self, labels: Sequence[str]) -> torch.Tensor:
+        """The zero-shot head's vectors for label names (prompt states cached per name, prompt and
+        layer, so a swapped head never reads another head's states)."""
+        config = self.type_head.config
+        keys = [(config.prompt, config.layer, lab) for lab in labels]
+        missing = [key for key in keys if key not in self._label_states]
+        if missing:
+            self.load_head_layers()
+            names = [lab for _, _, lab in missing]
+            self._label_states.update(
+                zip(missing, label_states(self.backbone, names, config.prompt, layer=config.layer))
+            )
+        return self.type_head.encode_labels(torch.stack([self._label_states[key] for key in keys]))
+
+    @torch.inference_mode()
+    def predict_typed(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str] | None = None,
+        threshold: float | None = None,
+        label_threshold: float | None = None,
+        batch_size: int = 8,
+        lm_labels: bool = False,
+    ) -> list[list[Mention]]:
+        """Typed mentions per text: probe candidates (probability >= ``threshold``, default the
+        head's ``candidate_threshold``) labelled by the type head, then the non-overlapping set
+        chosen greedily by label score. A zero-shot head scores ``labels``; a supervised head
+        uses its own label set. ``lm_labels`` (zero-shot only): each chosen mention is then
+        relabelled by the whole backbone (:class:`~tommer.typed.lm_labels.LMLabeler`)."""
+        head = self.type_head
+        if head is None:
+            raise ConfigError("this model has no type head (train one with `tommer train-types`)")
+        if head.zero_shot and labels is None:
+            raise ConfigError("this model's type head is zero-shot: give the label names, labels=[...]")
+        if not head.zero_shot and labels is not None:
+            raise ConfigError(
+                f"this model's type head is supervised (labels {', '.join(head.config.labels)}); "
+                "labels=[...] needs a zero-shot head"
+            )
+        if lm_labels and not head.zero_shot:
+            raise ConfigError(
+                "lm_labels relabels a zero-shot head's mentions: this model's head is supervised"
+            )
+        names = check_labels(labels) if head.zero_shot else head.config.labels
+        threshold = head.config.candidate_threshold if threshold is None else threshold
+        label_threshold = head.config.label_threshold if label_threshold is None else label_threshold
+        if not 0.0 <= label_threshold <= 1.0:
+            raise ConfigError(f"label_threshold must be in [0, 1], not {label_threshold}")
+        self.load_head_layers()
+        vectors = self.label_vectors(names) if head.zero_shot else None
+        prefix = head.config.text_prefix  # whitespace: no token of it can start or end a span
+        texts = [prefix + t for t in texts]
+        encodings, windows = self.preprocess(texts)
+        found: list[list] = [[] for _ in texts]
+        for batch in batches(windows, batch_size):
+            hidden, parts, mask = self.window_states(
+                batch, encodings, head.config.echo, head.config.read_layers(self.config.layer)
+            )
+            head_states = join_layers(parts)
+            probs = self.probe_probs(hidden, mask)
+            for row, w in enumerate(batch):
+                cands = window_spans(w, encodings[w.doc], probs[row], threshold)
+                found[w.doc] += label_candidates(
+                    head, head_states[row, : w.length], cands, w.start - 1, names, vectors, label_threshold
+                )
+        out = []
+        for text, enc, spans in zip(texts, encodings, found):
+            chosen = decode_typed(spans)
+            mentions = spans_to_mentions(text, enc, [(s, e, p) for s, e, p, _, _ in chosen])
+            n = len(prefix)
+            out.append(
+                [
+                    replace(m, start=m.start - n, end=m.end - n, label=sp[3], label_score=round(sp[4], 6))
+                    for m, sp in zip(mentions, chosen)
+                ]
+            )
+        if lm_labels:
+            labeler = self.lm_labeler()
+            for text, mentions in zip(texts, out):
+                found = labeler.label(text[len(prefix) :], [(m.start, m.end) for m in mentions], names)
+                mentions[:] = [
+                    replace(m, label=lab, label_score=round(share, 6))
+                    for m, (lab, share) in zip(mentions, found)
+                ]
+        return out
+
+    def lm_labeler(self) -> LMLabeler:
+        """The whole backbone as a :class:`~tommer.typed.lm_labels.LMLabeler` (loaded on first use)."""
+        if self._lm_labeler is None:
+            self._lm_labeler = LMLabeler(self.config.backbone)
+        return self._lm_labeler
+
+
+__all__ = ["MentionDetector"]

@@ -1,0 +1,426 @@
+"""Span-type heads: give detected mentions a label.
+
+A head reads the same layer-L hidden states as the probe. A candidate span (a span the probe
+scores at least ``candidate_threshold``) is represented by the RMS-normalised states of its
+first and last tokens, their mean, the token before and the token after it, and a width
+embedding, plus the state three tokens after it (right context: the backbone is causal).
+A head trained with ``echo`` reads these from the second copy of echo input instead
+(:mod:`tommer.core.echo`), where every token has seen the whole window; a head with a ``layer``
+reads that (deeper) layer's states, from the same backbone pass; a supervised head with
+``extra_layers`` reads those layers too, RMS-normalised and concatenated. A head with ``bilstm_dim``
+also runs a small trainable BiLSTM over the window's states and adds its first / last / mean
+outputs over the span (trainable context in both directions). A supervised head with
+``members`` > 1 is an ensemble of that many heads (trained with different seeds, and possibly
+reading different ``extra_layers``: ``member_extra_layers``) whose class probabilities are averaged.
+Two kinds:
+
+- ``supervised``: a classifier over a fixed label set plus "none" (softmax);
+- ``zero-shot``: a bi-encoder. Label names are fed to the same truncated backbone inside a
+  prompt (``Entity type: '<label>'``); ``sigmoid(scale · cos(span, label) + bias)`` scores each
+  (span, label) pair, and a span whose best score is below ``label_threshold`` gets no label.
+
+Typed decoding keeps the best-scoring non-overlapping labelled spans (greedy by label score).
+The head is saved next to the probe as ``types.json`` + ``types.safetensors``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ..core.windows import encode
+from ..errors import ConfigError, ModelNotFoundError
+
+HEAD_CONFIG = "types.json"
+HEAD_WEIGHTS = "types.safetensors"
+KINDS = ("supervised", "zero-shot")
+DEFAULT_PROMPT = "Entity type: '{label}'"
+LABEL_ENCODERS = ("mlp", "linear", "identity")  # identity: label vectors are the prompt states
+
+TypedSpan = tuple[int, int, float, str, float]  # (start, end, span probability, label, label score)
+
+
+@dataclass
+class TypeHeadConfig:
+    """Shape and operating thresholds of a type head."""
+
+    kind: str
+    hidden_size: int
+    labels: list[str] = field(default_factory=list)  # supervised only
+    dim: int = 256
+    width_dim: int = 32
+    max_width: int = 32
+    candidate_threshold: float = 0.1  # probe probability for a candidate span
+    label_threshold: float = 0.5  # minimum label score (zero-shot sigmoid / supervised softmax)
+    prompt: str = DEFAULT_PROMPT
+    label_encoder: str = "mlp"  # zero-shot: map from label prompt states (LABEL_ENCODERS)
+    probe_feature: bool = False  # also read the probe's span probability (as a scaled log-odds)
+    echo: bool = False  # read the second copy of echo input (see tommer.core.echo): right context
+    layer: int | None = None  # backbone layer the head reads (None: the probe's layer)
+    beat_none: bool = True  # supervised: the best label must also outscore "none"
+    join_sentences: int = 1  # texts = groups of this many consecutive sentences (typed eval too)
+    group_stride: int = 0  # scoring: groups also shifted by multiples of this many sentences (0: none)
+    text_prefix: str = ""  # whitespace fed before every text: its first words are not at the start
+    bilstm_dim: int = 0  # width of a trainable BiLSTM over the window's states (0: none)
+    extra_layers: list[int] = field(default_factory=list)  # supervised: more layers, concatenated
+    members: int = 1  # supervised: an ensemble of this many heads, class probabilities averaged
+    member_extra_layers: list[list[int]] = field(default_factory=list)  # per member, if they differ
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"type head kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
+        if self.kind == "supervised" and not self.labels:
+            raise ConfigError("a supervised type head needs its label set")
+        if self.text_prefix.strip():
+            raise ConfigError(f"the text prefix must be whitespace only, got {self.text_prefix!r}")
+        if self.extra_layers and self.kind != "supervised":
+            raise ConfigError("extra_layers needs a supervised head (label prompts read one layer)")
+        if self.members < 1 or (self.members > 1 and self.kind != "supervised"):
+            raise ConfigError(f"members must be 1, or more for a supervised head; got {self.members}")
+        if self.member_extra_layers:
+            if len(self.member_extra_layers) != self.members:
+                raise ConfigError(
+                    f"member_extra_layers lists {len(self.member_extra_layers)} members, not {self.members}"
+                )
+            used = {m for layers in self.member_extra_layers for m in layers}
+            if used != set(self.extra_layers):
+                raise ConfigError("an ensemble's extra_layers must be the union of its members' extra_layers")
+        if self.group_stride < 0 or (self.group_stride and self.join_sentences % self.group_stride):
+            raise ConfigError(f"group_stride must be 0 or divide join_sentences, got {self.group_stride}")
+        if self.bilstm_dim < 0 or self.bilstm_dim % 2:
+            raise ConfigError(f"bilstm_dim must be an even number >= 0, got {self.bilstm_dim}")
+        if self.label_encoder not in LABEL_ENCODERS:
+            known = ", ".join(LABEL_ENCODERS)
+            raise ConfigError(f"label_encoder must be one of {known}, not {self.label_encoder!r}")
+        if "{label}" not in self.prompt:
+            raise ConfigError(f"the label prompt must contain '{{label}}', got {self.prompt!r}")
+
+    @property
+    def input_size(self) -> int:
+        """Width of the states the head reads (one layer, or several concatenated)."""
+        return self.hidden_size * (1 + len(self.extra_layers))
+
+    def read_layers(self, probe_layer: int) -> list[int]:
+        """The backbone layers whose states the head reads, in concatenation order."""
+        return [self.layer or probe_layer, *self.extra_layers]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TypeHeadConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def rms_norm(x: torch.Tensor) -> torch.Tensor:
+    x = x.float()
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
+
+
+def join_layers(states: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Several layers' states ``(..., d)`` as one ``(..., n·d)`` input, each RMS-normalised
+    (so that no layer's scale dominates); a single layer is returned as it is."""
+    if len(states) == 1:
+        return states[0]
+    return torch.cat([rms_norm(x) for x in states], dim=-1)
+
+
+def first_last_mean(x: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
+    """``(n, 3d)``: rows ``x`` at each span's start and end, and their mean over the span."""
+    s, e = spans[:, 0], spans[:, 1]
+    cums = torch.cat([torch.zeros(1, x.shape[1]), x.cumsum(0)])
+    mean = (cums[e + 1] - cums[s]) / (e - s + 1).clamp(min=1)[:, None]
+    return torch.cat([x[s], x[e], mean], dim=-1)
+
+
+def span_features(x: torch.Tensor, spans: torch.Tensor, max_width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features of spans ``(n, 2)`` (inclusive start, end rows) of one window's RMS-normalised
+    states ``x`` ``(T, d)`` (:func:`rms_norm`).
+
+    Returns the concatenated [first, last, mean, before, after, after + 2] states ``(n, 6d)``
+    and the clamped widths ``(n,)``. Row 0 is the BOS token; rows past the window's end are zero.
+    """
+    seq, dim = x.shape
+    s, e = spans[:, 0], spans[:, 1]
+    width = (e - s + 1).clamp(min=1)
+    padded = torch.cat([x, torch.zeros(1, dim)])
+    before = x[(s - 1).clamp(min=0)]
+    after = padded[(e + 1).clamp(max=seq)]
+    right = padded[(e + 3).clamp(max=seq)]
+    feats = torch.cat([first_last_mean(x, spans), before, after, right], dim=-1)
+    return feats, (width - 1).clamp(max=max_width - 1)
+
+
+class TypeHead(nn.Module):
+    """Span encoder plus a classifier (supervised) or a label encoder (zero-shot)."""
+
+    def __init__(self, config: TypeHeadConfig) -> None:
+        super().__init__()
+        self.config = config
+        if config.members > 1:
+            layers = config.member_extra_layers or [config.extra_layers] * config.members
+            self.members = nn.ModuleList(
+                TypeHead(replace(config, members=1, extra_layers=list(m), member_extra_layers=[], info={}))
+                for m in layers
+            )
+            return
+        d, k, c = config.input_size, config.dim, config.bilstm_dim
+        prompt_size = 2 * config.hidden_size  # see label_states
+        out = prompt_size if config.kind == "zero-shot" and config.label_encoder == "identity" else k
+        self.width = nn.Embedding(config.max_width, config.width_dim)
+        if c:
+            self.project = nn.Linear(d, c)
+            self.bilstm = nn.LSTM(c, c // 2, batch_first=True, bidirectional=True)
+        self.span_encoder = nn.Sequential(
+            nn.Linear(6 * d + 3 * c + config.width_dim + int(config.probe_feature), k),
+            nn.GELU(),
+            nn.Dropout(0.1),
+            nn.Linear(k, out),
+        )
+        if config.kind == "supervised":
+            self.classifier = nn.Linear(k, len(config.labels) + 1)  # last column: "none"
+        else:
+            if config.label_encoder == "identity":
+                self.label_encoder = nn.Identity()
+            elif config.label_encoder == "linear":
+                self.label_encoder = nn.Linear(prompt_size, k)
+            else:
+                self.label_encoder = nn.Sequential(nn.Linear(prompt_size, k), nn.GELU(), nn.Linear(k, k))
+            self.scale = nn.Parameter(torch.tensor(10.0))
+            self.bias = nn.Parameter(torch.tensor(-5.0))
+
+    @property
+    def zero_shot(self) -> bool:
+        return self.config.kind == "zero-shot"
+
+    def encode_spans(
+        self, hidden: torch.Tensor, spans: torch.Tensor, probs: Sequence[float] | None = None
+    ) -> torch.Tensor:
+        """Span vectors; ``probs`` (the probe's span probabilities) is needed with ``probe_feature``."""
+        if self.config.members > 1:
+            raise ConfigError("an ensemble head has no span vectors of its own: use its members")
+        x = rms_norm(hidden)
+        feats, width = span_features(x, spans, self.config.max_width)
+        parts = [feats, self.width(width)]
+        if self.config.bilstm_dim:
+            context = self.bilstm(self.project(x)[None])[0][0]
+            parts.append(first_last_mean(context, spans))
+        if self.config.probe_feature:
+            if probs is None:
+                raise ConfigError("this type head reads the probe's span probabilities: pass probs")
+            p = torch.tensor(probs, dtype=torch.float32).clamp(1e-4, 1 - 1e-4)
+            parts.append(0.1 * torch.logit(p)[:, None])
+        return self.span_encoder(torch.cat(parts, dim=-1))
+
+    def encode_labels(self, label_states: torch.Tensor) -> torch.Tensor:
+        """Label vectors from prompt states ``(L, 2d)`` (see :func:`label_states`)."""
+        return nn.functional.normalize(self.label_encoder(label_states), dim=-1)
+
+    def logits(self, span_vectors: torch.Tensor, label_vectors: torch.Tensor | None = None) -> torch.Tensor:
+        """Supervised: ``(n, K+1)`` class logits. Zero-shot: ``(n, L)`` pair logits."""
+        if not self.zero_shot:
+            return self.classifier(span_vectors)
+        if label_vectors is None:
+            raise ConfigError("a zero-shot type head needs label vectors")
+        u = nn.functional.normalize(span_vectors, dim=-1)
+        return self.scale * (u @ label_vectors.T) + self.bias
+
+    def class_probs(
+        self,
+        hidden: torch.Tensor,
+        spans: torch.Tensor,
+        label_vectors: torch.Tensor | None = None,
+        probs: Sequence[float] | None = None,
+    ) -> torch.Tensor:
+        """Supervised: ``(n, K+1)`` softmax over the labels and "none" (an ensemble's averaged over
+        its members). Zero-shot: ``(n, L)`` sigmoid per (span, label) pair."""
+        if self.config.members > 1:
+            return torch.stack(
+                [m.class_probs(self._member_states(m, hidden), spans, None, probs) for m in self.members]
+            ).mean(0)
+        logits = self.logits(self.encode_spans(hidden, spans, probs), label_vectors)
+        return torch.sigmoid(logits) if self.zero_shot else torch.softmax(logits, dim=-1)
+
+    def _member_states(self, member: TypeHead, hidden: torch.Tensor) -> torch.Tensor:
+        """The columns of the ensemble's joined states ``(..., n·d)`` that ``member`` reads."""
+        if member.config.extra_layers == self.config.extra_layers:
+            return hidden
+        d, order = self.config.hidden_size, self.config.read_layers(0)
+        blocks = [order.index(m) for m in member.config.read_layers(0)]
+        return torch.cat([hidden[..., b * d : (b + 1) * d] for b in blocks], dim=-1)
+
+    @torch.no_grad()
+    def label_spans(
+        self,
+        hidden: torch.Tensor,
+        spans: Sequence[tuple[int, int]],
+        labels: Sequence[str],
+        label_vectors: torch.Tensor | None,
+        label_threshold: float,
+        probs: Sequence[float] | None = None,
+    ) -> list[tuple[str, float] | None]:
+        """Best (label, score) per span in window rows, or None ("none" / below threshold)."""
+        if not spans:
+            return []
+        scores = self.class_probs(hidden, torch.tensor(spans, dtype=torch.long), label_vectors, probs)
+        return self.pick_labels(scores, labels, label_threshold)
+
+    def pick_labels(
+        self, scores: torch.Tensor, labels: Sequence[str], label_threshold: float
+    ) -> list[tuple[str, float] | None]:
+        """Best (label, score) per row of :meth:`class_probs`, or None ("none" / below threshold)."""
+        if not self.zero_shot:
+            none, scores = scores[:, -1], scores[:, :-1]
+        best, idx = scores.max(dim=-1)
+        out: list[tuple[str, float] | None] = []
+        for k in range(len(scores)):
+            keep = best[k] >= label_threshold and (
+                self.zero_shot or not self.config.beat_none or best[k] > none[k]
+            )
+            out.append((labels[int(idx[k])], float(best[k])) if keep else None)
+        return out
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def ensemble(heads: Sequence[TypeHead]) -> TypeHead:
+    """One head averaging the class probabilities of trained supervised heads (an ensemble given
+    is read as its members). They must agree on everything but ``extra_layers``; the ensemble
+    reads the union of their layers. Its label and candidate thresholds are the first head's until
+    they are chosen again on held-out texts."""
+    members = [m for h in heads for m in (h.members if h.config.members > 1 else [h])]
+    if len(members) == 1:
+        return members[0]
+    operating = {"label_threshold": 0, "candidate_threshold": 0, "group_stride": 0}  # chosen again
+    ignored = {"info": {}, **operating, "extra_layers": [], "members": 1, "member_extra_layers": []}
+    shapes = {json.dumps({**m.config.to_dict(), **ignored}) for m in members}
+    if len(shapes) > 1:
+        raise ConfigError("the heads of an ensemble must have the same configuration (extra_layers aside)")
+    per_member = [list(m.config.extra_layers) for m in members]
+    union = sorted({layer for layers in per_member for layer in layers})
+    differ = any(layers != per_member[0] for layers in per_member)
+    config = replace(
+        members[0].config,
+        members=len(members),
+        extra_layers=union if differ else per_member[0],
+        member_extra_layers=per_member if differ else [],
+        info={},
+    )
+    head = TypeHead(config)
+    for member, trained in zip(head.members, members):
+        member.load_state_dict(trained.state_dict())
+    return head.eval()
+
+
+def label_candidates(
+    head: TypeHead,
+    hidden: torch.Tensor,
+    candidates: Sequence[tuple[int, int, float]],
+    offset: int,
+    labels: Sequence[str],
+    label_vectors: torch.Tensor | None,
+    label_threshold: float,
+) -> list[TypedSpan]:
+    """Label a window's candidate spans (document token indices; window row = index - offset)."""
+    rows = [(s - offset, e - offset) for s, e, _ in candidates]
+    probs = [p for _, _, p in candidates]
+    found = head.label_spans(hidden, rows, labels, label_vectors, label_threshold, probs)
+    return [(s, e, p, *hit) for (s, e, p), hit in zip(candidates, found) if hit is not None]
+
+
+def decode_typed(spans: Sequence[TypedSpan]) -> list[TypedSpan]:
+    """Non-overlapping labelled spans, greedily by label score (then span probability)."""
+    taken: list[tuple[int, int]] = []
+    out = []
+    for span in sorted(spans, key=lambda sp: (-sp[4], -sp[2], sp[0], sp[1])):
+        s, e = span[0], span[1]
+        if all(e < ts or s > te for ts, te in taken):
+            taken.append((s, e))
+            out.append(span)
+    return sorted(out, key=lambda sp: (sp[0], sp[1]))
+
+
+def check_labels(labels) -> list[str]:
+    """A non-empty list of distinct, non-empty label names, or a ConfigError."""
+    if isinstance(labels, str) or not isinstance(labels, Sequence):
+        raise ConfigError(f"labels must be a list of strings, not {type(labels).__name__}")
+    if not labels:
+        raise ConfigError("labels must not be empty")
+    out = []
+    for k, label in enumerate(labels):
+        if not isinstance(label, str):
+            raise ConfigError(f"label #{k} is a {type(label).__name__}, not a str")
+        if not label.strip():
+            raise ConfigError(f"label #{k} is empty")
+        if label.strip() in out:
+            raise ConfigError(f"label {label.strip()!r} is given twice")
+        out.append(label.strip())
+    return out
+
+
+@torch.no_grad()
+def label_states(
+    backbone,
+    labels: Sequence[str],
+    prompt: str = DEFAULT_PROMPT,
+    batch_size: int = 64,
+    layer: int | None = None,
+) -> torch.Tensor:
+    """``(L, 2d)``: per label, the mean state of the label's tokens in the prompt and the last state
+    (at ``layer``, default the backbone's)."""
+    rows = []
+    for b in range(0, len(labels), batch_size):
+        chunk = labels[b : b + batch_size]
+        texts = [prompt.format(label=label) for label in chunk]
+        encs = [encode(backbone.tokenizer, t) for t in texts]
+        seq = max(len(e) for e in encs) + 1
+        ids = torch.full((len(chunk), seq), backbone.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(chunk), seq), dtype=torch.long)
+        for row, enc in enumerate(encs):
+            ids[row, 0] = backbone.bos_id
+            ids[row, 1 : len(enc) + 1] = torch.from_numpy(enc.ids)
+            mask[row, : len(enc) + 1] = 1
+        x = rms_norm(backbone.hidden_states(ids, mask, layer))
+        lo = prompt.index("{label}")  # the label's first character in every prompt
+        for row, (label, enc) in enumerate(zip(chunk, encs)):
+            hi = lo + len(label)
+            inside = [k + 1 for k in range(len(enc)) if enc.ends[k] > lo and enc.starts[k] < hi]
+            inside = inside or [len(enc)]
+            rows.append(torch.cat([x[row, inside].mean(0), x[row, len(enc)]]))
+    return torch.stack(rows)
+
+
+def save_head(head: TypeHead, directory: str | Path) -> None:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / HEAD_CONFIG).write_text(json.dumps(head.config.to_dict(), indent=2) + "\n")
+    state = {k: v.detach().to(torch.float16).contiguous() for k, v in head.state_dict().items()}
+    save_file(state, str(directory / HEAD_WEIGHTS))
+
+
+def load_head(directory: str | Path) -> TypeHead | None:
+    """The head saved in a detector directory, or None when it has none."""
+    directory = Path(directory)
+    if not (directory / HEAD_CONFIG).is_file():
+        return None
+    if not (directory / HEAD_WEIGHTS).is_file():
+        raise ModelNotFoundError(f"{directory / HEAD_CONFIG} has no {HEAD_WEIGHTS} next to it")
+    try:
+        config = TypeHeadConfig.from_dict(json.loads((directory / HEAD_CONFIG).read_text()))
+    except (TypeError, ValueError) as err:
+        raise ModelNotFoundError(f"{directory / HEAD_CONFIG} is not a type head config: {err}") from None
+    head = TypeHead(config)
+    try:
+        head.load_state_dict({k: v.float() for k, v in load_file(str(directory / HEAD_WEIGHTS)).items()})
+    except RuntimeError as err:
+        raise ModelNotFoundError(f"{directory / HEAD_WEIGHTS} does not match {HEAD_CONFIG}: {err}") from None
+    return head.eval()

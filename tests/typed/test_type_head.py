@@ -1,0 +1,200 @@
+"""Span-type heads (supervised, zero-shot, ensembles): features, scores, save and load."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+from type_heads import small_head
+
+from tommer.errors import ConfigError
+from tommer.typed.type_head import (
+    TypeHead,
+    TypeHeadConfig,
+    check_labels,
+    decode_typed,
+    ensemble,
+    join_layers,
+    load_head,
+    rms_norm,
+    save_head,
+    span_features,
+)
+
+
+@pytest.mark.parametrize(
+    "kind,bilstm_dim,label_encoder",
+    [
+        ("supervised", 0, "mlp"),
+        ("zero-shot", 0, "mlp"),
+        ("supervised", 6, "mlp"),
+        ("zero-shot", 0, "linear"),
+        ("zero-shot", 0, "identity"),
+    ],
+)
+def test_head_save_load_round_trip(tmp_path, kind, bilstm_dim, label_encoder):
+    head = small_head(kind, hidden=8, bilstm_dim=bilstm_dim, label_encoder=label_encoder)
+    head.config.info = {"note": "round trip"}
+    save_head(head, tmp_path)
+    loaded = load_head(tmp_path)
+    assert loaded.config == head.config
+    for name, value in head.state_dict().items():  # stored as float16
+        assert torch.equal(loaded.state_dict()[name], value.half().float()), name
+
+
+def test_load_head_absent_and_broken(tmp_path):
+    assert load_head(tmp_path) is None
+    (tmp_path / "types.json").write_text(json.dumps({"kind": "zero-shot", "hidden_size": 8}))
+    with pytest.raises(Exception, match="types.safetensors"):
+        load_head(tmp_path)
+    with pytest.raises(ConfigError, match="kind"):
+        TypeHeadConfig("typed", 8)
+    with pytest.raises(ConfigError, match="label set"):
+        TypeHeadConfig("supervised", 8)
+    with pytest.raises(ConfigError, match="extra_layers"):
+        TypeHeadConfig("zero-shot", 8, extra_layers=[9])
+    with pytest.raises(ConfigError, match="bilstm_dim"):
+        TypeHeadConfig("zero-shot", 8, bilstm_dim=5)
+    with pytest.raises(ConfigError, match="label_encoder"):
+        TypeHeadConfig("zero-shot", 8, label_encoder="attention")
+
+
+@pytest.mark.parametrize("label_encoder", ["mlp", "linear", "identity"])
+def test_zero_shot_label_encoders_score_span_label_pairs(label_encoder):
+    head = small_head("zero-shot", hidden=8, label_encoder=label_encoder)
+    labels = head.encode_labels(torch.randn(3, 16))  # label_states: (L, 2 * hidden)
+    assert torch.allclose(labels.norm(dim=-1), torch.ones(3))
+    size = 16 if label_encoder == "identity" else head.config.dim  # identity: the prompt states' space
+    assert labels.shape == (3, size)
+    scores = head.class_probs(torch.randn(6, 8), torch.tensor([[1, 2], [3, 3]]), labels)
+    assert scores.shape == (2, 3) and ((scores > 0) & (scores < 1)).all()
+
+
+def test_ensemble_averages_its_members_and_round_trips(tmp_path):
+    members = [small_head("supervised", hidden=8, bilstm_dim=6) for _ in range(3)]
+    for k, member in enumerate(members[1:], start=1):  # small_head seeds 0: make the members differ
+        torch.manual_seed(k)
+        member.load_state_dict(TypeHead(member.config).state_dict())
+    head = ensemble(members)
+    assert head.config.members == 3 and head.num_parameters() == 3 * members[0].num_parameters()
+    hidden, spans = torch.randn(10, 8), torch.tensor([[1, 2], [4, 4], [5, 8]])
+    with torch.no_grad():
+        each = [m.class_probs(hidden, spans) for m in members]
+        mean = head.class_probs(hidden, spans)
+    assert not torch.allclose(each[0], each[1])
+    assert torch.allclose(mean, torch.stack(each).mean(0)) and torch.allclose(mean.sum(-1), torch.ones(3))
+    with pytest.raises(ConfigError, match="members"):
+        head.encode_spans(hidden, spans)
+    save_head(head, tmp_path)
+    loaded = load_head(tmp_path)
+    assert loaded.config == head.config
+    with torch.no_grad():
+        assert torch.allclose(loaded.class_probs(hidden, spans), mean, atol=2e-3)  # float16 weights
+    assert ensemble(members[:1]) is members[0]
+    other = small_head("supervised", hidden=8, bilstm_dim=6)  # operating thresholds may differ
+    other.config.candidate_threshold, other.config.label_threshold = 1e-5, 0.3
+    assert ensemble([members[0], other]).config.members == 2
+    with pytest.raises(ConfigError, match="same configuration"):
+        ensemble([members[0], small_head("supervised", hidden=8)])
+    with pytest.raises(ConfigError, match="members"):
+        TypeHeadConfig("zero-shot", 8, members=2)
+    with pytest.raises(ConfigError, match="members"):
+        TypeHeadConfig("supervised", 8, labels=["person"], members=0)
+
+
+def test_ensemble_of_heads_reading_different_layers():
+    """Each member reads its own layers: the ensemble reads their union and hands each its columns."""
+    torch.manual_seed(0)
+    config = TypeHeadConfig("supervised", 8, labels=["person"], dim=16, layer=4, bilstm_dim=6)
+    members = [TypeHead(replace(config, extra_layers=x)).eval() for x in ([6], [5, 6], [])]
+    head = ensemble(members)
+    assert head.config.extra_layers == [5, 6] and head.config.read_layers(2) == [4, 5, 6]
+    assert head.config.member_extra_layers == [[6], [5, 6], []]
+    states = {m: torch.randn(10, 8) for m in (4, 5, 6)}  # one window's states per layer
+    spans = torch.tensor([[1, 2], [4, 4], [5, 8]])
+    with torch.no_grad():
+        own = [join_layers([states[k] for k in m.config.read_layers(2)]) for m in members]
+        each = [m.class_probs(x, spans) for m, x in zip(members, own)]
+        mean = head.class_probs(join_layers([states[k] for k in (4, 5, 6)]), spans)
+    assert torch.allclose(mean, torch.stack(each).mean(0), atol=1e-5)
+    assert not torch.allclose(each[0], each[1])
+    assert ensemble([head, members[0]]).config.members == 4  # an ensemble given is read as its members
+    two = dict(labels=["person"], extra_layers=[6], members=2)
+    with pytest.raises(ConfigError, match="union"):
+        TypeHeadConfig("supervised", 8, **two, member_extra_layers=[[5], []])
+    with pytest.raises(ConfigError, match="lists 1 members"):
+        TypeHeadConfig("supervised", 8, **two, member_extra_layers=[[6]])
+
+
+def test_bilstm_head_reads_context_beyond_its_fixed_features():
+    """The fixed features stop three rows after a span; a BiLSTM head also sees farther rows."""
+    hidden = torch.randn(12, 8)
+    changed = hidden.clone()
+    changed[10] += 5.0  # far right of the span (rows 2-3)
+    spans = torch.tensor([[2, 3]])
+    for bilstm_dim, moves in [(0, False), (6, True)]:
+        head = small_head("supervised", hidden=8, bilstm_dim=bilstm_dim)
+        with torch.no_grad():
+            a, b = head.encode_spans(hidden, spans), head.encode_spans(changed, spans)
+        assert (not torch.allclose(a, b)) == moves, bilstm_dim
+
+
+def test_span_features_first_last_mean():
+    hidden = torch.randn(6, 4)
+    x = hidden * torch.rsqrt(hidden.pow(2).mean(-1, keepdim=True) + 1e-6)
+    assert torch.allclose(rms_norm(hidden), x)
+    feats, width = span_features(x, torch.tensor([[2, 4], [5, 5]]), max_width=2)
+    first, last, mean, before, after, right = feats[0].split(4)
+    assert torch.allclose(first, x[2]) and torch.allclose(last, x[4]) and torch.allclose(before, x[1])
+    assert torch.allclose(mean, x[2:5].mean(0), atol=1e-6) and torch.allclose(after, x[5])
+    assert torch.equal(right, torch.zeros(4))  # row 7 is past the window's end
+    assert torch.equal(feats[1][16:], torch.zeros(8))  # nothing after the window's last token
+    assert width.tolist() == [1, 0]  # widths 3 and 1, clamped to max_width - 1
+
+
+def test_decode_typed_keeps_best_non_overlapping():
+    spans = [(0, 1, 0.9, "person", 0.8), (1, 2, 0.9, "location", 0.95), (3, 3, 0.5, "person", 0.4)]
+    assert decode_typed(spans) == [(1, 2, 0.9, "location", 0.95), (3, 3, 0.5, "person", 0.4)]
+
+
+def test_supervised_keep_rule_beat_none_or_threshold():
+    head = small_head("supervised", hidden=8)
+    with torch.no_grad():  # "none" (last column) always wins the argmax
+        head.classifier.bias.copy_(torch.tensor([0.0, 0.0, 3.0]))
+        head.classifier.weight.zero_()
+    hidden, spans = torch.randn(5, 8), [(1, 1), (2, 3)]
+    assert head.label_spans(hidden, spans, head.config.labels, None, 0.0) == [None, None]
+    head.config.beat_none = False  # a label scoring >= the threshold is kept even under "none"
+    kept = head.label_spans(hidden, spans, head.config.labels, None, 0.04)
+    assert [k[0] for k in kept] == ["person", "person"] and kept[0][1] == pytest.approx(0.0452, abs=1e-3)
+    assert head.label_spans(hidden, spans, head.config.labels, None, 0.05) == [None, None]
+
+
+def test_text_prefix_is_whitespace_and_shifts_spans():
+    from tommer.data.mention import AnnotatedText, with_prefix
+
+    with pytest.raises(ConfigError, match="whitespace only"):
+        TypeHeadConfig("zero-shot", 8, text_prefix="Text: ")
+    docs = with_prefix([AnnotatedText("Paris and Rome.", [(0, 5), (10, 14)], "a", ["city", "city"])], "\n")
+    assert docs[0].text == "\nParis and Rome." and [docs[0].text[s:e] for s, e in docs[0].spans] == [
+        "Paris",
+        "Rome",
+    ]
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ([], "empty"),
+        ("person", "list of strings"),
+        ([1], "not a str"),
+        (["person", " "], "empty"),
+        (["a", "a"], "twice"),
+        (None, "list of strings"),
+    ],
+)
+def test_check_labels_errors(labels, message):
+    with pytest.raises(ConfigError, match=message):
+        check_labels(labels)

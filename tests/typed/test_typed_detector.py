@@ -1,0 +1,175 @@
+"""The typed detector: labels=[...] on the zero-shot head, supervised heads, LM labels."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from type_heads import check_offsets, small_head
+
+import tommer
+from tommer.cli import main
+from tommer.errors import ConfigError
+from tommer.typed.detector import MentionDetector
+
+SENTENCE = "Angela Merkel met Emmanuel Macron in Paris."
+
+
+def test_typed_call_with_text_prefix_reports_offsets_in_the_given_text(detector):
+    if detector.type_head is None or not detector.type_head.zero_shot:
+        pytest.skip("the shipped default has no zero-shot type head")
+    config = detector.type_head.config
+    saved = config.text_prefix
+    try:
+        for prefix in ("", "\n", "  "):
+            config.text_prefix = prefix
+            mentions = detector(SENTENCE, labels=["person", "location"], label_threshold=0.0)
+            check_offsets(SENTENCE, mentions)
+            assert mentions and all(m.start >= 0 for m in mentions)
+    finally:
+        config.text_prefix = saved
+
+
+def test_detector_save_load_with_and_without_head(detector, tmp_path):
+    plain = MentionDetector(detector.config, detector.backbone, detector.probe)
+    plain.save_pretrained(tmp_path / "plain")
+    assert not (tmp_path / "plain" / "types.json").exists()
+    reloaded = MentionDetector.from_pretrained(tmp_path / "plain", backbone=detector.backbone)
+    assert reloaded.type_head is None
+    assert reloaded(SENTENCE) == plain(SENTENCE)  # untyped, exactly as before
+    with pytest.raises(ConfigError, match="no type head"):
+        reloaded(SENTENCE, labels=["person"])
+
+    typed = MentionDetector(detector.config, detector.backbone, detector.probe, small_head("supervised"))
+    typed.save_pretrained(tmp_path / "typed")
+    again = MentionDetector.from_pretrained(tmp_path / "typed", backbone=detector.backbone)
+    assert again.type_head.config.labels == ["person", "location"]
+    mentions = again(SENTENCE, label_threshold=0.0)  # a supervised head types every call
+    check_offsets(SENTENCE, mentions)
+    with pytest.raises(ConfigError, match="supervised"):
+        again(SENTENCE, labels=["person"])
+
+
+def test_default_zero_shot_labels(detector):
+    if detector.type_head is None or not detector.type_head.zero_shot:
+        pytest.skip("the shipped default has no zero-shot type head")
+    # mentions that open a text are typed badly by this head (results/typed/NOTES.md), so the
+    # sentence starts with another word; the text-initial case is checked with a prefix below
+    text = "Yesterday " + SENTENCE
+    mentions = detector(text, labels=["person", "location"])
+    check_offsets(text, mentions)
+    found = {(m.text, m.label) for m in mentions}
+    assert ("Angela Merkel", "person") in found
+    assert ("Paris", "location") in found
+    spans = sorted((m.start, m.end) for m in mentions)
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # non-overlapping
+    batch = detector([text, "", "No names here."], labels=["person", "location"])
+    assert batch[0] == mentions and batch[1] == []
+    config = detector.type_head.config
+    saved, config.text_prefix = config.text_prefix, "\n"
+    try:
+        found = {(m.start, m.text, m.label) for m in detector(SENTENCE, labels=["person", "location"])}
+        assert (0, "Angela Merkel", "person") in found
+    finally:
+        config.text_prefix = saved
+    before = detector.label_vectors(["person"])  # prompt states are cached per prompt and layer
+    saved, config.prompt = config.prompt, "Type: '{label}'"
+    try:
+        assert not torch.allclose(detector.label_vectors(["person"]), before)
+    finally:
+        config.prompt = saved
+    assert torch.equal(detector.label_vectors(["person"]), before)
+    with pytest.raises(ConfigError, match="zero-shot"):
+        detector.predict_typed([SENTENCE])
+    with pytest.raises(ConfigError, match="not a str"):
+        detector(SENTENCE, labels=["person", 3])
+    with pytest.raises(ConfigError, match="label_threshold"):
+        detector(SENTENCE, labels=["person"], label_threshold=1.5)
+    assert detector(SENTENCE)[0].label is None  # no labels: untyped as before
+
+
+@pytest.fixture(scope="module")
+def lm_labeler():
+    from tommer.typed.lm_labels import LMLabeler
+
+    return LMLabeler("smollm2-135m")
+
+
+def test_lm_labeler_types_mentions(lm_labeler):
+    text = "Tolkien wrote The Hobbit while teaching at Oxford University in England."
+    names = ["writer", "book", "university", "country"]
+    spans = [
+        (text.index(n), text.index(n) + len(n))
+        for n in ("Tolkien", "The Hobbit", "Oxford University", "England")
+    ]
+    found = lm_labeler.label(text, spans, names)
+    assert [label for label, _ in found] == names
+    assert all(0.25 < share <= 1.0 for _, share in found)  # softmax share of the best of 4 labels
+    with pytest.raises(ConfigError, match="not inside"):
+        lm_labeler.label(text, [(5, len(text) + 1)], names)
+    with pytest.raises(ConfigError, match="label names"):
+        lm_labeler.label(text, spans, [])
+
+
+def test_lm_labeler_reads_the_shared_prompt_cache_exactly(lm_labeler):
+    """A mention's scores continue the text's cached prompt, and the labels' later tokens a cache
+    repeated per label: equal to scoring each whole sequence in one pass."""
+    tok, model = lm_labeler.tokenizer, lm_labeler.model
+    text = "Jimi Hendrix played a Fender Stratocaster."
+    labels = ["musical instrument", "band", "programming language"]
+    shared, rest = lm_labeler.prompt_ids(text, "Fender Stratocaster")
+    assert tok.decode(shared + rest) == text + "\nIn the text above, Fender Stratocaster is a"
+    prefix = lm_labeler.run(shared).cache
+    got = lm_labeler.label_log_probs(rest, labels, prefix)
+    for label, value in zip(labels, got):
+        tail = tok(" " + label, add_special_tokens=False).input_ids
+        with torch.no_grad():
+            logp = model(input_ids=torch.tensor([shared + rest + tail])).logits[0].float().log_softmax(-1)
+        at = len(shared) + len(rest) - 1
+        expected = sum(float(logp[at + j, t]) for j, t in enumerate(tail))
+        assert value == pytest.approx(expected, abs=0.05), label
+    assert max(len(tok(" " + lab, add_special_tokens=False).input_ids) for lab in labels) > 1
+    assert labels[int(got.argmax())] == "musical instrument"
+    # calibrated against the neutral prompt, cached per label list
+    shared, rest = lm_labeler.prompt_ids("", "N/A")
+    assert tok.decode(shared + rest) == "In the text above, N/A is a"
+    assert lm_labeler.neutral(labels) is lm_labeler.neutral(labels)
+
+
+def test_detector_lm_labels_relabel_the_zero_shot_mentions(detector, capsys):
+    if detector.type_head is None or not detector.type_head.zero_shot:
+        pytest.skip("the shipped default has no zero-shot type head")
+    text = "In 1937 Tolkien wrote The Hobbit while teaching at Oxford University in England."
+    names = ["writer", "book", "university", "country", "person", "organization"]
+    head_only = detector(text, labels=names)
+    relabelled = detector(text, labels=names, lm_labels=True)
+    check_offsets(text, relabelled)
+    assert [(m.start, m.end, m.score) for m in relabelled] == [(m.start, m.end, m.score) for m in head_only]
+    found = {m.text: m.label for m in relabelled}
+    assert found == {
+        "Tolkien": "writer",
+        "The Hobbit": "book",
+        "Oxford University": "university",
+        "England": "country",
+    }
+    assert {m.text: m.label for m in head_only}["Tolkien"] == "person"  # the head alone: the generic type
+    assert detector.lm_labeler() is detector.lm_labeler()  # loaded once
+    config = detector.type_head.config
+    saved, config.text_prefix = config.text_prefix, "\n"  # offsets stay those of the given text
+    try:
+        check_offsets(text, detector(text, labels=names, lm_labels=True))
+    finally:
+        config.text_prefix = saved
+    assert main(["detect", "--json", "--labels", ",".join(names), "--lm-labels", text]) == 0
+    assert {m["text"]: m["label"] for m in json.loads(capsys.readouterr().out)} == found
+    assert main(["detect", "--lm-labels", text]) == 2
+    assert "--lm-labels needs --labels" in capsys.readouterr().err
+
+
+def test_lm_labels_need_a_zero_shot_head(tmp_path):
+    head = small_head("supervised", hidden=576)
+    detector = tommer.load("smollm2-135m")
+    detector.type_head = head
+    with pytest.raises(ConfigError, match="supervised"):
+        detector(SENTENCE, lm_labels=True)
