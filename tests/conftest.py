@@ -14,6 +14,14 @@ def detector() -> tommer.MentionDetector:
     return tommer.load()
 
 
+ZERO_SHOT = "smollm2-135m-types"  # the shipped model with a zero-shot type head
+
+
+@pytest.fixture(scope="session")
+def zero_shot_detector() -> tommer.MentionDetector:
+    return tommer.load(ZERO_SHOT)
+
+
 @pytest.fixture(scope="session")
 def backbone(detector):
     """The default's backbone at the probe's layer, loaded on its own: a typed call on the shared

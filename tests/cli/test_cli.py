@@ -10,6 +10,8 @@ import pytest
 
 from tommer.cli import main
 
+ZERO_SHOT = "smollm2-135m-types"  # the shipped model with a zero-shot type head
+
 SENTENCE = "Angela Merkel met Emmanuel Macron in Paris."
 
 
@@ -150,20 +152,34 @@ def test_eval_missing_data_root_is_named(capsys, tmp_path):
     assert code == 2 and "nodata" in err
 
 
-def test_cli_detect_labels(detector, capsys, tmp_path):
-    if detector.type_head is None or not detector.type_head.zero_shot:
-        pytest.skip("the shipped default has no zero-shot type head")
-    assert main(["detect", "--json", "--labels", "person,location", SENTENCE]) == 0
+def test_cli_detect_labels(zero_shot_detector, capsys, tmp_path):
+    assert main(["detect", "--json", "--model", ZERO_SHOT, "--labels", "person,location", SENTENCE]) == 0
     mentions = json.loads(capsys.readouterr().out)
     # not "Angela Merkel": the shipped head types text-initial mentions badly (results/typed/NOTES.md)
     assert {"text": "Emmanuel Macron", "label": "person"}.items() <= next(
         m for m in mentions if m["text"] == "Emmanuel Macron"
     ).items()
-    assert main(["detect", "--labels", "person,,location", SENTENCE]) == 2
+    assert main(["detect", "--model", ZERO_SHOT, "--labels", "person,,location", SENTENCE]) == 2
     assert "empty" in capsys.readouterr().err
     source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     source.write_text(json.dumps({"id": 7, "text": SENTENCE}) + "\n")
-    assert main(["detect", "-q", "--labels", "person,location", "-i", str(source), "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "detect",
+                "-q",
+                "--model",
+                ZERO_SHOT,
+                "--labels",
+                "person,location",
+                "-i",
+                str(source),
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     record = json.loads(out.read_text())
     assert record["id"] == 7 and all(m["label"] in ("person", "location") for m in record["mentions"])
     assert any(m["text"] == "Paris" and m["label"] == "location" for m in record["mentions"])

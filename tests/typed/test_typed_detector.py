@@ -13,12 +13,13 @@ from tommer.cli import main
 from tommer.errors import ConfigError
 from tommer.typed.detector import MentionDetector
 
+ZERO_SHOT = "smollm2-135m-types"  # the shipped model with a zero-shot type head
+
 SENTENCE = "Angela Merkel met Emmanuel Macron in Paris."
 
 
-def test_typed_call_with_text_prefix_reports_offsets_in_the_given_text(detector):
-    if detector.type_head is None or not detector.type_head.zero_shot:
-        pytest.skip("the shipped default has no zero-shot type head")
+def test_typed_call_with_text_prefix_reports_offsets_in_the_given_text(zero_shot_detector):
+    detector = zero_shot_detector
     config = detector.type_head.config
     saved = config.text_prefix
     try:
@@ -51,9 +52,8 @@ def test_detector_save_load_with_and_without_head(detector, tmp_path):
         again(SENTENCE, labels=["person"])
 
 
-def test_default_zero_shot_labels(detector):
-    if detector.type_head is None or not detector.type_head.zero_shot:
-        pytest.skip("the shipped default has no zero-shot type head")
+def test_default_zero_shot_labels(zero_shot_detector):
+    detector = zero_shot_detector
     # mentions that open a text are typed badly by this head (results/typed/NOTES.md), so the
     # sentence starts with another word; the text-initial case is checked with a prefix below
     text = "Yesterday " + SENTENCE
@@ -137,9 +137,8 @@ def test_lm_labeler_reads_the_shared_prompt_cache_exactly(lm_labeler):
     assert lm_labeler.neutral(labels) is lm_labeler.neutral(labels)
 
 
-def test_detector_lm_labels_relabel_the_zero_shot_mentions(detector, capsys):
-    if detector.type_head is None or not detector.type_head.zero_shot:
-        pytest.skip("the shipped default has no zero-shot type head")
+def test_detector_lm_labels_relabel_the_zero_shot_mentions(zero_shot_detector, capsys):
+    detector = zero_shot_detector
     text = "In 1937 Tolkien wrote The Hobbit while teaching at Oxford University in England."
     names = ["writer", "book", "university", "country", "person", "organization"]
     head_only = detector(text, labels=names)
@@ -161,7 +160,10 @@ def test_detector_lm_labels_relabel_the_zero_shot_mentions(detector, capsys):
         check_offsets(text, detector(text, labels=names, lm_labels=True))
     finally:
         config.text_prefix = saved
-    assert main(["detect", "--json", "--labels", ",".join(names), "--lm-labels", text]) == 0
+    assert (
+        main(["detect", "--json", "--model", ZERO_SHOT, "--labels", ",".join(names), "--lm-labels", text])
+        == 0
+    )
     assert {m["text"]: m["label"] for m in json.loads(capsys.readouterr().out)} == found
     assert main(["detect", "--lm-labels", text]) == 2
     assert "--lm-labels needs --labels" in capsys.readouterr().err
