@@ -119,8 +119,23 @@ def test_default_threshold_is_the_models(detector, tmp_path):
     reloaded = MentionDetector.from_pretrained(out, backbone=detector.backbone)
     reloaded.config.threshold = 0.2
     assert reloaded(texts) == detector(texts, threshold=0.2)
-    selection = detector.config.info["threshold_selection"]
-    assert selection["split"] == "dev" and "choose_threshold.py" in selection["command"]
+    point = detector.config.info["operating_point"]
+    assert point["split"] == "dev" and "choose_operating_point.py" in point["command"]
+    assert point["chosen"]["margin"] == detector.config.margin
+    assert "combine weights" in (PRETRAINED_DIR / tommer.DEFAULT_MODEL / "README.md").read_text()
+
+
+def test_the_margin_is_the_models(detector):
+    texts = VARIED[:3]
+    saved = detector.config.margin
+    try:
+        with_margin = detector(texts)
+        detector.config.margin = 0.0
+        plain = detector(texts)
+    finally:
+        detector.config.margin = saved
+    # the margin only ever replaces a span by a longer overlapping one
+    assert sum(len(m) for m in with_margin) <= sum(len(m) for m in plain)
 
 
 def test_bad_arguments_are_clear_errors(detector):

@@ -108,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
     }
     if val is not None:
         info["metrics"] = evaluate(probe, val, args.threshold).to_dict()
+        info["metrics_flat"] = evaluate(probe, val, args.threshold, "flat").to_dict()
         log("held-out: " + json.dumps(info["metrics"]))
+    info["combine_weights"] = [round(float(w), 4) for w in probe.combine.weight.detach().flatten()]
     detector = build_detector(backbone, probe, args.max_tokens, args.context, info, echo=args.echo)
     out = detector.save_pretrained(args.out)
     log(f"saved to {out} ({probe.num_parameters():,} probe parameters)")

@@ -33,7 +33,11 @@ def render_card(config: DetectorConfig, num_parameters: int) -> str:
         f"| window / context (tokens) | {config.max_tokens} / {config.context} |",
         f"| probe parameters | {num_parameters:,} |",
         f"| default threshold | {config.threshold} |",
+        f"| greedy margin (logits) | {config.margin} |",
     ]
+    if "combine_weights" in info:
+        weights = ", ".join(f"{w:.3f}" for w in info["combine_weights"])
+        lines.append(f"| combine weights [S, min-pool, max-pool, e_i, e_i+1] | {weights} |")
     if config.echo:
         lines.append("| input | echo: each window fed twice, the probe reads the second copy |")
     keys = ("training_data", "validation", "seed", "teacher", "teacher_threshold", "teacher_spans_added")
@@ -50,12 +54,32 @@ def render_card(config: DetectorConfig, num_parameters: int) -> str:
             "## Held-out metrics",
             "",
             "Exact match of character spans against the held-out annotation "
-            f"(threshold {info.get('threshold', 0.5)}, decoding `threshold`).",
+            f"(candidates above {info.get('threshold', 0.5)}).",
             "",
-            "| precision | recall | F1 | predicted | gold |",
-            "| --- | --- | --- | --- | --- |",
-            f"| {metrics['precision']:.4f} | {metrics['recall']:.4f} | {metrics['f1']:.4f} "
-            f"| {metrics['predicted']} | {metrics['gold']} |",
+            "| decoding | precision | recall | F1 | predicted | gold |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for name, m in (("threshold", metrics), ("flat (margin 0)", info.get("metrics_flat"))):
+            if m:
+                lines.append(
+                    f"| `{name}` | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} "
+                    f"| {m['predicted']} | {m['gold']} |"
+                )
+    point = info.get("operating_point")
+    if point:
+        chosen = point["chosen"]
+        lines += [
+            "",
+            "## Operating point",
+            "",
+            f"Chosen on {point['split']} data (first {point['limit']} sentences of each benchmark's dev "
+            f"split): {point['rule']}. Threshold {chosen['threshold']}, margin {chosen['margin']}: pooled "
+            f"dev precision {chosen['precision']:.4f}, recall {chosen['recall']:.4f}, F1 {chosen['f1']:.4f}. "
+            "Regenerate with:",
+            "",
+            "```bash",
+            point["command"],
+            "```",
         ]
     selection = info.get("threshold_selection")
     if selection:

@@ -259,8 +259,8 @@ def render_markdown(result: dict, sweeps: dict[str, dict]) -> str:
         lines += [
             "## Recall against relative depth",
             "",
-            "Pooled dev recall of the per-layer probes (threshold 0.5) against layer / number of layers; "
-            "each sweep's command is in its report:",
+            "Pooled dev recall (threshold decoding, o) and F1 (flat decoding, x) of the per-layer probes "
+            "against layer / number of layers; each sweep's command is in its report:",
             "",
         ]
         for backbone, sweep in sweeps.items():
@@ -342,15 +342,17 @@ def plot_layer_heatmaps(path: Path, layer_dice: dict[str, dict]) -> None:
     plt.close(fig)
 
 
-def plot_recall_vs_depth(path: Path, sweeps: dict[str, dict], threshold: float = 0.5) -> None:
+def plot_recall_vs_depth(path: Path, sweeps: dict[str, dict]) -> None:
+    """Pooled dev recall (threshold decoding, solid) and F1 (flat decoding, dashed) by depth."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for backbone, sweep in sweeps.items():
-        rows = [r for r in sweep["rows"] if r["threshold"] == threshold]
-        xs, ys = [r["relative_depth"] for r in rows], [r["dev_recall"] for r in rows]
-        ax.plot(xs, ys, marker="o", label=backbone)
+        xs = [r["relative_depth"] for r in sweep["rows"]]
+        line = ax.plot(xs, [r["threshold"]["dev"][1] for r in sweep["rows"]], marker="o", label=backbone)
+        color = line[0].get_color()
+        ax.plot(xs, [r["flat"]["dev"][2] for r in sweep["rows"]], ls="--", marker="x", color=color)
     ax.set_xlabel("relative depth (layer / number of layers)")
-    ax.set_ylabel(f"pooled dev recall @ {threshold}")
+    ax.set_ylabel("pooled dev recall (threshold, o) / F1 (flat, x)")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
