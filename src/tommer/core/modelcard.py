@@ -34,8 +34,6 @@ def render_card(config: DetectorConfig, num_parameters: int) -> str:
         f"| probe parameters | {num_parameters:,} |",
         f"| default threshold | {config.threshold} |",
     ]
-    if config.echo:
-        lines.append("| input | echo: each window fed twice, the probe reads the second copy |")
     keys = ("training_data", "validation", "seed", "teacher", "teacher_threshold", "teacher_spans_added")
     keys += ("train_cpu_seconds", "encode_cpu_seconds")
     for key in keys + ("train_wall_seconds", "encode_wall_seconds"):
