@@ -13,10 +13,8 @@ def check_offsets(text, mentions):
         assert m.label is not None and 0.0 <= m.label_score <= 1.0
 
 
-def small_head(kind: str, hidden: int = 576, bilstm_dim: int = 0, label_encoder: str = "mlp") -> TypeHead:
+def small_head(kind: str, hidden: int = 576, bilstm_dim: int = 0) -> TypeHead:
     torch.manual_seed(0)
     labels = ["person", "location"] if kind == "supervised" else []
-    config = TypeHeadConfig(
-        kind, hidden, labels=labels, dim=16, bilstm_dim=bilstm_dim, label_encoder=label_encoder
-    )
+    config = TypeHeadConfig(kind, hidden, labels=labels, dim=16, bilstm_dim=bilstm_dim)
     return TypeHead(config).eval()

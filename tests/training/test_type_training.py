@@ -16,21 +16,6 @@ from tommer.typed.type_head import load_head
 SENTENCE = "Angela Merkel met Emmanuel Macron in Paris."
 
 
-def test_unseen_type_set_every_fifth_by_frequency():
-    from tommer.data.mention import AnnotatedText
-    from tommer.training.type_training import unseen_type_set
-
-    counts = {f"t{k:02d}": 20 - k for k in range(12)}  # t00 most frequent
-    docs = [AnnotatedText("x", [], "t", [lab] * n) for lab, n in counts.items()]
-    assert unseen_type_set(docs, 0) == []
-    assert unseen_type_set(docs, 1) == ["t04"]
-    assert unseen_type_set(docs, 2) == ["t04", "t09"]
-    with pytest.raises(TommerError, match="at least 15"):
-        unseen_type_set(docs, 3)
-    with pytest.raises(TommerError, match=">= 0"):
-        unseen_type_set(docs, -1)
-
-
 def test_sentence_predictions_candidate_sweep_and_overlapping_groups(detector):
     """Sentence-level scoring: equal to the window path on plain sentences; the candidate sweep's
     rows equal runs on the probe's own candidates at each threshold; overlapping groups average."""
@@ -107,24 +92,6 @@ def test_sentence_predictions_candidate_sweep_and_overlapping_groups(detector):
     twice = torch.stack([row for x, y, _, row in found[1] if (x, y) == (a, b)])
     assert len(twice) == 2 and not torch.allclose(twice[0], twice[1])  # another context, another reading
     assert score == pytest.approx(float(twice.mean(0)[labels.index(label)]))
-
-
-def test_training_items_leave_out_ignored_types(detector):
-    from tommer.data.mention import AnnotatedText
-    from tommer.training.type_training import encode_grouped, probe_candidates, training_items
-
-    text = "John Smith lives in London near the Thames."
-    spans = [(text.index(n), text.index(n) + len(n)) for n in ("John Smith", "London", "Thames")]
-    docs = [AnnotatedText(text, spans, "t", ["person", "location", "river"])]
-    corpus = encode_grouped(detector, docs, [detector.config.layer], False).states
-    cands = probe_candidates(detector.probe, corpus, 0.5)
-    ((_, all_spans, all_gold, _),) = training_items(corpus, cands)
-    ((_, kept_spans, kept_gold, _),) = training_items(corpus, cands, ignore=("river",))
-    assert sorted(g for g in all_gold if g) == ["location", "person", "river"]
-    assert sorted(g for g in kept_gold if g) == ["location", "person"]
-    river = all_spans[all_gold.index("river")]
-    assert river not in kept_spans  # left out, not turned into a negative
-    assert set(kept_spans) == set(all_spans) - {river}
 
 
 def write_benchmark_json(path, sentences):
@@ -275,34 +242,3 @@ def test_cli_train_types_tiny(tmp_path, capsys):
     assert "groups of 2 consecutive" in render_markdown(report)
     assert "BiLSTM of width 16" in render_markdown(report) and "reads layer 8 + 9" in render_markdown(report)
     assert "an ensemble of 2 heads" in render_markdown(report)
-
-
-def test_cli_train_types_zero_shot_unseen_types(tmp_path, capsys):
-    """--unseen-types leaves types out of training and scores them alone; --label-encoder, --prompt."""
-    sentences = [
-        (
-            "Angela Merkel visited Paris in May.",
-            [("Angela Merkel", "person"), ("Paris", "city"), ("May", "date")],
-        ),
-        ("Siemens sells the Simatic S7.", [("Siemens", "company"), ("Simatic S7", "product")]),
-        (
-            "John Smith joined Siemens in June.",
-            [("John Smith", "person"), ("Siemens", "company"), ("June", "date")],
-        ),
-        ("Maria flew to Berlin.", [("Maria", "person"), ("Berlin", "city")]),
-    ]
-    data = write_benchmark_json(tmp_path / "five-types.json", sentences)
-    base = ["train-types", "--zero-shot", "--data", str(data), "--val-data", str(data), "--epochs", "1", "-q"]
-    out = tmp_path / "zs"
-    extra = ["--unseen-types", "1", "--label-encoder", "linear", "--prompt", "Type: {label}"]
-    assert main(base + extra + ["--out", str(out)]) == 0
-    head = load_head(out)
-    assert head.config.label_encoder == "linear" and head.config.prompt == "Type: {label}"
-    info = head.config.info
-    assert info["train_config"]["ignore_labels"] == ["product"]  # 5th by count (ties by name)
-    assert "4 types" in info["training_data"] and "held_out_val_unseen_f1" in info
-    assert all("val_unseen_f1" in row for row in info["history"])
-    assert main(base[:1] + base[2:] + ["--unseen-types", "1", "--out", str(out)]) == 2
-    assert "--unseen-types needs a zero-shot head" in capsys.readouterr().err
-    assert main(base + ["--unseen-types", "2", "--out", str(out)]) == 2
-    assert "at least 10 training types" in capsys.readouterr().err

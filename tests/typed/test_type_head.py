@@ -24,18 +24,9 @@ from tommer.typed.type_head import (
 )
 
 
-@pytest.mark.parametrize(
-    "kind,bilstm_dim,label_encoder",
-    [
-        ("supervised", 0, "mlp"),
-        ("zero-shot", 0, "mlp"),
-        ("supervised", 6, "mlp"),
-        ("zero-shot", 0, "linear"),
-        ("zero-shot", 0, "identity"),
-    ],
-)
-def test_head_save_load_round_trip(tmp_path, kind, bilstm_dim, label_encoder):
-    head = small_head(kind, hidden=8, bilstm_dim=bilstm_dim, label_encoder=label_encoder)
+@pytest.mark.parametrize("kind,bilstm_dim", [("supervised", 0), ("zero-shot", 0), ("supervised", 6)])
+def test_head_save_load_round_trip(tmp_path, kind, bilstm_dim):
+    head = small_head(kind, hidden=8, bilstm_dim=bilstm_dim)
     head.config.info = {"note": "round trip"}
     save_head(head, tmp_path)
     loaded = load_head(tmp_path)
@@ -57,17 +48,20 @@ def test_load_head_absent_and_broken(tmp_path):
         TypeHeadConfig("zero-shot", 8, extra_layers=[9])
     with pytest.raises(ConfigError, match="bilstm_dim"):
         TypeHeadConfig("zero-shot", 8, bilstm_dim=5)
-    with pytest.raises(ConfigError, match="label_encoder"):
-        TypeHeadConfig("zero-shot", 8, label_encoder="attention")
+    # the linear / identity label encoders were removed: such a head is refused, an mlp one loads
+    old = {"kind": "zero-shot", "hidden_size": 8, "label_encoder": "mlp"}
+    assert TypeHeadConfig.from_dict(old) == TypeHeadConfig("zero-shot", 8)
+    (tmp_path / "types.json").write_text(json.dumps({**old, "label_encoder": "linear"}))
+    (tmp_path / "types.safetensors").write_bytes(b"")
+    with pytest.raises(ConfigError, match="label_encoder 'linear' is no longer supported"):
+        load_head(tmp_path)
 
 
-@pytest.mark.parametrize("label_encoder", ["mlp", "linear", "identity"])
-def test_zero_shot_label_encoders_score_span_label_pairs(label_encoder):
-    head = small_head("zero-shot", hidden=8, label_encoder=label_encoder)
+def test_zero_shot_head_scores_span_label_pairs():
+    head = small_head("zero-shot", hidden=8)
     labels = head.encode_labels(torch.randn(3, 16))  # label_states: (L, 2 * hidden)
     assert torch.allclose(labels.norm(dim=-1), torch.ones(3))
-    size = 16 if label_encoder == "identity" else head.config.dim  # identity: the prompt states' space
-    assert labels.shape == (3, size)
+    assert labels.shape == (3, head.config.dim)
     scores = head.class_probs(torch.randn(6, 8), torch.tensor([[1, 2], [3, 3]]), labels)
     assert scores.shape == (2, 3) and ((scores > 0) & (scores < 1)).all()
 

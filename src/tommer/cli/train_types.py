@@ -6,8 +6,7 @@ import argparse
 
 from ..core.layout import DEFAULT_MODEL
 from ..training.type_training import TypeTrainConfig, run_train_types
-from ..typed.type_head import DEFAULT_PROMPT
-from .common import add_candidate_grid, command_line, logger
+from .common import command_line, logger
 
 
 def _layer_list(value: str) -> list[int]:
@@ -53,10 +52,6 @@ def run(args: argparse.Namespace) -> int:
         bilstm_dim=args.bilstm_dim,
         extra_layers=args.extra_layers,
         members=args.members,
-        candidate_grid=args.candidate_grid,
-        unseen_types=args.unseen_types,
-        label_encoder=args.label_encoder,
-        prompt=args.prompt or DEFAULT_PROMPT,
         command=command_line(args),
         log=logger(args),
     )
@@ -76,7 +71,6 @@ def add_parser(sub) -> None:
     tt.add_argument(
         "--candidate-threshold", type=float, default=0.02, help="probe probability of training candidates"
     )
-    add_candidate_grid(tt)
     tt.add_argument("--dim", type=int, default=128, help="span / label vector size")
     tt.add_argument("--probe-feature", action="store_true", help="the head also reads the span probability")
     tt.add_argument(
@@ -98,26 +92,6 @@ def add_parser(sub) -> None:
     tt.add_argument("--batch-windows", type=int, default=16, help="texts (windows) per optimizer step")
     tt.add_argument("--negative-labels", type=int, default=8, help="zero-shot: random other types per text")
     tt.add_argument("--plain-bce", action="store_true", help="zero-shot: plain mean BCE (default: balanced)")
-    tt.add_argument(
-        "--label-encoder",
-        choices=("mlp", "linear", "identity"),
-        default="mlp",
-        help="zero-shot: map from label prompt states to label vectors (identity: the states themselves, "
-        "spans are mapped into their space; default: mlp)",
-    )
-    tt.add_argument(
-        "--prompt",
-        help="zero-shot: the text a label name is read in, with {label} "
-        "(default: \"Entity type: '{label}'\")",
-    )
-    tt.add_argument(
-        "--unseen-types",
-        type=int,
-        default=0,
-        metavar="N",
-        help="zero-shot: leave N training types out of training (every 5th by frequency) and score the "
-        "held-out texts on them alone too: a check of label names the head never saw",
-    )
     tt.add_argument("--seed", type=int, default=0)
     tt.add_argument("--cache-dir", help="keep layer-L hidden states here between runs")
     tt.add_argument("--out", required=True, help="detector directory to write (probe + head)")

@@ -31,7 +31,6 @@ from ..data.readers import read_annotated
 from ..errors import TommerError
 from ..typed.detector import MentionDetector
 from ..typed.type_head import (
-    DEFAULT_PROMPT,
     TypedSpan,
     TypeHead,
     TypeHeadConfig,
@@ -56,7 +55,6 @@ class TypeTrainConfig:
     negative_labels: int = 8  # zero-shot: random other types per window
     balanced: bool = True  # zero-shot: average positive and negative pairs separately
     seed: int = 0
-    ignore_labels: tuple[str, ...] = ()  # spans of these types are left out of training (unseen types)
 
 
 def joined_states(corpora: Sequence[EncodedCorpus]) -> EncodedCorpus:
@@ -122,20 +120,17 @@ def candidate_recall(corpus: EncodedCorpus, cands: Sequence[list]) -> float:
     return hit / total if total else 0.0
 
 
-def training_items(
-    corpus: EncodedCorpus, cands: Sequence[list], floor: float = 0.0, ignore: Sequence[str] = ()
-) -> list[tuple]:
+def training_items(corpus: EncodedCorpus, cands: Sequence[list], floor: float = 0.0) -> list[tuple]:
     """Per window: (index, spans in rows, gold label or None, probe probability per span).
 
-    Gold spans the probe missed get probability ``floor``; spans of an ``ignore`` type are left
-    out (neither positive nor negative); windows without spans are skipped.
+    Gold spans the probe missed get probability ``floor``; windows without spans are skipped.
     """
     items = []
     for k, (w, gold) in enumerate(zip(corpus.windows, gold_rows(corpus))):
         off = w.start - 1
         labels = {(s, e): lab for s, e, lab in gold}
         probs = {(s - off, e - off): p for s, e, p in cands[k]}
-        spans = sorted(sp for sp in set(probs) | set(labels) if labels.get(sp) not in ignore)
+        spans = sorted(set(probs) | set(labels))
         if spans:
             items.append((k, spans, [labels.get(sp) for sp in spans], [probs.get(sp, floor) for sp in spans]))
     return items
@@ -181,7 +176,7 @@ def train_type_head(
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     label_index = {lab: k for k, lab in enumerate(vocab)}
-    items = training_items(train, train_cands, head.config.candidate_threshold, config.ignore_labels)
+    items = training_items(train, train_cands, head.config.candidate_threshold)
     opt = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps = config.epochs * math.ceil(len(items) / config.batch_windows)
     sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -441,21 +436,6 @@ def set_operating_point(
     return chosen["typed_f1"], extra, {"training_candidate_threshold": trained_at, "candidate_sweep": rows}
 
 
-def unseen_type_set(docs, n: int) -> list[str]:
-    """``n`` types to leave out of a zero-shot head's training: every fifth of the types ranked by
-    mention count (5th, 10th, ...), so frequent and rarer ones; the most frequent stay seen."""
-    if n < 0:
-        raise TommerError(f"the number of unseen types must be >= 0, got {n}")
-    counts: dict[str, int] = {}
-    for d in docs:
-        for lab in d.labels or []:
-            counts[lab] = counts.get(lab, 0) + 1
-    ranked = sorted(counts, key=lambda lab: (-counts[lab], lab))
-    if n and len(ranked) < 5 * n:
-        raise TommerError(f"{n} unseen types need at least {5 * n} training types, found {len(ranked)}")
-    return sorted(ranked[4::5][:n])
-
-
 def held_out_label_sets(docs, train_labels: Sequence[str], negatives: int, seed: int) -> list[list[str]]:
     """Per held-out text, the label names a zero-shot head is given: its own types plus
     ``negatives`` other training types (seeded)."""
@@ -475,12 +455,8 @@ def zero_shot_validator(
     label_vecs: torch.Tensor,
     names_per_doc: Sequence[list[str]],
     gold,
-    unseen: Sequence[str] = (),
 ):
-    """``validate(head) -> (strict typed F1 at the best label threshold, extra)`` for a zero-shot head.
-
-    With ``unseen`` types (left out of training), ``extra`` also holds the F1 over those types
-    alone (``val_unseen_f1``: their gold spans against the spans labelled with them)."""
+    """``validate(head) -> (strict typed F1 at the best label threshold, extra)`` for a zero-shot head."""
     index = {lab: k for k, lab in enumerate(vocab)}
 
     def validate(head: TypeHead):
@@ -492,12 +468,8 @@ def zero_shot_validator(
         best = max(THRESHOLDS, key=lambda t: sweep[t].f1)
         micro = sweep[best].micro
         extra = {"label_threshold": best, "val_precision": micro.precision, "val_recall": micro.recall}
-        if unseen:
-            only = [[sp for sp in p if sp[2] in unseen] for p in pred]
-            extra["val_unseen_f1"] = score_predictions(only, unseen_gold, best).f1
         return sweep[best].f1, extra
 
-    unseen_gold = [{g for g in ref if g[2] in unseen} for ref in gold]
     return validate
 
 
@@ -612,19 +584,14 @@ def run_train_types(
     bilstm_dim: int = 0,
     extra_layers: Sequence[int] = (),
     members: int = 1,
-    candidate_grid: Sequence[float] = CANDIDATE_THRESHOLDS,
-    unseen_types: int = 0,
-    label_encoder: str = "mlp",
-    prompt: str = DEFAULT_PROMPT,
     command: str = "",
     log=print,
 ) -> Path:
     """Train a type head on top of ``model``'s probe and save it (see ``tommer train-types``).
 
     A supervised head is trained on candidates at ``candidate_threshold``; its operating
-    candidate threshold is then chosen on the held-out texts from ``candidate_grid``. A zero-shot
-    head with ``unseen_types`` N leaves N training types out of training (:func:`unseen_type_set`)
-    and is also scored on them alone: a check of label names it never saw."""
+    candidate threshold is then chosen on the held-out texts from :data:`CANDIDATE_THRESHOLDS`
+    (:func:`set_operating_point`)."""
     config = config or TypeTrainConfig()
     detector = MentionDetector.from_pretrained(model)
     probe_layer = detector.config.layer
@@ -634,8 +601,6 @@ def run_train_types(
         raise TommerError("--extra-layers needs a supervised head (label prompts read one layer)")
     if members < 1 or (members > 1 and zero_shot):
         raise TommerError(f"--members must be 1, or more for a supervised head; got {members}")
-    if unseen_types and not zero_shot:
-        raise TommerError("--unseen-types needs a zero-shot head")
     read = [layer or probe_layer, *extra_layers]  # as TypeHeadConfig.read_layers
     if min(read) < probe_layer:
         raise TommerError(
@@ -672,11 +637,6 @@ def run_train_types(
     recall = {"train": candidate_recall(train, train_cands), "held_out": candidate_recall(val, val_cands)}
     log(f"candidate recall at probe probability >= {candidate_threshold}: {json.dumps(recall)}")
     train_labels = sorted({lab for d in train_docs for lab in d.labels or []})
-    unseen = unseen_type_set(train_docs, unseen_types)
-    if unseen:
-        log(f"types left out of training: {', '.join(unseen)}")
-        train_labels = [lab for lab in train_labels if lab not in unseen]
-        config = replace(config, ignore_labels=tuple(unseen))
     hidden_size = detector.probe.config.hidden_size
     gold = typed_gold(val)
     shape = dict(
@@ -691,12 +651,10 @@ def run_train_types(
     )
     if zero_shot:
         vocab = sorted(set(train_labels) | {lab for d in val_docs for lab in d.labels or []})
-        head_config = TypeHeadConfig(
-            "zero-shot", hidden_size, label_encoder=label_encoder, prompt=prompt, **shape
-        )
-        vecs = label_states(detector.backbone, vocab, prompt, layer=layer)
+        head_config = TypeHeadConfig("zero-shot", hidden_size, **shape)
+        vecs = label_states(detector.backbone, vocab, head_config.prompt, layer=layer)
         val_names = held_out_label_sets(val_docs, train_labels, config.negative_labels, config.seed)
-        validate = zero_shot_validator(val_states, val_cands, vocab, vecs, val_names, gold, unseen)
+        validate = zero_shot_validator(val_states, val_cands, vocab, vecs, val_names, gold)
     else:
         vocab, vecs = train_labels, None
         head_config = TypeHeadConfig(
@@ -723,7 +681,7 @@ def run_train_types(
         operating = {}
     else:
         final_f1, final, operating = set_operating_point(
-            head, detector.probe, held_out, candidate_grid, candidate_threshold, log
+            head, detector.probe, held_out, CANDIDATE_THRESHOLDS, candidate_threshold, log
         )
     head.config.info = {
         "training_data": ", ".join(map(str, data)) + f" ({n_train} texts, {len(train_labels)} types)",
