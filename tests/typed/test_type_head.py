@@ -1,4 +1,4 @@
-"""Span-type heads (supervised, zero-shot, ensembles): features, scores, save and load."""
+"""Span-type heads (supervised, zero-shot, saved ensembles): features, scores, save and load."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from tommer.typed.type_head import (
     TypeHeadConfig,
     check_labels,
     decode_typed,
-    ensemble,
     join_layers,
     load_head,
     rms_norm,
@@ -66,12 +65,20 @@ def test_zero_shot_head_scores_span_label_pairs():
     assert scores.shape == (2, 3) and ((scores > 0) & (scores < 1)).all()
 
 
+def members_of(config: TypeHeadConfig, heads) -> TypeHead:
+    """An ensemble head (``members`` > 1) holding the weights of ``heads``, as ``load_head`` builds it."""
+    head = TypeHead(config)
+    for slot, trained in zip(head.members, heads):
+        slot.load_state_dict(trained.state_dict())
+    return head.eval()
+
+
 def test_ensemble_averages_its_members_and_round_trips(tmp_path):
     members = [small_head("supervised", hidden=8, bilstm_dim=6) for _ in range(3)]
     for k, member in enumerate(members[1:], start=1):  # small_head seeds 0: make the members differ
         torch.manual_seed(k)
         member.load_state_dict(TypeHead(member.config).state_dict())
-    head = ensemble(members)
+    head = members_of(replace(members[0].config, members=3), members)
     assert head.config.members == 3 and head.num_parameters() == 3 * members[0].num_parameters()
     hidden, spans = torch.randn(10, 8), torch.tensor([[1, 2], [4, 4], [5, 8]])
     with torch.no_grad():
@@ -86,35 +93,30 @@ def test_ensemble_averages_its_members_and_round_trips(tmp_path):
     assert loaded.config == head.config
     with torch.no_grad():
         assert torch.allclose(loaded.class_probs(hidden, spans), mean, atol=2e-3)  # float16 weights
-    assert ensemble(members[:1]) is members[0]
-    other = small_head("supervised", hidden=8, bilstm_dim=6)  # operating thresholds may differ
-    other.config.candidate_threshold, other.config.label_threshold = 1e-5, 0.3
-    assert ensemble([members[0], other]).config.members == 2
-    with pytest.raises(ConfigError, match="same configuration"):
-        ensemble([members[0], small_head("supervised", hidden=8)])
     with pytest.raises(ConfigError, match="members"):
         TypeHeadConfig("zero-shot", 8, members=2)
     with pytest.raises(ConfigError, match="members"):
         TypeHeadConfig("supervised", 8, labels=["person"], members=0)
 
 
-def test_ensemble_of_heads_reading_different_layers():
+def test_ensemble_of_heads_reading_different_layers(tmp_path):
     """Each member reads its own layers: the ensemble reads their union and hands each its columns."""
     torch.manual_seed(0)
     config = TypeHeadConfig("supervised", 8, labels=["person"], dim=16, layer=4, bilstm_dim=6)
     members = [TypeHead(replace(config, extra_layers=x)).eval() for x in ([6], [5, 6], [])]
-    head = ensemble(members)
-    assert head.config.extra_layers == [5, 6] and head.config.read_layers(2) == [4, 5, 6]
-    assert head.config.member_extra_layers == [[6], [5, 6], []]
+    layers = dict(extra_layers=[5, 6], members=3, member_extra_layers=[[6], [5, 6], []])
+    save_head(members_of(replace(config, **layers), members), tmp_path)
+    head = load_head(tmp_path)
+    assert head.config.read_layers(2) == [4, 5, 6]
+    assert [m.config.extra_layers for m in head.members] == [[6], [5, 6], []]
     states = {m: torch.randn(10, 8) for m in (4, 5, 6)}  # one window's states per layer
     spans = torch.tensor([[1, 2], [4, 4], [5, 8]])
     with torch.no_grad():
         own = [join_layers([states[k] for k in m.config.read_layers(2)]) for m in members]
         each = [m.class_probs(x, spans) for m, x in zip(members, own)]
         mean = head.class_probs(join_layers([states[k] for k in (4, 5, 6)]), spans)
-    assert torch.allclose(mean, torch.stack(each).mean(0), atol=1e-5)
+    assert torch.allclose(mean, torch.stack(each).mean(0), atol=2e-3)  # float16 weights
     assert not torch.allclose(each[0], each[1])
-    assert ensemble([head, members[0]]).config.members == 4  # an ensemble given is read as its members
     two = dict(labels=["person"], extra_layers=[6], members=2)
     with pytest.raises(ConfigError, match="union"):
         TypeHeadConfig("supervised", 8, **two, member_extra_layers=[[5], []])

@@ -20,8 +20,8 @@ def _layer_list(value: str) -> list[int]:
     return layers
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``tommer train-types``."""
+def training_options(args: argparse.Namespace) -> dict:
+    """The options of :func:`~tommer.training.type_training.prepare_type_training` from the command line."""
     config = TypeTrainConfig(
         epochs=args.epochs,
         lr=args.lr,
@@ -30,10 +30,9 @@ def run(args: argparse.Namespace) -> int:
         balanced=not args.plain_bce,
         batch_windows=args.batch_windows,
     )
-    run_train_types(
+    return dict(
         model=args.model,
         data=args.data,
-        out=args.out,
         val_data=args.val_data,
         zero_shot=args.zero_shot,
         cache_dir=args.cache_dir,
@@ -44,16 +43,23 @@ def run(args: argparse.Namespace) -> int:
         dim=args.dim,
         probe_feature=args.probe_feature,
         config=config,
-        head_only=args.head_only,
         echo=args.echo,
         layer=args.layer,
         join_sentences=args.join_sentences,
         text_prefix=args.text_prefix.encode().decode("unicode_escape"),
         bilstm_dim=args.bilstm_dim,
         extra_layers=args.extra_layers,
-        members=args.members,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``tommer train-types``."""
+    run_train_types(
+        out=args.out,
+        head_only=args.head_only,
         command=command_line(args),
         log=logger(args),
+        **training_options(args),
     )
     return 0
 
@@ -61,6 +67,12 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub) -> None:
     """Add the command's subparser to ``sub`` (``argparse`` subparsers)."""
     tt = sub.add_parser("train-types", help="train a span-type head (supervised or zero-shot)")
+    add_arguments(tt)
+    tt.set_defaults(func=run)
+
+
+def add_arguments(tt: argparse.ArgumentParser) -> None:
+    """The options of ``tommer train-types`` (read back by :func:`training_options`)."""
     tt.add_argument("--data", nargs="+", required=True, help="typed benchmark .json or BIO files")
     tt.add_argument("--val-data", nargs="+", help="held-out files (default: a fixed fraction of --data)")
     tt.add_argument("--val-fraction", type=float, default=0.1)
@@ -79,13 +91,6 @@ def add_parser(sub) -> None:
         default=0,
         metavar="N",
         help="a trainable BiLSTM of width N over the head's states (default 0: none)",
-    )
-    tt.add_argument(
-        "--members",
-        type=int,
-        default=1,
-        metavar="N",
-        help="supervised: train N heads (seeds --seed, --seed+1, ...) and average their class probabilities",
     )
     tt.add_argument("--epochs", type=int, default=6)
     tt.add_argument("--lr", type=float, default=1e-3)
@@ -128,4 +133,3 @@ def add_parser(sub) -> None:
     )
     tt.add_argument("--head-only", action="store_true", help="write only types.json / types.safetensors")
     tt.add_argument("-q", "--quiet", action="store_true")
-    tt.set_defaults(func=run)
