@@ -28,7 +28,7 @@ test: setup
 
 # ruff, then the import contracts of pyproject.toml ([tool.importlinter]: layers, no cycles)
 lint: setup
-	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff check src tests scripts experiments
 	$(BIN)/lint-imports
 
 # Retrain the shipped default model; the exact command is recorded in its model card.

@@ -152,6 +152,21 @@ def test_eval_missing_data_root_is_named(capsys, tmp_path):
     assert code == 2 and "nodata" in err
 
 
+@pytest.mark.parametrize(
+    "extra,named",
+    [
+        (["--supervised", "CoNLL 2003=m"], "--supervised only applies with --typed"),
+        (["--zero-shot", "CrossNER_AI"], "--zero-shot only applies"),
+        (["--cache-dir", "c"], "--cache-dir only applies"),
+        (["--lm-labels", "--cache-dir", "c"], "--cache-dir, --lm-labels only apply with --typed"),
+    ],
+)
+def test_eval_typed_options_without_typed_are_refused(capsys, tmp_path, extra, named):
+    """Options only --typed reads are an error without it (before any data is read)."""
+    code, _, err = run(capsys, "eval", "-q", "--data-root", str(tmp_path / "nodata"), *extra)
+    assert code == 2 and named in err and "nodata" not in err
+
+
 def test_cli_detect_labels(zero_shot_detector, capsys, tmp_path):
     assert main(["detect", "--json", "--model", ZERO_SHOT, "--labels", "person,location", SENTENCE]) == 0
     mentions = json.loads(capsys.readouterr().out)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from tommer.cli import main
 from tommer.core.detector import batches, collate
 from tommer.core.echo import collate_echo, split_echo
+from tommer.errors import ConfigError
 from tommer.typed.detector import MentionDetector
 from tommer.typed.type_head import load_head
 
@@ -62,32 +64,20 @@ def test_echo_head_trains_and_labels(tmp_path):
         assert text[m.start : m.end] == m.text and m.label in {"person", "location"}
 
 
-def test_echo_probe_trains_and_detects(tmp_path, capsys):
-    bio = tmp_path / "tiny.txt"
-    docs = [
-        [("Angela", "B-person"), ("Merkel", "I-person"), ("met", "O"), ("Macron", "B-person"), (".", "O")],
-        [("Paris", "B-city"), ("is", "O"), ("in", "O"), ("France", "B-country"), (".", "O")],
-    ] * 4
-    bio.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in d) for d in docs) + "\n")
-    out = tmp_path / "echo-model"
-    base = ["train", "--data", str(bio), "--layer", "2", "--rank", "8", "--epochs", "1"]
-    assert main([*base, "--echo", "--val-fraction", "0.25", "--out", str(out), "-q"]) == 0
+def test_echo_probe_config_is_refused_and_the_probe_reads_the_first_copy(detector, tmp_path):
+    """Echo input is for type heads only: a saved probe that read it (the removed `tommer train
+    --echo`) is refused on load, and with an echo head the probe reads the first copy (the plain pass)."""
+    out = detector.save_pretrained(tmp_path / "echo-probe")
     config = json.loads((out / "config.json").read_text())
-    assert config["echo"] is True and "| input | echo" in (out / "README.md").read_text()
-    model = MentionDetector.from_pretrained(out)
-    assert model.config.echo
-    text = "Angela Merkel met Macron in Paris."
-    for m in model(text, threshold=0.0):
-        assert text[m.start : m.end] == m.text
-    # the probe reads echo states: its span scores differ from those on plain states
-    encodings, windows = model.preprocess([text])
-    echo_states, _, mask = model.window_states(windows, encodings)
-    ids, plain_mask = collate(windows, encodings, model.backbone.bos_id, model.backbone.pad_id)
-    assert torch.equal(mask, plain_mask)
-    assert not torch.allclose(echo_states, model.backbone.hidden_states(ids, plain_mask), atol=1e-2)
-    # a plain teacher cannot label an echo student's states
-    capsys.readouterr()
-    student = ["train", "--data", str(bio), "--layer", "6", "--epochs", "1", "--echo"]
-    student += ["--teacher", "smollm2-135m"]
-    assert main([*student, "--out", str(tmp_path / "s"), "-q"]) != 0
-    assert "reads plain input; the student reads echo input" in capsys.readouterr().err
+    assert "echo" not in config
+    (out / "config.json").write_text(json.dumps({**config, "echo": True}))
+    with pytest.raises(ConfigError, match="reads echo input"):
+        MentionDetector.from_pretrained(out)
+    bb = detector.backbone
+    encodings, windows = detector.preprocess(TEXTS)
+    batch = next(batches(windows, 8))
+    probe_states, (head_states,), mask = detector.window_states(batch, encodings, head_echo=True)
+    eids, emask = collate_echo(batch, encodings, bb.bos_id, bb.pad_id)
+    first, echo, echo_mask = split_echo(bb.hidden_states(eids, emask, detector.config.layer), batch)
+    assert torch.equal(mask, echo_mask) and torch.equal(probe_states, first)
+    assert torch.equal(head_states, echo)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
-from type_heads import check_offsets, small_head
+from type_heads import TINY, check_offsets, small_head, write_benchmark_json
 
 import tommer
 from tommer.cli import main
@@ -14,21 +12,6 @@ from tommer.errors import TommerError
 from tommer.typed.type_head import load_head
 
 SENTENCE = "Angela Merkel met Emmanuel Macron in Paris."
-
-
-def test_unseen_type_set_every_fifth_by_frequency():
-    from tommer.data.mention import AnnotatedText
-    from tommer.training.type_training import unseen_type_set
-
-    counts = {f"t{k:02d}": 20 - k for k in range(12)}  # t00 most frequent
-    docs = [AnnotatedText("x", [], "t", [lab] * n) for lab, n in counts.items()]
-    assert unseen_type_set(docs, 0) == []
-    assert unseen_type_set(docs, 1) == ["t04"]
-    assert unseen_type_set(docs, 2) == ["t04", "t09"]
-    with pytest.raises(TommerError, match="at least 15"):
-        unseen_type_set(docs, 3)
-    with pytest.raises(TommerError, match=">= 0"):
-        unseen_type_set(docs, -1)
 
 
 def test_sentence_predictions_candidate_sweep_and_overlapping_groups(detector):
@@ -109,41 +92,8 @@ def test_sentence_predictions_candidate_sweep_and_overlapping_groups(detector):
     assert score == pytest.approx(float(twice.mean(0)[labels.index(label)]))
 
 
-def test_training_items_leave_out_ignored_types(detector):
-    from tommer.data.mention import AnnotatedText
-    from tommer.training.type_training import encode_grouped, probe_candidates, training_items
-
-    text = "John Smith lives in London near the Thames."
-    spans = [(text.index(n), text.index(n) + len(n)) for n in ("John Smith", "London", "Thames")]
-    docs = [AnnotatedText(text, spans, "t", ["person", "location", "river"])]
-    corpus = encode_grouped(detector, docs, [detector.config.layer], False).states
-    cands = probe_candidates(detector.probe, corpus, 0.5)
-    ((_, all_spans, all_gold, _),) = training_items(corpus, cands)
-    ((_, kept_spans, kept_gold, _),) = training_items(corpus, cands, ignore=("river",))
-    assert sorted(g for g in all_gold if g) == ["location", "person", "river"]
-    assert sorted(g for g in kept_gold if g) == ["location", "person"]
-    river = all_spans[all_gold.index("river")]
-    assert river not in kept_spans  # left out, not turned into a negative
-    assert set(kept_spans) == set(all_spans) - {river}
-
-
-def write_benchmark_json(path, sentences):
-    """A typed benchmark file: (sentence, [(mention, type), ...]) pairs, each mention's first occurrence."""
-    records = []
-    for text, ents in sentences:
-        entities = [{"name": n, "type": t, "pos": [text.index(n), text.index(n) + len(n)]} for n, t in ents]
-        records.append({"sentence": text, "entities": entities})
-    path.write_text(json.dumps(records))
-    return path
-
-
 def test_cli_train_types_tiny(tmp_path, capsys):
-    texts = [
-        ("Angela Merkel visited Paris.", [("Angela Merkel", "person"), ("Paris", "location")]),
-        ("John Smith lives in London.", [("John Smith", "person"), ("London", "location")]),
-        ("Maria went to Berlin yesterday.", [("Maria", "person"), ("Berlin", "location")]),
-    ]
-    data = write_benchmark_json(tmp_path / "tiny.json", texts)
+    data = write_benchmark_json(tmp_path / "tiny.json", TINY)
     out = tmp_path / "model"
     argv = [
         "train-types",
@@ -171,13 +121,10 @@ def test_cli_train_types_tiny(tmp_path, capsys):
     assert zs.type_head.zero_shot and zs.type_head.config.labels == []
     text = "Yesterday Maria visited Berlin."
     check_offsets(text, zs(text, labels=["person", "location"], label_threshold=0.0))
-    assert main(argv[:-3] + ["--zero-shot", "--members", "2", "--out", str(zs_out), "-q"]) == 2
-    assert "--members" in capsys.readouterr().err
 
     # a head on a deeper layer than the probe: saved, and the loaded detector runs that deep
     deep_out = tmp_path / "deep"
     extra = ["--layer", "8", "--extra-layers", "9", "--echo", "--join-sentences", "2", "--bilstm-dim", "16"]
-    extra += ["--members", "2"]
     assert main(argv[:-3] + extra + ["--out", str(deep_out), "-q"]) == 0
     detector = tommer.load(deep_out)
     config = detector.type_head.config
@@ -185,8 +132,7 @@ def test_cli_train_types_tiny(tmp_path, capsys):
     card = (deep_out / "README.md").read_text()
     assert config.bilstm_dim == 16 and "BiLSTM of width 16" in card and "layer 8 + 9" in card
     assert config.extra_layers == [9] and config.read_layers(detector.config.layer) == [8, 9]
-    assert config.members == 2 and len(detector.type_head.members) == 2
-    assert "Ensemble of 2 heads (seeds 0, 1)" in card
+    assert config.members == 1 and "Ensemble" not in card
     # the operating candidate threshold was chosen on the held-out texts; training used 0.02
     sweep = detector.type_head.config.info["candidate_sweep"]
     assert [r["candidate_threshold"] for r in sweep] == [0.02, 0.002, 1e-3, 1e-4, 1e-5, 1e-6]
@@ -202,54 +148,6 @@ def test_cli_train_types_tiny(tmp_path, capsys):
     assert main(argv[:-3] + ["--layer", "2", "--out", str(tmp_path / "shallow"), "-q"]) == 2
     assert main(argv[:-3] + ["--extra-layers", "2", "--out", str(tmp_path / "shallow"), "-q"]) == 2
     assert "must not be below" in capsys.readouterr().err
-
-    # combine-types: the 2-member head (layers 8 + 9) and a head reading layer 8 alone, on the same probe
-    alone_out, mixed_out = tmp_path / "alone", tmp_path / "mixed"
-    assert main(argv[:-3] + extra[:2] + extra[4:-2] + ["--seed", "7", "--out", str(alone_out), "-q"]) == 0
-    combine = ["combine-types", str(deep_out), str(alone_out), "--val-data", str(data)]
-    assert main(combine + ["--candidate-grid", "0.5,1e-3", "--out", str(mixed_out), "-q"]) == 0
-    mixed = tommer.load(mixed_out)
-    config = mixed.type_head.config
-    sweep = config.info["candidate_sweep"]  # the given grid plus the members' training threshold
-    assert [r["candidate_threshold"] for r in sweep] == [0.5, 0.02, 1e-3]
-    assert config.candidate_threshold in {0.5, 0.02, 1e-3}
-    # read in pairs of sentences and in pairs shifted by one (the heads were trained on pairs)
-    assert main(combine + ["--group-stride", "1", "--out", str(tmp_path / "overlap"), "-q"]) == 0
-    overlap = tommer.load(tmp_path / "overlap").type_head.config
-    assert overlap.group_stride == 1 and overlap.join_sentences == 2
-    assert "shifted by every multiple of 1" in (tmp_path / "overlap" / "README.md").read_text()
-    assert main(combine + ["--group-stride", "3", "--out", str(tmp_path / "overlap")]) == 2
-    assert "must divide the head's group size (2)" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as bad:  # argparse's usage error
-        main(combine + ["--candidate-grid", "0.5,0", "--out", str(mixed_out)])
-    assert bad.value.code == 2
-    assert "strictly between 0 and 1" in capsys.readouterr().err
-    assert config.members == 3 and config.member_extra_layers == [[9], [9], []] and config.extra_layers == [9]
-    card = (mixed_out / "README.md").read_text()
-    assert "Ensemble of 3 heads (seed 0 (layers 8 + 9), seed 1 (layers 8 + 9), seed 7 (layer 8))" in card
-    assert (
-        f"combine-types {deep_out}" in card
-        and f"Members from `{alone_out}`, trained by: `tommer train-types" in card
-    )
-    for m in mixed(text, threshold=0.0):
-        assert text[m.start : m.end] == m.text and m.label in {"location", "person"}
-    assert main(["combine-types", str(deep_out), str(zs_out), "--val-data", str(data), "--out", "x"]) == 2
-    assert "has no supervised type head" in capsys.readouterr().err
-    assert main(["combine-types", str(deep_out), "--val-data", str(data), "--out", "x"]) == 2
-    assert "at least two" in capsys.readouterr().err
-    # a head trained on another probe scores other candidates: refused
-    import shutil
-
-    from safetensors.torch import load_file, save_file
-
-    other = tmp_path / "other-probe"
-    shutil.copytree(alone_out, other)
-    weights = load_file(other / "model.safetensors")
-    first = next(iter(weights))
-    weights[first] = weights[first] + 0.01
-    save_file(weights, other / "model.safetensors")
-    assert main(["combine-types", str(deep_out), str(other), "--val-data", str(data), "--out", "x"]) == 2
-    assert f"{other} has another probe or backbone than {deep_out}" in capsys.readouterr().err
 
     # typed eval reads the benchmark the way the head was trained (layer 8, echo, pairs of sentences)
     from tommer.data.readers import data_root
@@ -268,41 +166,10 @@ def test_cli_train_types_tiny(tmp_path, capsys):
         "candidate_threshold": detector.type_head.config.candidate_threshold,
         "bilstm_dim": 16,
         "extra_layers": [9],
-        "members": 2,
+        "members": 1,
         "member_extra_layers": [],
     }
     assert 0.0 <= row["micro"]["f1"] <= 1.0 and row["micro"]["gold"] > 0
     assert "groups of 2 consecutive" in render_markdown(report)
     assert "BiLSTM of width 16" in render_markdown(report) and "reads layer 8 + 9" in render_markdown(report)
-    assert "an ensemble of 2 heads" in render_markdown(report)
-
-
-def test_cli_train_types_zero_shot_unseen_types(tmp_path, capsys):
-    """--unseen-types leaves types out of training and scores them alone; --label-encoder, --prompt."""
-    sentences = [
-        (
-            "Angela Merkel visited Paris in May.",
-            [("Angela Merkel", "person"), ("Paris", "city"), ("May", "date")],
-        ),
-        ("Siemens sells the Simatic S7.", [("Siemens", "company"), ("Simatic S7", "product")]),
-        (
-            "John Smith joined Siemens in June.",
-            [("John Smith", "person"), ("Siemens", "company"), ("June", "date")],
-        ),
-        ("Maria flew to Berlin.", [("Maria", "person"), ("Berlin", "city")]),
-    ]
-    data = write_benchmark_json(tmp_path / "five-types.json", sentences)
-    base = ["train-types", "--zero-shot", "--data", str(data), "--val-data", str(data), "--epochs", "1", "-q"]
-    out = tmp_path / "zs"
-    extra = ["--unseen-types", "1", "--label-encoder", "linear", "--prompt", "Type: {label}"]
-    assert main(base + extra + ["--out", str(out)]) == 0
-    head = load_head(out)
-    assert head.config.label_encoder == "linear" and head.config.prompt == "Type: {label}"
-    info = head.config.info
-    assert info["train_config"]["ignore_labels"] == ["product"]  # 5th by count (ties by name)
-    assert "4 types" in info["training_data"] and "held_out_val_unseen_f1" in info
-    assert all("val_unseen_f1" in row for row in info["history"])
-    assert main(base[:1] + base[2:] + ["--unseen-types", "1", "--out", str(out)]) == 2
-    assert "--unseen-types needs a zero-shot head" in capsys.readouterr().err
-    assert main(base + ["--unseen-types", "2", "--out", str(out)]) == 2
-    assert "at least 10 training types" in capsys.readouterr().err
+    assert "an ensemble" not in render_markdown(report)

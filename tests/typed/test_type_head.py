@@ -1,4 +1,4 @@
-"""Span-type heads (supervised, zero-shot, ensembles): features, scores, save and load."""
+"""Span-type heads (supervised, zero-shot, saved ensembles): features, scores, save and load."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from tommer.typed.type_head import (
     TypeHeadConfig,
     check_labels,
     decode_typed,
-    ensemble,
     join_layers,
     load_head,
     rms_norm,
@@ -24,18 +23,9 @@ from tommer.typed.type_head import (
 )
 
 
-@pytest.mark.parametrize(
-    "kind,bilstm_dim,label_encoder",
-    [
-        ("supervised", 0, "mlp"),
-        ("zero-shot", 0, "mlp"),
-        ("supervised", 6, "mlp"),
-        ("zero-shot", 0, "linear"),
-        ("zero-shot", 0, "identity"),
-    ],
-)
-def test_head_save_load_round_trip(tmp_path, kind, bilstm_dim, label_encoder):
-    head = small_head(kind, hidden=8, bilstm_dim=bilstm_dim, label_encoder=label_encoder)
+@pytest.mark.parametrize("kind,bilstm_dim", [("supervised", 0), ("zero-shot", 0), ("supervised", 6)])
+def test_head_save_load_round_trip(tmp_path, kind, bilstm_dim):
+    head = small_head(kind, hidden=8, bilstm_dim=bilstm_dim)
     head.config.info = {"note": "round trip"}
     save_head(head, tmp_path)
     loaded = load_head(tmp_path)
@@ -57,19 +47,30 @@ def test_load_head_absent_and_broken(tmp_path):
         TypeHeadConfig("zero-shot", 8, extra_layers=[9])
     with pytest.raises(ConfigError, match="bilstm_dim"):
         TypeHeadConfig("zero-shot", 8, bilstm_dim=5)
-    with pytest.raises(ConfigError, match="label_encoder"):
-        TypeHeadConfig("zero-shot", 8, label_encoder="attention")
+    # the linear / identity label encoders were removed: such a head is refused, an mlp one loads
+    old = {"kind": "zero-shot", "hidden_size": 8, "label_encoder": "mlp"}
+    assert TypeHeadConfig.from_dict(old) == TypeHeadConfig("zero-shot", 8)
+    (tmp_path / "types.json").write_text(json.dumps({**old, "label_encoder": "linear"}))
+    (tmp_path / "types.safetensors").write_bytes(b"")
+    with pytest.raises(ConfigError, match="label_encoder 'linear' is no longer supported"):
+        load_head(tmp_path)
 
 
-@pytest.mark.parametrize("label_encoder", ["mlp", "linear", "identity"])
-def test_zero_shot_label_encoders_score_span_label_pairs(label_encoder):
-    head = small_head("zero-shot", hidden=8, label_encoder=label_encoder)
+def test_zero_shot_head_scores_span_label_pairs():
+    head = small_head("zero-shot", hidden=8)
     labels = head.encode_labels(torch.randn(3, 16))  # label_states: (L, 2 * hidden)
     assert torch.allclose(labels.norm(dim=-1), torch.ones(3))
-    size = 16 if label_encoder == "identity" else head.config.dim  # identity: the prompt states' space
-    assert labels.shape == (3, size)
+    assert labels.shape == (3, head.config.dim)
     scores = head.class_probs(torch.randn(6, 8), torch.tensor([[1, 2], [3, 3]]), labels)
     assert scores.shape == (2, 3) and ((scores > 0) & (scores < 1)).all()
+
+
+def members_of(config: TypeHeadConfig, heads) -> TypeHead:
+    """An ensemble head (``members`` > 1) holding the weights of ``heads``, as ``load_head`` builds it."""
+    head = TypeHead(config)
+    for slot, trained in zip(head.members, heads):
+        slot.load_state_dict(trained.state_dict())
+    return head.eval()
 
 
 def test_ensemble_averages_its_members_and_round_trips(tmp_path):
@@ -77,7 +78,7 @@ def test_ensemble_averages_its_members_and_round_trips(tmp_path):
     for k, member in enumerate(members[1:], start=1):  # small_head seeds 0: make the members differ
         torch.manual_seed(k)
         member.load_state_dict(TypeHead(member.config).state_dict())
-    head = ensemble(members)
+    head = members_of(replace(members[0].config, members=3), members)
     assert head.config.members == 3 and head.num_parameters() == 3 * members[0].num_parameters()
     hidden, spans = torch.randn(10, 8), torch.tensor([[1, 2], [4, 4], [5, 8]])
     with torch.no_grad():
@@ -92,35 +93,30 @@ def test_ensemble_averages_its_members_and_round_trips(tmp_path):
     assert loaded.config == head.config
     with torch.no_grad():
         assert torch.allclose(loaded.class_probs(hidden, spans), mean, atol=2e-3)  # float16 weights
-    assert ensemble(members[:1]) is members[0]
-    other = small_head("supervised", hidden=8, bilstm_dim=6)  # operating thresholds may differ
-    other.config.candidate_threshold, other.config.label_threshold = 1e-5, 0.3
-    assert ensemble([members[0], other]).config.members == 2
-    with pytest.raises(ConfigError, match="same configuration"):
-        ensemble([members[0], small_head("supervised", hidden=8)])
     with pytest.raises(ConfigError, match="members"):
         TypeHeadConfig("zero-shot", 8, members=2)
     with pytest.raises(ConfigError, match="members"):
         TypeHeadConfig("supervised", 8, labels=["person"], members=0)
 
 
-def test_ensemble_of_heads_reading_different_layers():
+def test_ensemble_of_heads_reading_different_layers(tmp_path):
     """Each member reads its own layers: the ensemble reads their union and hands each its columns."""
     torch.manual_seed(0)
     config = TypeHeadConfig("supervised", 8, labels=["person"], dim=16, layer=4, bilstm_dim=6)
     members = [TypeHead(replace(config, extra_layers=x)).eval() for x in ([6], [5, 6], [])]
-    head = ensemble(members)
-    assert head.config.extra_layers == [5, 6] and head.config.read_layers(2) == [4, 5, 6]
-    assert head.config.member_extra_layers == [[6], [5, 6], []]
+    layers = dict(extra_layers=[5, 6], members=3, member_extra_layers=[[6], [5, 6], []])
+    save_head(members_of(replace(config, **layers), members), tmp_path)
+    head = load_head(tmp_path)
+    assert head.config.read_layers(2) == [4, 5, 6]
+    assert [m.config.extra_layers for m in head.members] == [[6], [5, 6], []]
     states = {m: torch.randn(10, 8) for m in (4, 5, 6)}  # one window's states per layer
     spans = torch.tensor([[1, 2], [4, 4], [5, 8]])
     with torch.no_grad():
         own = [join_layers([states[k] for k in m.config.read_layers(2)]) for m in members]
         each = [m.class_probs(x, spans) for m, x in zip(members, own)]
         mean = head.class_probs(join_layers([states[k] for k in (4, 5, 6)]), spans)
-    assert torch.allclose(mean, torch.stack(each).mean(0), atol=1e-5)
+    assert torch.allclose(mean, torch.stack(each).mean(0), atol=2e-3)  # float16 weights
     assert not torch.allclose(each[0], each[1])
-    assert ensemble([head, members[0]]).config.members == 4  # an ensemble given is read as its members
     two = dict(labels=["person"], extra_layers=[6], members=2)
     with pytest.raises(ConfigError, match="union"):
         TypeHeadConfig("supervised", 8, **two, member_extra_layers=[[5], []])

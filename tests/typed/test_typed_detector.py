@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -175,3 +176,38 @@ def test_lm_labels_need_a_zero_shot_head(tmp_path):
     detector.type_head = head
     with pytest.raises(ConfigError, match="supervised"):
         detector(SENTENCE, lm_labels=True)
+
+
+CONLL_ENSEMBLE = Path(__file__).resolve().parents[2] / "results/typed/models/conll2003-l12-8-18-bilstm-x5"
+
+
+@pytest.fixture(scope="module")
+def conll_ensemble() -> MentionDetector:
+    return tommer.load(CONLL_ENSEMBLE)
+
+
+def test_shipped_conll_ensemble_types_every_call(conll_ensemble):
+    """The shipped CoNLL 2003 ensemble (5 heads, layers 12 + 8 + 18, echo input) loads and types."""
+    head = conll_ensemble.type_head
+    config = head.config
+    assert (config.members, len(head.members), config.layer, config.extra_layers) == (5, 5, 12, [8, 18])
+    assert (config.echo, config.join_sentences, config.group_stride) == (True, 8, 4)
+    text = "Yesterday " + SENTENCE
+    mentions = conll_ensemble(text)
+    check_offsets(text, mentions)
+    assert [(m.text, m.label) for m in mentions] == [
+        ("Angela Merkel", "person"),
+        ("Emmanuel Macron", "person"),
+        ("Paris", "location"),
+    ]
+
+
+def test_eval_typed_reads_the_shipped_ensemble_in_shifted_groups(capsys, tmp_path, shared_data):
+    supervised = ["--supervised", f"CoNLL 2003={CONLL_ENSEMBLE}"]
+    assert main(["eval", "--typed", *supervised, "--limit", "24", "--out", str(tmp_path), "-q"]) == 0
+    (row,) = json.loads((tmp_path / "typed.json").read_text())["rows"]
+    assert row["head"]["members"] == 5 and row["head"]["group_stride"] == 4 and row["sentences"] == 24
+    assert row["micro"]["f1"] > 0.85  # 0.949 when it was written
+    text = (tmp_path / "typed.md").read_text()
+    assert "an ensemble of 5 heads (seeds differ)" in text and "shifted by each multiple of 4" in text
+    assert "CoNLL 2003 (supervised): P" in capsys.readouterr().out

@@ -11,11 +11,16 @@ from ..evaluation.evaluation import run_eval
 from ..evaluation.typed_eval import run_typed_eval
 from .common import command_line, logger
 
+TYPED_ONLY = ("supervised", "zero_shot", "cache_dir", "lm_labels")  # options read only by --typed
+
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tommer eval`` (``--typed``: :func:`run_typed`)."""
     if args.typed:
         return run_typed(args)
+    given = ["--" + name.replace("_", "-") for name in TYPED_ONLY if getattr(args, name)]
+    if given:
+        raise TommerError(f"{', '.join(given)} only {'applies' if len(given) == 1 else 'apply'} with --typed")
 
     log = logger(args)
     report = run_eval(

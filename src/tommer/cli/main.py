@@ -6,9 +6,9 @@ import argparse
 import sys
 
 from ..errors import TommerError
-from . import combine_types, compare, detect, evaluate, judge, serve, train, train_types
+from . import compare, detect, evaluate, judge, serve, train, train_types
 
-COMMANDS = (detect, serve, train, evaluate, train_types, combine_types, judge, compare)  # --help order
+COMMANDS = (detect, serve, train, evaluate, train_types, judge, compare)  # --help order
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -48,7 +48,6 @@ def run(args: argparse.Namespace) -> int:
         args.batch_size,
         args.cache_dir,
         desc="encode train",
-        echo=args.echo,
     )
     val = (
         encode_corpus(
@@ -59,7 +58,6 @@ def run(args: argparse.Namespace) -> int:
             args.batch_size,
             args.cache_dir,
             desc="encode held-out",
-            echo=args.echo,
         )
         if val_docs
         else None
@@ -111,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         info["metrics_flat"] = evaluate(probe, val, args.threshold, "flat").to_dict()
         log("held-out: " + json.dumps(info["metrics"]))
     info["combine_weights"] = [round(float(w), 4) for w in probe.combine.weight.detach().flatten()]
-    detector = build_detector(backbone, probe, args.max_tokens, args.context, info, echo=args.echo)
+    detector = build_detector(backbone, probe, args.max_tokens, args.context, info)
     out = detector.save_pretrained(args.out)
     log(f"saved to {out} ({probe.num_parameters():,} probe parameters)")
     return 0
@@ -124,11 +122,6 @@ def _add_teacher_spans(args: argparse.Namespace, backbone, train, log):
         raise TommerError(
             f"--teacher {args.teacher} reads layer {teacher.config.layer} of {teacher.config.backbone}; "
             f"the student reads layer {backbone.layer} of {args.backbone}: they must match"
-        )
-    if teacher.config.echo != args.echo:
-        raise TommerError(
-            f"--teacher {args.teacher} reads {'echo' if teacher.config.echo else 'plain'} input; "
-            f"the student reads {'echo' if args.echo else 'plain'} input: they must match"
         )
     train, added = add_teacher_spans(
         train,
@@ -158,11 +151,6 @@ def add_parser(sub) -> None:
     tr.add_argument("--layer", type=int, required=True)
     tr.add_argument("--rank", type=int, default=64)
     tr.add_argument("--cosine", action="store_true", help="cosine token matching (default: scaled dot)")
-    tr.add_argument(
-        "--echo",
-        action="store_true",
-        help="the probe reads echo input (each window fed twice: right context, 2x the tokens)",
-    )
     tr.add_argument("--max-span-tokens", type=int, default=32)
     tr.add_argument("--max-tokens", type=int, default=512, help="window length in tokens")
     tr.add_argument("--context", type=int, default=64, help="window overlap in tokens")

@@ -6,8 +6,7 @@ import argparse
 
 from ..core.layout import DEFAULT_MODEL
 from ..training.type_training import TypeTrainConfig, run_train_types
-from ..typed.type_head import DEFAULT_PROMPT
-from .common import add_candidate_grid, command_line, logger
+from .common import command_line, logger
 
 
 def _layer_list(value: str) -> list[int]:
@@ -21,8 +20,8 @@ def _layer_list(value: str) -> list[int]:
     return layers
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``tommer train-types``."""
+def training_options(args: argparse.Namespace) -> dict:
+    """The options of :func:`~tommer.training.type_training.prepare_type_training` from the command line."""
     config = TypeTrainConfig(
         epochs=args.epochs,
         lr=args.lr,
@@ -31,10 +30,9 @@ def run(args: argparse.Namespace) -> int:
         balanced=not args.plain_bce,
         batch_windows=args.batch_windows,
     )
-    run_train_types(
+    return dict(
         model=args.model,
         data=args.data,
-        out=args.out,
         val_data=args.val_data,
         zero_shot=args.zero_shot,
         cache_dir=args.cache_dir,
@@ -45,20 +43,23 @@ def run(args: argparse.Namespace) -> int:
         dim=args.dim,
         probe_feature=args.probe_feature,
         config=config,
-        head_only=args.head_only,
         echo=args.echo,
         layer=args.layer,
         join_sentences=args.join_sentences,
         text_prefix=args.text_prefix.encode().decode("unicode_escape"),
         bilstm_dim=args.bilstm_dim,
         extra_layers=args.extra_layers,
-        members=args.members,
-        candidate_grid=args.candidate_grid,
-        unseen_types=args.unseen_types,
-        label_encoder=args.label_encoder,
-        prompt=args.prompt or DEFAULT_PROMPT,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``tommer train-types``."""
+    run_train_types(
+        out=args.out,
+        head_only=args.head_only,
         command=command_line(args),
         log=logger(args),
+        **training_options(args),
     )
     return 0
 
@@ -66,6 +67,12 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub) -> None:
     """Add the command's subparser to ``sub`` (``argparse`` subparsers)."""
     tt = sub.add_parser("train-types", help="train a span-type head (supervised or zero-shot)")
+    add_arguments(tt)
+    tt.set_defaults(func=run)
+
+
+def add_arguments(tt: argparse.ArgumentParser) -> None:
+    """The options of ``tommer train-types`` (read back by :func:`training_options`)."""
     tt.add_argument("--data", nargs="+", required=True, help="typed benchmark .json or BIO files")
     tt.add_argument("--val-data", nargs="+", help="held-out files (default: a fixed fraction of --data)")
     tt.add_argument("--val-fraction", type=float, default=0.1)
@@ -76,7 +83,6 @@ def add_parser(sub) -> None:
     tt.add_argument(
         "--candidate-threshold", type=float, default=0.02, help="probe probability of training candidates"
     )
-    add_candidate_grid(tt)
     tt.add_argument("--dim", type=int, default=128, help="span / label vector size")
     tt.add_argument("--probe-feature", action="store_true", help="the head also reads the span probability")
     tt.add_argument(
@@ -86,38 +92,11 @@ def add_parser(sub) -> None:
         metavar="N",
         help="a trainable BiLSTM of width N over the head's states (default 0: none)",
     )
-    tt.add_argument(
-        "--members",
-        type=int,
-        default=1,
-        metavar="N",
-        help="supervised: train N heads (seeds --seed, --seed+1, ...) and average their class probabilities",
-    )
     tt.add_argument("--epochs", type=int, default=6)
     tt.add_argument("--lr", type=float, default=1e-3)
     tt.add_argument("--batch-windows", type=int, default=16, help="texts (windows) per optimizer step")
     tt.add_argument("--negative-labels", type=int, default=8, help="zero-shot: random other types per text")
     tt.add_argument("--plain-bce", action="store_true", help="zero-shot: plain mean BCE (default: balanced)")
-    tt.add_argument(
-        "--label-encoder",
-        choices=("mlp", "linear", "identity"),
-        default="mlp",
-        help="zero-shot: map from label prompt states to label vectors (identity: the states themselves, "
-        "spans are mapped into their space; default: mlp)",
-    )
-    tt.add_argument(
-        "--prompt",
-        help="zero-shot: the text a label name is read in, with {label} "
-        "(default: \"Entity type: '{label}'\")",
-    )
-    tt.add_argument(
-        "--unseen-types",
-        type=int,
-        default=0,
-        metavar="N",
-        help="zero-shot: leave N training types out of training (every 5th by frequency) and score the "
-        "held-out texts on them alone too: a check of label names the head never saw",
-    )
     tt.add_argument("--seed", type=int, default=0)
     tt.add_argument("--cache-dir", help="keep layer-L hidden states here between runs")
     tt.add_argument("--out", required=True, help="detector directory to write (probe + head)")
@@ -154,4 +133,3 @@ def add_parser(sub) -> None:
     )
     tt.add_argument("--head-only", action="store_true", help="write only types.json / types.safetensors")
     tt.add_argument("-q", "--quiet", action="store_true")
-    tt.set_defaults(func=run)

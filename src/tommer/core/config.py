@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import ConfigError
 from .probe import ProbeConfig
 
 
@@ -18,7 +19,6 @@ class DetectorConfig:
     context: int = 64
     threshold: float = 0.5  # the model's default operating threshold
     margin: float = 0.0  # greedy decoders: a longer overlapping span wins within this many logits
-    echo: bool = False  # the probe reads echo input's second copy (tommer.core.echo): 2x the tokens
     info: dict = field(default_factory=dict)  # training data, seed, metrics (model card)
 
     def to_dict(self) -> dict:
@@ -30,12 +30,13 @@ class DetectorConfig:
             "context": self.context,
             "threshold": self.threshold,
             "margin": self.margin,
-            **({"echo": True} if self.echo else {}),
             "info": self.info,
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> DetectorConfig:
+        if data.get("echo"):  # written by `tommer train --echo`, removed (results/tried/NOTES.md)
+            raise ConfigError("this probe reads echo input, which tommer no longer supports")
         return cls(
             backbone=data["backbone"],
             layer=int(data["layer"]),
@@ -44,7 +45,6 @@ class DetectorConfig:
             context=int(data.get("context", 64)),
             threshold=float(data.get("threshold", 0.5)),
             margin=float(data.get("margin", 0.0)),
-            echo=bool(data.get("echo", False)),
             info=data.get("info", {}),
         )
 

@@ -146,25 +146,22 @@ class ProbeDetector:
         backbone pass.
 
         ``head_layers`` (default: the probe's layer) are the layers a head on top of the probe reads
-        (a type head, :mod:`tommer.typed`); echo input is fed when the probe (``config.echo``) or
-        that head (``head_echo``) reads it, and each reads its own copy.
+        (a type head, :mod:`tommer.typed`); with ``head_echo`` echo input is fed: the probe reads its
+        first copy (the plain pass), the head its second.
         """
         bos, pad = self.backbone.bos_id, self.backbone.pad_id
         layer = self.config.layer
         head_layers = list(head_layers or [layer])
-        echo = self.config.echo or head_echo
-        ids, mask = (collate_echo if echo else collate)(batch, encodings, bos, pad)
+        ids, mask = (collate_echo if head_echo else collate)(batch, encodings, bos, pad)
         if head_layers == [layer]:
             probe_states = self.backbone.hidden_states(ids, mask, layer)
             parts = [probe_states]
         else:
             probe_states, *parts = self.backbone.hidden_states_at(ids, mask, [layer, *head_layers])
-        if echo:
+        if head_echo:
             same = parts[0] is probe_states  # the head reads the probe's layer: split it once
-            plain, echoed, mask = split_echo(probe_states, batch)
-            probe_states = echoed if self.config.echo else plain
-            pick = 1 if head_echo else 0
-            parts = [(plain, echoed)[pick]] if same else [split_echo(x, batch)[pick] for x in parts]
+            probe_states, echoed, mask = split_echo(probe_states, batch)
+            parts = [echoed] if same else [split_echo(x, batch)[1] for x in parts]
         return probe_states, parts, mask
 
     @torch.inference_mode()

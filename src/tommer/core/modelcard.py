@@ -38,8 +38,6 @@ def render_card(config: DetectorConfig, num_parameters: int) -> str:
     if "combine_weights" in info:
         weights = ", ".join(f"{w:.3f}" for w in info["combine_weights"])
         lines.append(f"| combine weights [S, min-pool, max-pool, e_i, e_i+1] | {weights} |")
-    if config.echo:
-        lines.append("| input | echo: each window fed twice, the probe reads the second copy |")
     keys = ("training_data", "validation", "seed", "teacher", "teacher_threshold", "teacher_spans_added")
     keys += ("train_cpu_seconds", "encode_cpu_seconds")
     for key in keys + ("train_wall_seconds", "encode_wall_seconds"):

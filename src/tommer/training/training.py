@@ -418,7 +418,6 @@ def build_detector(
     max_tokens: int,
     context: int,
     info: dict,
-    echo: bool = False,
 ) -> MentionDetector:
     config = DetectorConfig(
         backbone=backbone.source,
@@ -426,7 +425,6 @@ def build_detector(
         probe=probe.config,
         max_tokens=max_tokens,
         context=context,
-        echo=echo,
         info=info,
     )
     return MentionDetector(config, backbone, probe)

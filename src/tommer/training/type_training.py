@@ -15,7 +15,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,12 +31,10 @@ from ..data.readers import read_annotated
 from ..errors import TommerError
 from ..typed.detector import MentionDetector
 from ..typed.type_head import (
-    DEFAULT_PROMPT,
     TypedSpan,
     TypeHead,
     TypeHeadConfig,
     decode_typed,
-    ensemble,
     join_layers,
     label_candidates,
     label_states,
@@ -56,7 +54,6 @@ class TypeTrainConfig:
     negative_labels: int = 8  # zero-shot: random other types per window
     balanced: bool = True  # zero-shot: average positive and negative pairs separately
     seed: int = 0
-    ignore_labels: tuple[str, ...] = ()  # spans of these types are left out of training (unseen types)
 
 
 def joined_states(corpora: Sequence[EncodedCorpus]) -> EncodedCorpus:
@@ -122,20 +119,17 @@ def candidate_recall(corpus: EncodedCorpus, cands: Sequence[list]) -> float:
     return hit / total if total else 0.0
 
 
-def training_items(
-    corpus: EncodedCorpus, cands: Sequence[list], floor: float = 0.0, ignore: Sequence[str] = ()
-) -> list[tuple]:
+def training_items(corpus: EncodedCorpus, cands: Sequence[list], floor: float = 0.0) -> list[tuple]:
     """Per window: (index, spans in rows, gold label or None, probe probability per span).
 
-    Gold spans the probe missed get probability ``floor``; spans of an ``ignore`` type are left
-    out (neither positive nor negative); windows without spans are skipped.
+    Gold spans the probe missed get probability ``floor``; windows without spans are skipped.
     """
     items = []
     for k, (w, gold) in enumerate(zip(corpus.windows, gold_rows(corpus))):
         off = w.start - 1
         labels = {(s, e): lab for s, e, lab in gold}
         probs = {(s - off, e - off): p for s, e, p in cands[k]}
-        spans = sorted(sp for sp in set(probs) | set(labels) if labels.get(sp) not in ignore)
+        spans = sorted(set(probs) | set(labels))
         if spans:
             items.append((k, spans, [labels.get(sp) for sp in spans], [probs.get(sp, floor) for sp in spans]))
     return items
@@ -181,7 +175,7 @@ def train_type_head(
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     label_index = {lab: k for k, lab in enumerate(vocab)}
-    items = training_items(train, train_cands, head.config.candidate_threshold, config.ignore_labels)
+    items = training_items(train, train_cands, head.config.candidate_threshold)
     opt = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps = config.epochs * math.ceil(len(items) / config.batch_windows)
     sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -441,21 +435,6 @@ def set_operating_point(
     return chosen["typed_f1"], extra, {"training_candidate_threshold": trained_at, "candidate_sweep": rows}
 
 
-def unseen_type_set(docs, n: int) -> list[str]:
-    """``n`` types to leave out of a zero-shot head's training: every fifth of the types ranked by
-    mention count (5th, 10th, ...), so frequent and rarer ones; the most frequent stay seen."""
-    if n < 0:
-        raise TommerError(f"the number of unseen types must be >= 0, got {n}")
-    counts: dict[str, int] = {}
-    for d in docs:
-        for lab in d.labels or []:
-            counts[lab] = counts.get(lab, 0) + 1
-    ranked = sorted(counts, key=lambda lab: (-counts[lab], lab))
-    if n and len(ranked) < 5 * n:
-        raise TommerError(f"{n} unseen types need at least {5 * n} training types, found {len(ranked)}")
-    return sorted(ranked[4::5][:n])
-
-
 def held_out_label_sets(docs, train_labels: Sequence[str], negatives: int, seed: int) -> list[list[str]]:
     """Per held-out text, the label names a zero-shot head is given: its own types plus
     ``negatives`` other training types (seeded)."""
@@ -475,12 +454,8 @@ def zero_shot_validator(
     label_vecs: torch.Tensor,
     names_per_doc: Sequence[list[str]],
     gold,
-    unseen: Sequence[str] = (),
 ):
-    """``validate(head) -> (strict typed F1 at the best label threshold, extra)`` for a zero-shot head.
-
-    With ``unseen`` types (left out of training), ``extra`` also holds the F1 over those types
-    alone (``val_unseen_f1``: their gold spans against the spans labelled with them)."""
+    """``validate(head) -> (strict typed F1 at the best label threshold, extra)`` for a zero-shot head."""
     index = {lab: k for k, lab in enumerate(vocab)}
 
     def validate(head: TypeHead):
@@ -492,12 +467,8 @@ def zero_shot_validator(
         best = max(THRESHOLDS, key=lambda t: sweep[t].f1)
         micro = sweep[best].micro
         extra = {"label_threshold": best, "val_precision": micro.precision, "val_recall": micro.recall}
-        if unseen:
-            only = [[sp for sp in p if sp[2] in unseen] for p in pred]
-            extra["val_unseen_f1"] = score_predictions(only, unseen_gold, best).f1
         return sweep[best].f1, extra
 
-    unseen_gold = [{g for g in ref if g[2] in unseen} for ref in gold]
     return validate
 
 
@@ -590,10 +561,97 @@ def held_out_words(source: str, n_val: int, limited: bool, join_sentences: int) 
     )
 
 
-def run_train_types(
+@dataclass
+class TypeHeadTraining:
+    """A type head's training, prepared once by :func:`prepare_type_training`: the detector, the
+    encoded training and held-out texts with the probe's candidates, the head's configuration and
+    its held-out check. :meth:`train` trains a head on it; :meth:`save` sets the head's operating
+    point on the held-out texts and writes it with its record."""
+
+    detector: MentionDetector
+    config: TypeTrainConfig
+    head_config: TypeHeadConfig
+    train_states: EncodedCorpus
+    train_cands: list[list]
+    held_out: GroupedCorpus
+    validate: Callable
+    vocab: list[str]  # the label set (supervised) or every type seen (zero-shot), rows of label_vecs
+    label_vecs: torch.Tensor | None
+    record: dict  # the record's first fields: training data, validation, base model
+    candidate_recall: dict
+    encode_seconds: tuple[float, float]  # CPU, wall
+    started: tuple[float, float]  # process_time, perf_counter when the encoding was done
+
+    @property
+    def zero_shot(self) -> bool:
+        return self.head_config.kind == "zero-shot"
+
+    def train(self, seed: int | None = None, log=print) -> tuple[TypeHead, list[dict]]:
+        """A new head trained with ``seed`` (default: the config's); its best held-out epoch is kept.
+        Returns it and its per-epoch history."""
+        head = TypeHead(replace(self.head_config))
+        config = self.config if seed is None else replace(self.config, seed=seed)
+        return train_type_head(
+            head, self.train_states, self.train_cands, self.validate, config, self.vocab, self.label_vecs, log
+        )
+
+    def save(
+        self,
+        head: TypeHead,
+        histories: Sequence[tuple[int, list[dict]]],
+        out: str,
+        head_only: bool = False,
+        command: str = "",
+        log=print,
+    ) -> Path:
+        """Set ``head``'s thresholds on the held-out texts (a supervised head's candidate threshold
+        too, :func:`set_operating_point`), record how it was trained (``histories``: (seed, history)
+        of each head trained for it) and save it with the detector, or alone with ``head_only``."""
+        if self.zero_shot:
+            final_f1, final = self.validate(head)
+            head.config.label_threshold = final.get("label_threshold", head.config.label_threshold)
+            operating = {}
+        else:
+            trained_at = self.head_config.candidate_threshold
+            final_f1, final, operating = set_operating_point(
+                head, self.detector.probe, self.held_out, CANDIDATE_THRESHOLDS, trained_at, log
+            )
+        cpu, wall = self.started
+        head.config.info = {
+            **self.record,
+            "seed": self.config.seed,
+            "command": command,
+            "train_config": self.config.__dict__,
+            "candidate_recall": self.candidate_recall,
+            "held_out_typed_f1": final_f1,
+            **{f"held_out_{k}": v for k, v in final.items() if k != "label_threshold"},
+            **operating,
+            "encode_cpu_seconds": round(self.encode_seconds[0], 1),
+            "encode_wall_seconds": round(self.encode_seconds[1], 1),
+            "train_cpu_seconds": round(time.process_time() - cpu, 1),
+            "train_wall_seconds": round(time.perf_counter() - wall, 1),
+            "parameters": head.num_parameters(),
+            **(
+                {"history": histories[0][1]}
+                if len(histories) == 1
+                else {"members": [{"seed": seed, "history": h} for seed, h in histories]}
+            ),
+        }
+        log("held-out: " + json.dumps({"typed_f1": final_f1, **final}))
+        directory = Path(out)
+        if head_only:
+            save_head(head, directory)
+        else:
+            self.detector.type_head = head
+            self.detector.save_pretrained(directory)
+        write_card_section(directory / "README.md", head)
+        log(f"saved the {head.config.kind} type head ({head.num_parameters():,} parameters) to {directory}")
+        return directory
+
+
+def prepare_type_training(
     model: str,
     data: Sequence[str],
-    out: str,
     val_data: Sequence[str] | None = None,
     zero_shot: bool = False,
     cache_dir: str | None = None,
@@ -604,27 +662,16 @@ def run_train_types(
     dim: int = 128,
     probe_feature: bool = False,
     config: TypeTrainConfig | None = None,
-    head_only: bool = False,
     echo: bool = False,
     layer: int | None = None,
     join_sentences: int = 1,
     text_prefix: str = "",
     bilstm_dim: int = 0,
     extra_layers: Sequence[int] = (),
-    members: int = 1,
-    candidate_grid: Sequence[float] = CANDIDATE_THRESHOLDS,
-    unseen_types: int = 0,
-    label_encoder: str = "mlp",
-    prompt: str = DEFAULT_PROMPT,
-    command: str = "",
     log=print,
-) -> Path:
-    """Train a type head on top of ``model``'s probe and save it (see ``tommer train-types``).
-
-    A supervised head is trained on candidates at ``candidate_threshold``; its operating
-    candidate threshold is then chosen on the held-out texts from ``candidate_grid``. A zero-shot
-    head with ``unseen_types`` N leaves N training types out of training (:func:`unseen_type_set`)
-    and is also scored on them alone: a check of label names it never saw."""
+) -> TypeHeadTraining:
+    """Load ``model``, read and encode the training and held-out texts, find the probe's candidates
+    (probability >= ``candidate_threshold``) and set up the head to train (see ``tommer train-types``)."""
     config = config or TypeTrainConfig()
     detector = MentionDetector.from_pretrained(model)
     probe_layer = detector.config.layer
@@ -632,10 +679,6 @@ def run_train_types(
     extra_layers = list(extra_layers)
     if extra_layers and zero_shot:
         raise TommerError("--extra-layers needs a supervised head (label prompts read one layer)")
-    if members < 1 or (members > 1 and zero_shot):
-        raise TommerError(f"--members must be 1, or more for a supervised head; got {members}")
-    if unseen_types and not zero_shot:
-        raise TommerError("--unseen-types needs a zero-shot head")
     read = [layer or probe_layer, *extra_layers]  # as TypeHeadConfig.read_layers
     if min(read) < probe_layer:
         raise TommerError(
@@ -665,18 +708,13 @@ def run_train_types(
         detector, val_sentences, read, echo, join_sentences, 0, text_prefix, cache_dir, "held-out"
     )
     val, val_states = held_out.plain, held_out.states
-    encode_cpu, encode_wall = time.process_time() - cpu, time.perf_counter() - wall
-    cpu, wall = time.process_time(), time.perf_counter()
+    encode_seconds = (time.process_time() - cpu, time.perf_counter() - wall)
+    started = (time.process_time(), time.perf_counter())
     train_cands = probe_candidates(detector.probe, train, candidate_threshold)
     val_cands = probe_candidates(detector.probe, val, candidate_threshold)
     recall = {"train": candidate_recall(train, train_cands), "held_out": candidate_recall(val, val_cands)}
     log(f"candidate recall at probe probability >= {candidate_threshold}: {json.dumps(recall)}")
     train_labels = sorted({lab for d in train_docs for lab in d.labels or []})
-    unseen = unseen_type_set(train_docs, unseen_types)
-    if unseen:
-        log(f"types left out of training: {', '.join(unseen)}")
-        train_labels = [lab for lab in train_labels if lab not in unseen]
-        config = replace(config, ignore_labels=tuple(unseen))
     hidden_size = detector.probe.config.hidden_size
     gold = typed_gold(val)
     shape = dict(
@@ -691,12 +729,10 @@ def run_train_types(
     )
     if zero_shot:
         vocab = sorted(set(train_labels) | {lab for d in val_docs for lab in d.labels or []})
-        head_config = TypeHeadConfig(
-            "zero-shot", hidden_size, label_encoder=label_encoder, prompt=prompt, **shape
-        )
-        vecs = label_states(detector.backbone, vocab, prompt, layer=layer)
+        head_config = TypeHeadConfig("zero-shot", hidden_size, **shape)
+        vecs = label_states(detector.backbone, vocab, head_config.prompt, layer=layer)
         val_names = held_out_label_sets(val_docs, train_labels, config.negative_labels, config.seed)
-        validate = zero_shot_validator(val_states, val_cands, vocab, vecs, val_names, gold, unseen)
+        validate = zero_shot_validator(val_states, val_cands, vocab, vecs, val_names, gold)
     else:
         vocab, vecs = train_labels, None
         head_config = TypeHeadConfig(
@@ -709,23 +745,7 @@ def run_train_types(
             **shape,
         )
         validate = supervised_validator(val_states, val_cands, train_labels, gold)
-
-    trained = []
-    for k in range(members):  # an ensemble's members differ only in their seed
-        if members > 1:
-            log(f"member {k + 1} of {members} (seed {config.seed + k})")
-        head, seeded = TypeHead(replace(head_config)), replace(config, seed=config.seed + k)
-        trained.append(train_type_head(head, train_states, train_cands, validate, seeded, vocab, vecs, log))
-    head = ensemble([h for h, _ in trained])
-    if zero_shot:
-        final_f1, final = validate(head)
-        head.config.label_threshold = final.get("label_threshold", head.config.label_threshold)
-        operating = {}
-    else:
-        final_f1, final, operating = set_operating_point(
-            head, detector.probe, held_out, candidate_grid, candidate_threshold, log
-        )
-    head.config.info = {
+    record = {
         "training_data": ", ".join(map(str, data)) + f" ({n_train} texts, {len(train_labels)} types)",
         "validation": held_out_words(
             ", ".join(map(str, val_data)) if val_data else f"fixed {val_fraction:.0%} of the texts",
@@ -734,34 +754,42 @@ def run_train_types(
             join_sentences,
         ),
         "base_model": str(model),
-        "seed": config.seed,
-        "command": command,
-        "train_config": config.__dict__,
-        "candidate_recall": recall,
-        "held_out_typed_f1": final_f1,
-        **{f"held_out_{k}": v for k, v in final.items() if k != "label_threshold"},
-        **operating,
-        "encode_cpu_seconds": round(encode_cpu, 1),
-        "encode_wall_seconds": round(encode_wall, 1),
-        "train_cpu_seconds": round(time.process_time() - cpu, 1),
-        "train_wall_seconds": round(time.perf_counter() - wall, 1),
-        "parameters": head.num_parameters(),
-        **(
-            {"history": trained[0][1]}
-            if members == 1
-            else {"members": [{"seed": config.seed + k, "history": h} for k, (_, h) in enumerate(trained)]}
-        ),
     }
-    log("held-out: " + json.dumps({"typed_f1": final_f1, **final}))
-    directory = Path(out)
-    if head_only:
-        save_head(head, directory)
-    else:
-        detector.type_head = head
-        detector.save_pretrained(directory)
-    write_card_section(directory / "README.md", head)
-    log(f"saved the {head.config.kind} type head ({head.num_parameters():,} parameters) to {directory}")
-    return directory
+    return TypeHeadTraining(
+        detector,
+        config,
+        head_config,
+        train_states,
+        train_cands,
+        held_out,
+        validate,
+        vocab,
+        vecs,
+        record,
+        recall,
+        encode_seconds,
+        started,
+    )
+
+
+def run_train_types(
+    model: str,
+    data: Sequence[str],
+    out: str,
+    head_only: bool = False,
+    command: str = "",
+    log=print,
+    **options,
+) -> Path:
+    """Train a type head on top of ``model``'s probe and save it (see ``tommer train-types``;
+    ``options``: those of :func:`prepare_type_training`).
+
+    A supervised head is trained on candidates at ``candidate_threshold``; its operating
+    candidate threshold is then chosen on the held-out texts from :data:`CANDIDATE_THRESHOLDS`
+    (:func:`set_operating_point`)."""
+    training = prepare_type_training(model, data, log=log, **options)
+    head, history = training.train(log=log)
+    return training.save(head, [(training.config.seed, history)], out, head_only, command, log)
 
 
 def _member_words(member: dict, cfg: TypeHeadConfig) -> str:
@@ -842,84 +870,3 @@ def write_card_section(card: Path, head: TypeHead) -> None:
     if "\n## Type head\n" in text:
         text = text[: text.index("\n## Type head\n")]
     card.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines))
-
-
-def _member_records(directory: str, head: TypeHead) -> list[dict]:
-    """Seed, layers and held-out history of each member of a saved head, for the ensemble's info."""
-    info = head.config.info
-    members = info.get("members") or [{"seed": info.get("seed"), "history": info.get("history", [])}]
-    layers = head.config.member_extra_layers or [head.config.extra_layers] * head.config.members
-    source = {"source": str(directory), "source_command": info.get("command", "")}
-    return [{**m, "extra_layers": list(x), **source} for m, x in zip(members, layers)]
-
-
-def run_combine_types(
-    models: Sequence[str],
-    val_data: Sequence[str],
-    out: str,
-    cache_dir: str | None = None,
-    val_limit: int | None = None,
-    candidate_grid: Sequence[float] = CANDIDATE_THRESHOLDS,
-    group_stride: int = 0,
-    command: str = "",
-    log=print,
-) -> Path:
-    """Save one detector whose type head averages the supervised heads of ``models`` (trained on the
-    same probe; they may read different extra layers), its candidate and label thresholds chosen on
-    ``val_data`` (see ``tommer combine-types``)."""
-    if len(models) < 2:
-        raise TommerError("combine-types needs at least two detector directories")
-    base = MentionDetector.from_pretrained(models[0])
-    # one backbone for all: a model on another backbone is refused below, before any use
-    dets = [base, *(MentionDetector.from_pretrained(m, backbone=base.backbone) for m in models[1:])]
-    for directory, det in zip(models, dets):
-        if det.type_head is None or det.type_head.zero_shot:
-            raise TommerError(f"{directory} has no supervised type head")
-        weights = zip(det.probe.state_dict().values(), base.probe.state_dict().values())
-        same_weights = all(torch.equal(a, b) for a, b in weights)
-        if not same_weights or det.config.to_dict() != base.config.to_dict():
-            raise TommerError(f"{directory} has another probe or backbone than {models[0]}")
-    head = ensemble([det.type_head for det in dets])
-    cfg = head.config
-    read = cfg.read_layers(base.config.layer)
-    base.load_layers(max(read))
-    docs = [d for path in val_data for d in read_annotated(path, typed=True)][:val_limit]
-    if not docs:
-        raise TommerError(f"no annotated texts in {', '.join(val_data)}")
-    n_val = len(docs)
-    if group_stride < 0 or (group_stride and cfg.join_sentences % group_stride):
-        raise TommerError(
-            f"--group-stride must divide the head's group size ({cfg.join_sentences}), not {group_stride}"
-        )
-    cfg.group_stride = group_stride
-    cpu, wall = time.process_time(), time.perf_counter()
-    held_out = encode_grouped(
-        base, docs, read, cfg.echo, cfg.join_sentences, group_stride, cfg.text_prefix, cache_dir, "held-out"
-    )
-    first = base.type_head.config.info
-    trained_at = first.get("training_candidate_threshold", base.type_head.config.candidate_threshold)
-    f1, extra, operating = set_operating_point(head, base.probe, held_out, candidate_grid, trained_at, log)
-    val = held_out.plain
-    cands = probe_candidates(base.probe, val, cfg.candidate_threshold)
-    cfg.info = {
-        "training_data": first.get("training_data", ""),
-        "validation": held_out_words(", ".join(val_data), n_val, bool(val_limit), cfg.join_sentences),
-        "base_model": first.get("base_model", str(models[0])),
-        "combined_from": [str(m) for m in models],
-        "command": command,
-        "candidate_recall": {"held_out": candidate_recall(val, cands)},
-        "held_out_typed_f1": f1,
-        **{f"held_out_{k}": v for k, v in extra.items()},
-        **operating,
-        "encode_cpu_seconds": round(time.process_time() - cpu, 1),
-        "encode_wall_seconds": round(time.perf_counter() - wall, 1),
-        "train_cpu_seconds": round(sum(d.type_head.config.info.get("train_cpu_seconds", 0) for d in dets)),
-        "parameters": head.num_parameters(),
-        "members": [r for m, det in zip(models, dets) for r in _member_records(m, det.type_head)],
-    }
-    log("held-out: " + json.dumps({"typed_f1": f1, **extra}))
-    base.type_head = head
-    base.save_pretrained(out)
-    write_card_section(Path(out) / "README.md", head)
-    log(f"saved an ensemble of {cfg.members} type heads ({head.num_parameters():,} parameters) to {out}")
-    return Path(out)

@@ -41,7 +41,6 @@ HEAD_CONFIG = "types.json"
 HEAD_WEIGHTS = "types.safetensors"
 KINDS = ("supervised", "zero-shot")
 DEFAULT_PROMPT = "Entity type: '{label}'"
-LABEL_ENCODERS = ("mlp", "linear", "identity")  # identity: label vectors are the prompt states
 
 TypedSpan = tuple[int, int, float, str, float]  # (start, end, span probability, label, label score)
 
@@ -59,7 +58,6 @@ class TypeHeadConfig:
     candidate_threshold: float = 0.1  # probe probability for a candidate span
     label_threshold: float = 0.5  # minimum label score (zero-shot sigmoid / supervised softmax)
     prompt: str = DEFAULT_PROMPT
-    label_encoder: str = "mlp"  # zero-shot: map from label prompt states (LABEL_ENCODERS)
     probe_feature: bool = False  # also read the probe's span probability (as a scaled log-odds)
     echo: bool = False  # read the second copy of echo input (see tommer.core.echo): right context
     layer: int | None = None  # backbone layer the head reads (None: the probe's layer)
@@ -96,9 +94,6 @@ class TypeHeadConfig:
             raise ConfigError(f"group_stride must be 0 or divide join_sentences, got {self.group_stride}")
         if self.bilstm_dim < 0 or self.bilstm_dim % 2:
             raise ConfigError(f"bilstm_dim must be an even number >= 0, got {self.bilstm_dim}")
-        if self.label_encoder not in LABEL_ENCODERS:
-            known = ", ".join(LABEL_ENCODERS)
-            raise ConfigError(f"label_encoder must be one of {known}, not {self.label_encoder!r}")
         if "{label}" not in self.prompt:
             raise ConfigError(f"the label prompt must contain '{{label}}', got {self.prompt!r}")
 
@@ -116,6 +111,8 @@ class TypeHeadConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TypeHeadConfig:
+        if data.get("label_encoder", "mlp") != "mlp":  # the linear / identity variants were removed
+            raise ConfigError(f"label_encoder {data['label_encoder']!r} is no longer supported (only mlp)")
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -174,7 +171,6 @@ class TypeHead(nn.Module):
             return
         d, k, c = config.input_size, config.dim, config.bilstm_dim
         prompt_size = 2 * config.hidden_size  # see label_states
-        out = prompt_size if config.kind == "zero-shot" and config.label_encoder == "identity" else k
         self.width = nn.Embedding(config.max_width, config.width_dim)
         if c:
             self.project = nn.Linear(d, c)
@@ -183,17 +179,12 @@ class TypeHead(nn.Module):
             nn.Linear(6 * d + 3 * c + config.width_dim + int(config.probe_feature), k),
             nn.GELU(),
             nn.Dropout(0.1),
-            nn.Linear(k, out),
+            nn.Linear(k, k),
         )
         if config.kind == "supervised":
             self.classifier = nn.Linear(k, len(config.labels) + 1)  # last column: "none"
         else:
-            if config.label_encoder == "identity":
-                self.label_encoder = nn.Identity()
-            elif config.label_encoder == "linear":
-                self.label_encoder = nn.Linear(prompt_size, k)
-            else:
-                self.label_encoder = nn.Sequential(nn.Linear(prompt_size, k), nn.GELU(), nn.Linear(k, k))
+            self.label_encoder = nn.Sequential(nn.Linear(prompt_size, k), nn.GELU(), nn.Linear(k, k))
             self.scale = nn.Parameter(torch.tensor(10.0))
             self.bias = nn.Parameter(torch.tensor(-5.0))
 
@@ -290,35 +281,6 @@ class TypeHead(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
-
-
-def ensemble(heads: Sequence[TypeHead]) -> TypeHead:
-    """One head averaging the class probabilities of trained supervised heads (an ensemble given
-    is read as its members). They must agree on everything but ``extra_layers``; the ensemble
-    reads the union of their layers. Its label and candidate thresholds are the first head's until
-    they are chosen again on held-out texts."""
-    members = [m for h in heads for m in (h.members if h.config.members > 1 else [h])]
-    if len(members) == 1:
-        return members[0]
-    operating = {"label_threshold": 0, "candidate_threshold": 0, "group_stride": 0}  # chosen again
-    ignored = {"info": {}, **operating, "extra_layers": [], "members": 1, "member_extra_layers": []}
-    shapes = {json.dumps({**m.config.to_dict(), **ignored}) for m in members}
-    if len(shapes) > 1:
-        raise ConfigError("the heads of an ensemble must have the same configuration (extra_layers aside)")
-    per_member = [list(m.config.extra_layers) for m in members]
-    union = sorted({layer for layers in per_member for layer in layers})
-    differ = any(layers != per_member[0] for layers in per_member)
-    config = replace(
-        members[0].config,
-        members=len(members),
-        extra_layers=union if differ else per_member[0],
-        member_extra_layers=per_member if differ else [],
-        info={},
-    )
-    head = TypeHead(config)
-    for member, trained in zip(head.members, members):
-        member.load_state_dict(trained.state_dict())
-    return head.eval()
 
 
 def label_candidates(
