@@ -140,7 +140,7 @@ def test_eval_writes_report(capsys, tmp_path, shared_data):
     code, out, _ = run(
         capsys, "eval", "-q", "--benchmarks", "CoNLL 2003,ncbi", "--limit", "8", "--out", str(tmp_path)
     )
-    assert code == 0 and "tommer: pooled P" in out
+    assert code == 0 and "tommer-flat: pooled P" in out and "tommer-threshold: pooled P" in out
     report = json.loads((tmp_path / "eval.json").read_text())
     assert [b["name"] for b in report["benchmarks"]] == ["CoNLL 2003", "ncbi"]
     md = (tmp_path / "eval.md").read_text()

@@ -82,7 +82,10 @@ def test_decoder_padding_does_not_change_states():
     a = bb.hidden_states(one, torch.ones_like(one))[0]
     b = bb.hidden_states(padded, mask)[0, : one.shape[1]]
     scale = a.abs().amax(-1, keepdim=True).clamp(min=1.0)
-    assert torch.allclose(a / scale, b / scale, atol=1e-4)
+    # bf16 (the default on CPUs with native bf16): a padded batch rounds differently (seen: 0.005
+    # of the row maximum); a mask that let padding in would move states by far more
+    tolerance = 1e-4 if bb.dtype == torch.float32 else 0.02
+    assert torch.allclose(a / scale, b / scale, atol=tolerance)
 
 
 def _fake_chunks(tmp_path, monkeypatch, payload: bytes, sha256: str | None) -> BackbonePreset:
@@ -146,7 +149,9 @@ def test_cached_state_predictions_match_the_detector(detector):
 
     texts = [TEXT, "The Eiffel Tower is in Paris , France .", "No entity here."]
     corpus = encode_corpus(detector.backbone, [AnnotatedText(t) for t in texts])
-    got = predicted_spans(detector.probe, corpus, detector.config.threshold)
-    want = [sorted((m.start, m.end) for m in ms) for ms in detector(texts)]
-    assert [sorted(p) for p in got] == want
-    assert any(want)
+    threshold, margin = detector.config.threshold, detector.config.margin
+    for decoding in ("threshold", "flat"):
+        got = predicted_spans(detector.probe, corpus, threshold, decoding, margin=margin)
+        want = [sorted((m.start, m.end) for m in ms) for ms in detector(texts, decoding=decoding)]
+        assert [sorted(p) for p in got] == want
+        assert any(want)
