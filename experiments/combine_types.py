@@ -45,9 +45,9 @@ from tommer.typed.type_head import TypeHead
 
 def member_records(directory: str, head: TypeHead) -> list[dict]:
     """Seed, layers and held-out history of each member of a saved head, for the ensemble's info."""
-    info = head.config.info
+    info, reading = head.config.info, head.config.reading
     members = info.get("members") or [{"seed": info.get("seed"), "history": info.get("history", [])}]
-    layers = head.config.member_extra_layers or [head.config.extra_layers] * head.config.members
+    layers = reading.member_extra_layers or [reading.extra_layers] * head.config.architecture.members
     source = {"source": str(directory), "source_command": info.get("command", "")}
     return [{**m, "extra_layers": list(x), **source} for m, x in zip(members, layers)]
 
@@ -78,33 +78,32 @@ def combine_types(
         if not same_weights or det.config.to_dict() != base.config.to_dict():
             raise TommerError(f"{directory} has another probe or backbone than {models[0]}")
     head = ensemble([det.type_head for det in dets])
-    cfg = head.config
-    read = cfg.read_layers(base.config.layer)
+    cfg, reading = head.config, head.config.reading
+    read = reading.read_layers(base.config.layer)
     base.load_layers(max(read))
     docs = [d for path in val_data for d in read_annotated(path, typed=True)][:val_limit]
     if not docs:
         raise TommerError(f"no annotated texts in {', '.join(val_data)}")
     n_val = len(docs)
-    if group_stride < 0 or (group_stride and cfg.join_sentences % group_stride):
+    if group_stride < 0 or (group_stride and reading.join_sentences % group_stride):
         raise TommerError(
-            f"--group-stride must divide the head's group size ({cfg.join_sentences}), not {group_stride}"
+            f"--group-stride must divide the head's group size ({reading.join_sentences}), not {group_stride}"
         )
-    cfg.group_stride = group_stride
+    reading.group_stride = group_stride
     cpu, wall = time.process_time(), time.perf_counter()
-    held_out = encode_grouped(
-        base, docs, read, cfg.echo, cfg.join_sentences, group_stride, cfg.text_prefix, cache_dir, "held-out"
-    )
-    first = base.type_head.config.info
-    trained_at = first.get("training_candidate_threshold", base.type_head.config.candidate_threshold)
+    grouping = reading.join_sentences, group_stride, reading.text_prefix
+    held_out = encode_grouped(base, docs, read, reading.echo, *grouping, cache_dir, "held-out")
+    first = base.type_head.config
+    trained_at = first.info.get("training_candidate_threshold", first.operating.candidate_threshold)
     f1, extra, operating = set_operating_point(
         head, base.probe, held_out, CANDIDATE_THRESHOLDS, trained_at, log
     )
     val = held_out.plain
-    cands = probe_candidates(base.probe, val, cfg.candidate_threshold)
+    cands = probe_candidates(base.probe, val, cfg.operating.candidate_threshold)
     cfg.info = {
-        "training_data": first.get("training_data", ""),
-        "validation": held_out_words(", ".join(val_data), n_val, bool(val_limit), cfg.join_sentences),
-        "base_model": first.get("base_model", str(models[0])),
+        "training_data": first.info.get("training_data", ""),
+        "validation": held_out_words(", ".join(val_data), n_val, bool(val_limit), reading.join_sentences),
+        "base_model": first.info.get("base_model", str(models[0])),
         "combined_from": [str(m) for m in models],
         "command": command,
         "candidate_recall": {"held_out": candidate_recall(val, cands)},
@@ -121,7 +120,8 @@ def combine_types(
     base.type_head = head
     base.save_pretrained(out)
     write_card_section(Path(out) / "README.md", head)
-    log(f"saved an ensemble of {cfg.members} type heads ({head.num_parameters():,} parameters) to {out}")
+    members = cfg.architecture.members
+    log(f"saved an ensemble of {members} type heads ({head.num_parameters():,} parameters) to {out}")
     return Path(out)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import replace
 
 from tommer.errors import ConfigError
 from tommer.typed.type_head import TypeHead
@@ -21,7 +20,7 @@ def ensemble(heads: Sequence[TypeHead]) -> TypeHead:
     is read as its members). They must agree on everything but ``extra_layers``; the ensemble
     reads the union of their layers. Its label and candidate thresholds are the first head's until
     they are chosen again on held-out texts."""
-    members = [m for h in heads for m in (h.members if h.config.members > 1 else [h])]
+    members = [m for h in heads for m in (h.members if h.config.architecture.members > 1 else [h])]
     if len(members) == 1:
         return members[0]
     operating = {"label_threshold": 0, "candidate_threshold": 0, "group_stride": 0}  # chosen again
@@ -29,11 +28,10 @@ def ensemble(heads: Sequence[TypeHead]) -> TypeHead:
     shapes = {json.dumps({**m.config.to_dict(), **ignored}) for m in members}
     if len(shapes) > 1:
         raise ConfigError("the heads of an ensemble must have the same configuration (extra_layers aside)")
-    per_member = [list(m.config.extra_layers) for m in members]
+    per_member = [list(m.config.reading.extra_layers) for m in members]
     union = sorted({layer for layers in per_member for layer in layers})
     differ = any(layers != per_member[0] for layers in per_member)
-    config = replace(
-        members[0].config,
+    config = members[0].config.copy(
         members=len(members),
         extra_layers=union if differ else per_member[0],
         member_extra_layers=per_member if differ else [],

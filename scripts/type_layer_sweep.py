@@ -124,7 +124,7 @@ def main() -> None:
         started, wall = time.process_time(), time.perf_counter()
         torch.manual_seed(args.seed)
         head = TypeHead(
-            TypeHeadConfig(
+            TypeHeadConfig.of(
                 "zero-shot" if args.zero_shot else "supervised",
                 detector.probe.config.hidden_size,
                 labels=[] if args.zero_shot else labels,

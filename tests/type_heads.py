@@ -19,7 +19,7 @@ def check_offsets(text, mentions):
 def small_head(kind: str, hidden: int = 576, bilstm_dim: int = 0) -> TypeHead:
     torch.manual_seed(0)
     labels = ["person", "location"] if kind == "supervised" else []
-    config = TypeHeadConfig(kind, hidden, labels=labels, dim=16, bilstm_dim=bilstm_dim)
+    config = TypeHeadConfig.of(kind, hidden, labels=labels, dim=16, bilstm_dim=bilstm_dim)
     return TypeHead(config).eval()
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 import torch
 from ensembles import ensemble
@@ -34,8 +32,8 @@ def test_ensemble_averages_the_heads_given():
 
 def test_ensemble_of_heads_reading_different_layers_reads_their_union():
     torch.manual_seed(0)
-    config = TypeHeadConfig("supervised", 8, labels=["person"], dim=16, layer=4, bilstm_dim=6)
-    members = [TypeHead(replace(config, extra_layers=x)).eval() for x in ([6], [5, 6], [])]
+    config = TypeHeadConfig.of("supervised", 8, labels=["person"], dim=16, layer=4, bilstm_dim=6)
+    members = [TypeHead(config.copy(extra_layers=x)).eval() for x in ([6], [5, 6], [])]
     head = ensemble(members)
     assert head.config.extra_layers == [5, 6] and head.config.read_layers(2) == [4, 5, 6]
     assert head.config.member_extra_layers == [[6], [5, 6], []]

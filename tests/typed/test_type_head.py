@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +11,11 @@ from type_heads import small_head
 
 from tommer.errors import ConfigError
 from tommer.typed.type_head import (
+    FLAT_FIELDS,
+    PART_OF,
+    HeadArchitecture,
+    OperatingPoint,
+    ReadingProtocol,
     TypeHead,
     TypeHeadConfig,
     check_labels,
@@ -34,22 +39,64 @@ def test_head_save_load_round_trip(tmp_path, kind, bilstm_dim):
         assert torch.equal(loaded.state_dict()[name], value.half().float()), name
 
 
+SHIPPED_HEADS = sorted(
+    str(p)
+    for pattern in ("results/typed/models/*/types.json", "src/tommer/pretrained/*/types.json")
+    for p in Path(__file__).resolve().parents[2].glob(pattern)
+)
+
+
+def test_config_parts_and_their_flat_names():
+    """Shape, reading protocol, operating point and provenance are separate parts; the flat names
+    (those of types.json) read and write them."""
+    config = TypeHeadConfig.of(
+        "supervised", 8, labels=["person"], dim=16, layer=4, echo=True, label_threshold=0.3, info={"seed": 1}
+    )
+    assert config.architecture == HeadArchitecture("supervised", 8, labels=["person"], dim=16)
+    assert config.reading == ReadingProtocol(layer=4, echo=True)
+    assert config.operating == OperatingPoint(label_threshold=0.3) and config.info == {"seed": 1}
+    assert (config.kind, config.dim, config.echo, config.label_threshold) == ("supervised", 16, True, 0.3)
+    config.text_prefix, config.candidate_threshold = "\n", 1e-5
+    assert config.reading.text_prefix == "\n" and config.operating.candidate_threshold == 1e-5
+    other = config.copy(label_threshold=0.7, members=2)  # every part copied, the changes routed
+    other.reading.echo = False
+    assert (config.label_threshold, config.members, config.echo) == (0.3, 1, True)
+    assert (other.label_threshold, other.members, other.layer) == (0.7, 2, 4)
+    assert set(FLAT_FIELDS) == set(PART_OF)  # every part's field is written to types.json
+    with pytest.raises(TypeError, match="label_encoder"):
+        TypeHeadConfig.of("zero-shot", 8, label_encoder="mlp")
+    with pytest.raises(TypeError):  # as for a missing field of a dataclass (load_head names the file)
+        TypeHeadConfig.from_dict({"kind": "zero-shot"})
+
+
+@pytest.mark.parametrize("path", SHIPPED_HEADS)
+def test_saved_head_configs_load_and_write_the_same_flat_json(path):
+    """The shipped types.json files (older ones too) load into the parts and are written back field
+    for field, flat, in the file's order."""
+    data = json.loads(Path(path).read_text())
+    config = TypeHeadConfig.from_dict(data)
+    written = config.to_dict()
+    assert list(written) == [*FLAT_FIELDS, "info"]  # older files lack the later fields: their defaults
+    assert {k: written[k] for k in data} == data
+    assert TypeHeadConfig.from_dict(written) == config
+
+
 def test_load_head_absent_and_broken(tmp_path):
     assert load_head(tmp_path) is None
     (tmp_path / "types.json").write_text(json.dumps({"kind": "zero-shot", "hidden_size": 8}))
     with pytest.raises(Exception, match="types.safetensors"):
         load_head(tmp_path)
     with pytest.raises(ConfigError, match="kind"):
-        TypeHeadConfig("typed", 8)
+        TypeHeadConfig.of("typed", 8)
     with pytest.raises(ConfigError, match="label set"):
-        TypeHeadConfig("supervised", 8)
+        TypeHeadConfig.of("supervised", 8)
     with pytest.raises(ConfigError, match="extra_layers"):
-        TypeHeadConfig("zero-shot", 8, extra_layers=[9])
+        TypeHeadConfig.of("zero-shot", 8, extra_layers=[9])
     with pytest.raises(ConfigError, match="bilstm_dim"):
-        TypeHeadConfig("zero-shot", 8, bilstm_dim=5)
+        TypeHeadConfig.of("zero-shot", 8, bilstm_dim=5)
     # the linear / identity label encoders were removed: such a head is refused, an mlp one loads
     old = {"kind": "zero-shot", "hidden_size": 8, "label_encoder": "mlp"}
-    assert TypeHeadConfig.from_dict(old) == TypeHeadConfig("zero-shot", 8)
+    assert TypeHeadConfig.from_dict(old) == TypeHeadConfig.of("zero-shot", 8)
     (tmp_path / "types.json").write_text(json.dumps({**old, "label_encoder": "linear"}))
     (tmp_path / "types.safetensors").write_bytes(b"")
     with pytest.raises(ConfigError, match="label_encoder 'linear' is no longer supported"):
@@ -78,7 +125,7 @@ def test_ensemble_averages_its_members_and_round_trips(tmp_path):
     for k, member in enumerate(members[1:], start=1):  # small_head seeds 0: make the members differ
         torch.manual_seed(k)
         member.load_state_dict(TypeHead(member.config).state_dict())
-    head = members_of(replace(members[0].config, members=3), members)
+    head = members_of(members[0].config.copy(members=3), members)
     assert head.config.members == 3 and head.num_parameters() == 3 * members[0].num_parameters()
     hidden, spans = torch.randn(10, 8), torch.tensor([[1, 2], [4, 4], [5, 8]])
     with torch.no_grad():
@@ -94,18 +141,18 @@ def test_ensemble_averages_its_members_and_round_trips(tmp_path):
     with torch.no_grad():
         assert torch.allclose(loaded.class_probs(hidden, spans), mean, atol=2e-3)  # float16 weights
     with pytest.raises(ConfigError, match="members"):
-        TypeHeadConfig("zero-shot", 8, members=2)
+        TypeHeadConfig.of("zero-shot", 8, members=2)
     with pytest.raises(ConfigError, match="members"):
-        TypeHeadConfig("supervised", 8, labels=["person"], members=0)
+        TypeHeadConfig.of("supervised", 8, labels=["person"], members=0)
 
 
 def test_ensemble_of_heads_reading_different_layers(tmp_path):
     """Each member reads its own layers: the ensemble reads their union and hands each its columns."""
     torch.manual_seed(0)
-    config = TypeHeadConfig("supervised", 8, labels=["person"], dim=16, layer=4, bilstm_dim=6)
-    members = [TypeHead(replace(config, extra_layers=x)).eval() for x in ([6], [5, 6], [])]
+    config = TypeHeadConfig.of("supervised", 8, labels=["person"], dim=16, layer=4, bilstm_dim=6)
+    members = [TypeHead(config.copy(extra_layers=x)).eval() for x in ([6], [5, 6], [])]
     layers = dict(extra_layers=[5, 6], members=3, member_extra_layers=[[6], [5, 6], []])
-    save_head(members_of(replace(config, **layers), members), tmp_path)
+    save_head(members_of(config.copy(**layers), members), tmp_path)
     head = load_head(tmp_path)
     assert head.config.read_layers(2) == [4, 5, 6]
     assert [m.config.extra_layers for m in head.members] == [[6], [5, 6], []]
@@ -119,9 +166,9 @@ def test_ensemble_of_heads_reading_different_layers(tmp_path):
     assert not torch.allclose(each[0], each[1])
     two = dict(labels=["person"], extra_layers=[6], members=2)
     with pytest.raises(ConfigError, match="union"):
-        TypeHeadConfig("supervised", 8, **two, member_extra_layers=[[5], []])
+        TypeHeadConfig.of("supervised", 8, **two, member_extra_layers=[[5], []])
     with pytest.raises(ConfigError, match="lists 1 members"):
-        TypeHeadConfig("supervised", 8, **two, member_extra_layers=[[6]])
+        TypeHeadConfig.of("supervised", 8, **two, member_extra_layers=[[6]])
 
 
 def test_bilstm_head_reads_context_beyond_its_fixed_features():
@@ -172,7 +219,7 @@ def test_text_prefix_is_whitespace_and_shifts_spans():
     from tommer.data.mention import AnnotatedText, with_prefix
 
     with pytest.raises(ConfigError, match="whitespace only"):
-        TypeHeadConfig("zero-shot", 8, text_prefix="Text: ")
+        TypeHeadConfig.of("zero-shot", 8, text_prefix="Text: ")
     docs = with_prefix([AnnotatedText("Paris and Rome.", [(0, 5), (10, 14)], "a", ["city", "city"])], "\n")
     assert docs[0].text == "\nParis and Rome." and [docs[0].text[s:e] for s, e in docs[0].spans] == [
         "Paris",

@@ -77,26 +77,27 @@ def score_benchmark(
     :class:`~tommer.typed.lm_labels.LMLabeler`, the scores of the same mentions relabelled by it.
     """
     head = detector.type_head
-    cfg = head.config
+    reading, operating = head.config.reading, head.config.operating
     detector.load_head_layers()
     # read the texts the way the head was trained: sentence groups, then its prefix
-    read = cfg.read_layers(detector.config.layer)
+    read = reading.read_layers(detector.config.layer)
     grouped = encode_grouped(
         detector,
         docs,
         read,
-        cfg.echo,
-        cfg.join_sentences,
-        cfg.group_stride,
-        cfg.text_prefix,
+        reading.echo,
+        reading.join_sentences,
+        reading.group_stride,
+        reading.text_prefix,
         cache_dir,
         rename=rename if head.zero_shot else None,
     )
     # the probe's candidates come from plain input; the head reads its own states of the same windows
-    cands = probe_candidates(detector.probe, grouped.plain, cfg.candidate_threshold)
-    names = labels if head.zero_shot else cfg.labels
+    cands = probe_candidates(detector.probe, grouped.plain, operating.candidate_threshold)
+    names = labels if head.zero_shot else head.config.architecture.labels
     entries = grouped.entries(head, cands, detector.label_vectors(labels) if head.zero_shot else None)
-    pred = sentence_predictions(head, entries, names, cfg.candidate_threshold, cfg.label_threshold)
+    thresholds = operating.candidate_threshold, operating.label_threshold
+    pred = sentence_predictions(head, entries, names, *thresholds)
     relabelled = None
     if labeler is not None:
         relabelled = score_predictions(relabel(labeler, [d.text for d in docs], pred, names), grouped.gold)
@@ -141,7 +142,7 @@ def run_typed_eval(
         if detector.type_head is None or detector.type_head.zero_shot:
             raise ConfigError(f"{model_dir} has no supervised type head")
         docs, path = docs_of(name)
-        join = detector.type_head.config.join_sentences
+        join = detector.type_head.config.reading.join_sentences
         log(f"supervised {name}: {len(docs)} sentences" + (f", in groups of {join}" if join > 1 else ""))
         scores, recall, _ = score_benchmark(detector, docs, None, cache_dir, log)
         rows.append(
@@ -189,17 +190,18 @@ def run_typed_eval(
 
 def head_inputs(detector) -> dict:
     """What a detector's type head reads: its layer, echo input, sentences per text, its BiLSTM."""
-    cfg = detector.type_head.config
+    config = detector.type_head.config
+    reading = config.reading
     return {
-        "layer": cfg.layer or detector.config.layer,
-        "echo": cfg.echo,
-        "join_sentences": cfg.join_sentences,
-        "group_stride": cfg.group_stride,
-        "candidate_threshold": cfg.candidate_threshold,
-        "bilstm_dim": cfg.bilstm_dim,
-        "extra_layers": cfg.extra_layers,
-        "members": cfg.members,
-        "member_extra_layers": cfg.member_extra_layers,
+        "layer": reading.layer or detector.config.layer,
+        "echo": reading.echo,
+        "join_sentences": reading.join_sentences,
+        "group_stride": reading.group_stride,
+        "candidate_threshold": config.operating.candidate_threshold,
+        "bilstm_dim": config.architecture.bilstm_dim,
+        "extra_layers": reading.extra_layers,
+        "members": config.architecture.members,
+        "member_extra_layers": reading.member_extra_layers,
     }
 
 

@@ -31,6 +31,9 @@ from ..data.readers import read_annotated
 from ..errors import TommerError
 from ..typed.detector import MentionDetector
 from ..typed.type_head import (
+    HeadArchitecture,
+    OperatingPoint,
+    ReadingProtocol,
     TypedSpan,
     TypeHead,
     TypeHeadConfig,
@@ -139,7 +142,7 @@ def _loss(head: TypeHead, corpus, item, label_index, label_vecs, config, rng, vo
     k, spans, gold, probs = item
     vectors = head.encode_spans(corpus.hidden[k], torch.tensor(spans, dtype=torch.long), probs)
     if not head.zero_shot:
-        none = len(head.config.labels)
+        none = len(head.config.architecture.labels)
         target = torch.tensor([none if g is None else label_index[g] for g in gold])
         return torch.nn.functional.cross_entropy(head.logits(vectors), target)
     own = sorted({g for g in gold if g is not None})
@@ -175,7 +178,7 @@ def train_type_head(
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     label_index = {lab: k for k, lab in enumerate(vocab)}
-    items = training_items(train, train_cands, head.config.candidate_threshold)
+    items = training_items(train, train_cands, head.config.operating.candidate_threshold)
     opt = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps = config.epochs * math.ceil(len(items) / config.batch_windows)
     sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -205,7 +208,8 @@ def train_type_head(
         log(json.dumps({k: round(v, 5) if isinstance(v, float) else v for k, v in row.items()}))
         if f1 > best_f1:
             best_f1, best_state = f1, copy.deepcopy(head.state_dict())
-            head.config.label_threshold = extra.get("label_threshold", head.config.label_threshold)
+            operating = head.config.operating
+            operating.label_threshold = extra.get("label_threshold", operating.label_threshold)
     if best_state is not None:
         head.load_state_dict(best_state)
     return head.eval(), history
@@ -343,7 +347,7 @@ def score_predictions(predicted, gold, threshold: float = 0.0) -> TypedScores:
 def best_label_threshold(head: TypeHead, pred, gold) -> tuple[float, float, dict]:
     """(typed F1, label threshold, extra) of a supervised head's predictions made at label
     threshold 0: the threshold with the best F1 (0 for a head with ``beat_none``)."""
-    thresholds = (0.0,) if head.config.beat_none else THRESHOLDS
+    thresholds = (0.0,) if head.config.operating.beat_none else THRESHOLDS
     sweep = {t: score_predictions(pred, gold, t) for t in thresholds}
     best = max(thresholds, key=lambda t: sweep[t].f1)
     micro = sweep[best].micro
@@ -360,7 +364,7 @@ def supervised_validator(states: EncodedCorpus, cands: Sequence[list], labels: S
     def validate(head: TypeHead):
         pred = predict_corpus(head, states, cands, [(list(labels), None)], 0.0)
         f1, best, extra = best_label_threshold(head, pred, gold)
-        return f1, extra if head.config.beat_none else {"label_threshold": best, **extra}
+        return f1, extra if head.config.operating.beat_none else {"label_threshold": best, **extra}
 
     return validate
 
@@ -391,7 +395,7 @@ def choose_candidate_threshold(
         raise TommerError(f"candidate thresholds must be in (0, 1), got {list(grid)}")
     rows = []
     for c in sorted(set(grid), reverse=True):
-        pred = sentence_predictions(head, entries, head.config.labels, c, 0.0)
+        pred = sentence_predictions(head, entries, head.config.architecture.labels, c, 0.0)
         f1, label_threshold, extra = best_label_threshold(head, pred, gold)
         kept = [[sp for sp in window if sp[2] >= c] for window in cands]
         rows.append(
@@ -421,7 +425,7 @@ def set_operating_point(
     """Choose a supervised head's candidate and label thresholds on held-out texts
     (:func:`choose_candidate_threshold`; ``trained_at``, the candidate threshold of its training,
     joins ``grid``) and set them. Returns (typed F1, precision / recall, info for its record)."""
-    cfg, grid = head.config, sorted({*grid, trained_at})
+    operating, grid = head.config.operating, sorted({*grid, trained_at})
     if min(grid) <= 0 or max(grid) >= 1:
         raise TommerError(f"candidate thresholds must be in (0, 1), got {grid}")
     cands = probe_candidates(probe, held_out.plain, min(grid))
@@ -430,7 +434,8 @@ def set_operating_point(
     for row in rows:
         shown = {k: v if k == "candidate_threshold" else round(v, 5) for k, v in row.items()}
         log("candidates: " + json.dumps(shown))
-    cfg.candidate_threshold, cfg.label_threshold = chosen["candidate_threshold"], chosen["label_threshold"]
+    operating.candidate_threshold = chosen["candidate_threshold"]
+    operating.label_threshold = chosen["label_threshold"]
     extra = {"val_precision": chosen["precision"], "val_recall": chosen["recall"]}
     return chosen["typed_f1"], extra, {"training_candidate_threshold": trained_at, "candidate_sweep": rows}
 
@@ -584,12 +589,12 @@ class TypeHeadTraining:
 
     @property
     def zero_shot(self) -> bool:
-        return self.head_config.kind == "zero-shot"
+        return self.head_config.architecture.kind == "zero-shot"
 
     def train(self, seed: int | None = None, log=print) -> tuple[TypeHead, list[dict]]:
         """A new head trained with ``seed`` (default: the config's); its best held-out epoch is kept.
         Returns it and its per-epoch history."""
-        head = TypeHead(replace(self.head_config))
+        head = TypeHead(self.head_config.copy())
         config = self.config if seed is None else replace(self.config, seed=seed)
         return train_type_head(
             head, self.train_states, self.train_cands, self.validate, config, self.vocab, self.label_vecs, log
@@ -609,10 +614,11 @@ class TypeHeadTraining:
         of each head trained for it) and save it with the detector, or alone with ``head_only``."""
         if self.zero_shot:
             final_f1, final = self.validate(head)
-            head.config.label_threshold = final.get("label_threshold", head.config.label_threshold)
+            operating = head.config.operating
+            operating.label_threshold = final.get("label_threshold", operating.label_threshold)
             operating = {}
         else:
-            trained_at = self.head_config.candidate_threshold
+            trained_at = self.head_config.operating.candidate_threshold
             final_f1, final, operating = set_operating_point(
                 head, self.detector.probe, self.held_out, CANDIDATE_THRESHOLDS, trained_at, log
             )
@@ -645,7 +651,8 @@ class TypeHeadTraining:
             self.detector.type_head = head
             self.detector.save_pretrained(directory)
         write_card_section(directory / "README.md", head)
-        log(f"saved the {head.config.kind} type head ({head.num_parameters():,} parameters) to {directory}")
+        kind = head.config.architecture.kind
+        log(f"saved the {kind} type head ({head.num_parameters():,} parameters) to {directory}")
         return directory
 
 
@@ -717,32 +724,25 @@ def prepare_type_training(
     train_labels = sorted({lab for d in train_docs for lab in d.labels or []})
     hidden_size = detector.probe.config.hidden_size
     gold = typed_gold(val)
-    shape = dict(
-        dim=dim,
-        candidate_threshold=candidate_threshold,
-        probe_feature=probe_feature,
-        echo=echo,
-        layer=layer,
-        join_sentences=join_sentences,
-        text_prefix=text_prefix,
-        bilstm_dim=bilstm_dim,
-    )
+    shape = dict(dim=dim, probe_feature=probe_feature, bilstm_dim=bilstm_dim)
+    reading = dict(layer=layer, echo=echo, join_sentences=join_sentences, text_prefix=text_prefix)
     if zero_shot:
         vocab = sorted(set(train_labels) | {lab for d in val_docs for lab in d.labels or []})
-        head_config = TypeHeadConfig("zero-shot", hidden_size, **shape)
-        vecs = label_states(detector.backbone, vocab, head_config.prompt, layer=layer)
+        head_config = TypeHeadConfig(
+            HeadArchitecture("zero-shot", hidden_size, **shape),
+            ReadingProtocol(**reading),
+            OperatingPoint(candidate_threshold),
+        )
+        vecs = label_states(detector.backbone, vocab, head_config.reading.prompt, layer=layer)
         val_names = held_out_label_sets(val_docs, train_labels, config.negative_labels, config.seed)
         validate = zero_shot_validator(val_states, val_cands, vocab, vecs, val_names, gold)
     else:
         vocab, vecs = train_labels, None
         head_config = TypeHeadConfig(
-            "supervised",
-            hidden_size,
-            labels=train_labels,
-            label_threshold=0.0,
-            beat_none=False,  # the label threshold is chosen on held-out texts instead
-            extra_layers=extra_layers,
-            **shape,
+            HeadArchitecture("supervised", hidden_size, labels=train_labels, **shape),
+            ReadingProtocol(extra_layers=extra_layers, **reading),
+            # no "beat none" rule: the label threshold is chosen on held-out texts instead
+            OperatingPoint(candidate_threshold, label_threshold=0.0, beat_none=False),
         )
         validate = supervised_validator(val_states, val_cands, train_labels, gold)
     record = {
@@ -792,23 +792,24 @@ def run_train_types(
     return training.save(head, [(training.config.seed, history)], out, head_only, command, log)
 
 
-def _member_words(member: dict, cfg: TypeHeadConfig) -> str:
+def _member_words(member: dict, reading: ReadingProtocol) -> str:
     """``"3"``; ``"seed 3 (layers 12 + 8 + 18)"`` where an ensemble's members read different layers."""
-    if not cfg.member_extra_layers:
+    if not reading.member_extra_layers:
         return str(member["seed"])
-    layers = [cfg.layer or "of the probe", *member.get("extra_layers", [])]
+    layers = [reading.layer or "of the probe", *member.get("extra_layers", [])]
     return f"seed {member['seed']} (layer{'s' if len(layers) > 1 else ''} {' + '.join(map(str, layers))})"
 
 
-def _candidate_words(info: dict, cfg: TypeHeadConfig) -> str:
+def _candidate_words(info: dict, operating: OperatingPoint) -> str:
     """The card's line on candidate spans: the operating threshold, and how it was chosen."""
+    threshold = operating.candidate_threshold
     rows = info.get("candidate_sweep")
     if not rows:
         recall = json.dumps({k: round(v, 4) for k, v in info.get("candidate_recall", {}).items()})
-        return f"- Candidates: probe probability >= {cfg.candidate_threshold} (gold recall {recall})"
-    chosen = next(r for r in rows if r["candidate_threshold"] == cfg.candidate_threshold)
+        return f"- Candidates: probe probability >= {threshold} (gold recall {recall})"
+    chosen = next(r for r in rows if r["candidate_threshold"] == threshold)
     return (
-        f"- Candidates: probe probability >= {cfg.candidate_threshold}, chosen on the held-out texts "
+        f"- Candidates: probe probability >= {threshold}, chosen on the held-out texts "
         f"from {', '.join(str(r['candidate_threshold']) for r in rows)} (held-out gold recall "
         f"{chosen['candidate_recall']:.4f}; F1 by threshold "
         + ", ".join(f"{r['typed_f1']:.4f}" for r in rows)
@@ -818,42 +819,48 @@ def _candidate_words(info: dict, cfg: TypeHeadConfig) -> str:
 
 def write_card_section(card: Path, head: TypeHead) -> None:
     """Add (or replace) the model card's "Type head" section, written from the head's info."""
-    info, cfg = head.config.info, head.config
+    info = head.config.info
+    shape, reading, operating = head.config.architecture, head.config.reading, head.config.operating
+    labels = shape.labels
     lines = [
         "## Type head",
         "",
-        f"A {cfg.kind} span-type head ({info.get('parameters', head.num_parameters()):,} parameters, "
+        f"A {shape.kind} span-type head ({info.get('parameters', head.num_parameters()):,} parameters, "
         f"`types.json` + `types.safetensors`).",
         "",
         f"- Command: `{info.get('command', '')}`",
         f"- Training data: {info.get('training_data', '')}",
         f"- Validation: {info.get('validation', '')}",
-        _candidate_words(info, cfg),
-        f"- Reads: layer {cfg.layer or 'of the probe'}"
-        + "".join(f" + {m}" for m in cfg.extra_layers)
-        + (", echo input" if cfg.echo else ", plain input")
-        + (f", a trainable BiLSTM of width {cfg.bilstm_dim} over it" if cfg.bilstm_dim else "")
-        + (f", groups of {cfg.join_sentences} consecutive sentences" if cfg.join_sentences > 1 else "")
+        _candidate_words(info, operating),
+        f"- Reads: layer {reading.layer or 'of the probe'}"
+        + "".join(f" + {m}" for m in reading.extra_layers)
+        + (", echo input" if reading.echo else ", plain input")
+        + (f", a trainable BiLSTM of width {shape.bilstm_dim} over it" if shape.bilstm_dim else "")
         + (
-            f" (scored in groups shifted by every multiple of {cfg.group_stride} too)"
-            if cfg.group_stride
+            f", groups of {reading.join_sentences} consecutive sentences"
+            if reading.join_sentences > 1
             else ""
         )
-        + (f", text prefix {cfg.text_prefix!r}" if cfg.text_prefix else ""),
-        f"- Label threshold: {cfg.label_threshold}"
-        + (" (arg-max against none)" if not head.zero_shot and cfg.beat_none else "")
-        + (f"; prompt `{cfg.prompt}`" if head.zero_shot else ""),
-        f"- Labels: {', '.join(cfg.labels)}" if cfg.labels else "- Labels: given at inference (zero-shot)",
+        + (
+            f" (scored in groups shifted by every multiple of {reading.group_stride} too)"
+            if reading.group_stride
+            else ""
+        )
+        + (f", text prefix {reading.text_prefix!r}" if reading.text_prefix else ""),
+        f"- Label threshold: {operating.label_threshold}"
+        + (" (arg-max against none)" if not head.zero_shot and operating.beat_none else "")
+        + (f"; prompt `{reading.prompt}`" if head.zero_shot else ""),
+        f"- Labels: {', '.join(labels)}" if labels else "- Labels: given at inference (zero-shot)",
         f"- Held-out strict typed F1: {info.get('held_out_typed_f1', 0.0):.4f}",
         *(
             [
-                f"- Ensemble of {cfg.members} heads ("
-                + ("seeds " if not cfg.member_extra_layers else "")
-                + ", ".join(_member_words(m, cfg) for m in info["members"])
+                f"- Ensemble of {shape.members} heads ("
+                + ("seeds " if not reading.member_extra_layers else "")
+                + ", ".join(_member_words(m, reading) for m in info["members"])
                 + "), class probabilities averaged; each head's best held-out F1: "
                 + ", ".join(f"{max(r['val_f1'] for r in m['history']):.4f}" for m in info["members"])
             ]
-            if cfg.members > 1 and "members" in info
+            if shape.members > 1 and "members" in info
             else []
         ),
         f"- CPU seconds: encode {info.get('encode_cpu_seconds')}, train {info.get('train_cpu_seconds')}"

@@ -106,14 +106,14 @@ class MentionDetector(ProbeDetector):
     def label_vectors(self, labels: Sequence[str]) -> torch.Tensor:
         """The zero-shot head's vectors for label names (prompt states cached per name, prompt and
         layer, so a swapped head never reads another head's states)."""
-        config = self.type_head.config
-        keys = [(config.prompt, config.layer, lab) for lab in labels]
+        reading = self.type_head.config.reading
+        keys = [(reading.prompt, reading.layer, lab) for lab in labels]
         missing = [key for key in keys if key not in self._label_states]
         if missing:
             self.load_head_layers()
             names = [lab for _, _, lab in missing]
             self._label_states.update(
-                zip(missing, label_states(self.backbone, names, config.prompt, layer=config.layer))
+                zip(missing, label_states(self.backbone, names, reading.prompt, layer=reading.layer))
             )
         return self.type_head.encode_labels(torch.stack([self._label_states[key] for key in keys]))
 
@@ -135,31 +135,32 @@ class MentionDetector(ProbeDetector):
         head = self.type_head
         if head is None:
             raise ConfigError("this model has no type head (train one with `tommer train-types`)")
+        shape, reading, operating = head.config.architecture, head.config.reading, head.config.operating
         if head.zero_shot and labels is None:
             raise ConfigError("this model's type head is zero-shot: give the label names, labels=[...]")
         if not head.zero_shot and labels is not None:
             raise ConfigError(
-                f"this model's type head is supervised (labels {', '.join(head.config.labels)}); "
+                f"this model's type head is supervised (labels {', '.join(shape.labels)}); "
                 "labels=[...] needs a zero-shot head"
             )
         if lm_labels and not head.zero_shot:
             raise ConfigError(
                 "lm_labels relabels a zero-shot head's mentions: this model's head is supervised"
             )
-        names = check_labels(labels) if head.zero_shot else head.config.labels
-        threshold = head.config.candidate_threshold if threshold is None else threshold
-        label_threshold = head.config.label_threshold if label_threshold is None else label_threshold
+        names = check_labels(labels) if head.zero_shot else shape.labels
+        threshold = operating.candidate_threshold if threshold is None else threshold
+        label_threshold = operating.label_threshold if label_threshold is None else label_threshold
         if not 0.0 <= label_threshold <= 1.0:
             raise ConfigError(f"label_threshold must be in [0, 1], not {label_threshold}")
         self.load_head_layers()
         vectors = self.label_vectors(names) if head.zero_shot else None
-        prefix = head.config.text_prefix  # whitespace: no token of it can start or end a span
+        prefix = reading.text_prefix  # whitespace: no token of it can start or end a span
         texts = [prefix + t for t in texts]
         encodings, windows = self.preprocess(texts)
         found: list[list] = [[] for _ in texts]
         for batch in batches(windows, batch_size):
             hidden, parts, mask = self.window_states(
-                batch, encodings, head.config.echo, head.config.read_layers(self.config.layer)
+                batch, encodings, reading.echo, reading.read_layers(self.config.layer)
             )
             head_states = join_layers(parts)
             probs = self.probe_probs(hidden, mask)

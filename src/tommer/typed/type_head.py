@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from copy import deepcopy
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -46,75 +47,171 @@ TypedSpan = tuple[int, int, float, str, float]  # (start, end, span probability,
 
 
 @dataclass
-class TypeHeadConfig:
-    """Shape and operating thresholds of a type head."""
+class HeadArchitecture:
+    """The head's shape: its kind, a supervised head's label set, its widths, what it adds to the
+    span features, and how many heads an ensemble holds (see :class:`TypeHead`)."""
 
     kind: str
-    hidden_size: int
+    hidden_size: int  # the backbone's state width (per layer read)
     labels: list[str] = field(default_factory=list)  # supervised only
     dim: int = 256
     width_dim: int = 32
     max_width: int = 32
-    candidate_threshold: float = 0.1  # probe probability for a candidate span
-    label_threshold: float = 0.5  # minimum label score (zero-shot sigmoid / supervised softmax)
-    prompt: str = DEFAULT_PROMPT
     probe_feature: bool = False  # also read the probe's span probability (as a scaled log-odds)
-    echo: bool = False  # read the second copy of echo input (see tommer.core.echo): right context
-    layer: int | None = None  # backbone layer the head reads (None: the probe's layer)
-    beat_none: bool = True  # supervised: the best label must also outscore "none"
-    join_sentences: int = 1  # texts = groups of this many consecutive sentences (typed eval too)
-    group_stride: int = 0  # scoring: groups also shifted by multiples of this many sentences (0: none)
-    text_prefix: str = ""  # whitespace fed before every text: its first words are not at the start
     bilstm_dim: int = 0  # width of a trainable BiLSTM over the window's states (0: none)
-    extra_layers: list[int] = field(default_factory=list)  # supervised: more layers, concatenated
     members: int = 1  # supervised: an ensemble of this many heads, class probabilities averaged
-    member_extra_layers: list[list[int]] = field(default_factory=list)  # per member, if they differ
-    info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ConfigError(f"type head kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
         if self.kind == "supervised" and not self.labels:
             raise ConfigError("a supervised type head needs its label set")
-        if self.text_prefix.strip():
-            raise ConfigError(f"the text prefix must be whitespace only, got {self.text_prefix!r}")
-        if self.extra_layers and self.kind != "supervised":
-            raise ConfigError("extra_layers needs a supervised head (label prompts read one layer)")
         if self.members < 1 or (self.members > 1 and self.kind != "supervised"):
             raise ConfigError(f"members must be 1, or more for a supervised head; got {self.members}")
-        if self.member_extra_layers:
-            if len(self.member_extra_layers) != self.members:
-                raise ConfigError(
-                    f"member_extra_layers lists {len(self.member_extra_layers)} members, not {self.members}"
-                )
-            used = {m for layers in self.member_extra_layers for m in layers}
-            if used != set(self.extra_layers):
-                raise ConfigError("an ensemble's extra_layers must be the union of its members' extra_layers")
-        if self.group_stride < 0 or (self.group_stride and self.join_sentences % self.group_stride):
-            raise ConfigError(f"group_stride must be 0 or divide join_sentences, got {self.group_stride}")
         if self.bilstm_dim < 0 or self.bilstm_dim % 2:
             raise ConfigError(f"bilstm_dim must be an even number >= 0, got {self.bilstm_dim}")
+
+
+@dataclass
+class ReadingProtocol:
+    """How the head reads text: which layers of which input (plain or echo), texts as groups of
+    sentences (and shifted groups when scoring a corpus), the whitespace fed before each text, and the
+    prompt a zero-shot head reads label names in."""
+
+    layer: int | None = None  # backbone layer the head reads (None: the probe's layer)
+    extra_layers: list[int] = field(default_factory=list)  # supervised: more layers, concatenated
+    member_extra_layers: list[list[int]] = field(default_factory=list)  # per ensemble member, if they differ
+    echo: bool = False  # read the second copy of echo input (see tommer.core.echo): right context
+    join_sentences: int = 1  # texts = groups of this many consecutive sentences (typed eval too)
+    group_stride: int = 0  # scoring: groups also shifted by multiples of this many sentences (0: none)
+    text_prefix: str = ""  # whitespace fed before every text: its first words are not at the start
+    prompt: str = DEFAULT_PROMPT  # zero-shot: the text a label name is read in
+
+    def __post_init__(self) -> None:
+        if self.text_prefix.strip():
+            raise ConfigError(f"the text prefix must be whitespace only, got {self.text_prefix!r}")
+        if self.group_stride < 0 or (self.group_stride and self.join_sentences % self.group_stride):
+            raise ConfigError(f"group_stride must be 0 or divide join_sentences, got {self.group_stride}")
         if "{label}" not in self.prompt:
             raise ConfigError(f"the label prompt must contain '{{label}}', got {self.prompt!r}")
-
-    @property
-    def input_size(self) -> int:
-        """Width of the states the head reads (one layer, or several concatenated)."""
-        return self.hidden_size * (1 + len(self.extra_layers))
 
     def read_layers(self, probe_layer: int) -> list[int]:
         """The backbone layers whose states the head reads, in concatenation order."""
         return [self.layer or probe_layer, *self.extra_layers]
 
+
+@dataclass
+class OperatingPoint:
+    """Which spans the head labels and which labels it keeps (chosen on held-out texts)."""
+
+    candidate_threshold: float = 0.1  # probe probability for a candidate span
+    label_threshold: float = 0.5  # minimum label score (zero-shot sigmoid / supervised softmax)
+    beat_none: bool = True  # supervised: the best label must also outscore "none"
+
+
+PARTS = {"architecture": HeadArchitecture, "reading": ReadingProtocol, "operating": OperatingPoint}
+# the flat field order of types.json (a file holds every part's fields side by side, then "info")
+FLAT_FIELDS = (
+    "kind", "hidden_size", "labels", "dim", "width_dim", "max_width", "candidate_threshold",
+    "label_threshold", "prompt", "probe_feature", "echo", "layer", "beat_none", "join_sentences",
+    "group_stride", "text_prefix", "bilstm_dim", "extra_layers", "members", "member_extra_layers",
+)  # fmt: skip
+PART_OF = {f.name: part for part, cls in PARTS.items() for f in fields(cls)}
+
+
+@dataclass
+class TypeHeadConfig:
+    """A type head's configuration: its shape (``architecture``), how it reads text (``reading``),
+    its operating point (``operating``) and its provenance (``info``: training data, command,
+    held-out scores; the model card is written from it).
+
+    ``types.json`` holds the parts' fields flat (:meth:`to_dict`, :meth:`from_dict`); the flat names
+    also read and write the parts here (``config.label_threshold`` is ``config.operating.label_threshold``).
+    """
+
+    architecture: HeadArchitecture
+    reading: ReadingProtocol = field(default_factory=ReadingProtocol)
+    operating: OperatingPoint = field(default_factory=OperatingPoint)
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        shape, reading = self.architecture, self.reading
+        if reading.extra_layers and shape.kind != "supervised":
+            raise ConfigError("extra_layers needs a supervised head (label prompts read one layer)")
+        if reading.member_extra_layers:
+            per_member = reading.member_extra_layers
+            if len(per_member) != shape.members:
+                raise ConfigError(f"member_extra_layers lists {len(per_member)} members, not {shape.members}")
+            used = {m for layers in per_member for m in layers}
+            if used != set(reading.extra_layers):
+                raise ConfigError("an ensemble's extra_layers must be the union of its members' extra_layers")
+
+    @classmethod
+    def of(cls, kind: str, hidden_size: int, info: dict | None = None, **flat) -> TypeHeadConfig:
+        """A configuration from flat fields (those of ``types.json``), each given to its part."""
+        unknown = sorted(set(flat) - set(PART_OF))
+        if unknown:
+            raise TypeError(f"unknown type head config field(s): {', '.join(unknown)}")
+        parts: dict[str, dict] = {part: {} for part in PARTS}
+        for name, value in flat.items():
+            parts[PART_OF[name]][name] = value
+        return cls(
+            HeadArchitecture(kind, hidden_size, **parts["architecture"]),
+            ReadingProtocol(**parts["reading"]),
+            OperatingPoint(**parts["operating"]),
+            {} if info is None else info,
+        )
+
+    def copy(self, **flat) -> TypeHeadConfig:
+        """A new configuration (each part copied) with the flat fields given (and ``info``) changed."""
+        changes: dict[str, dict] = {part: {} for part in PARTS}
+        info = flat.pop("info", self.info)
+        for name, value in flat.items():
+            if name not in PART_OF:
+                raise TypeError(f"unknown type head config field: {name}")
+            changes[PART_OF[name]][name] = value
+        return TypeHeadConfig(
+            replace(self.architecture, **changes["architecture"]),
+            replace(self.reading, **changes["reading"]),
+            replace(self.operating, **changes["operating"]),
+            info,
+        )
+
+    @property
+    def input_size(self) -> int:
+        """Width of the states the head reads (one layer, or several concatenated)."""
+        return self.architecture.hidden_size * (1 + len(self.reading.extra_layers))
+
+    def read_layers(self, probe_layer: int) -> list[int]:
+        """The backbone layers whose states the head reads, in concatenation order."""
+        return self.reading.read_layers(probe_layer)
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The flat ``types.json`` fields (every part's, in the file's order), then ``info``."""
+        flat = {name: value for part in PARTS for name, value in asdict(getattr(self, part)).items()}
+        return {**{name: flat[name] for name in FLAT_FIELDS}, "info": deepcopy(self.info)}
 
     @classmethod
     def from_dict(cls, data: dict) -> TypeHeadConfig:
+        """A configuration from ``types.json`` (unknown fields are ignored)."""
         if data.get("label_encoder", "mlp") != "mlp":  # the linear / identity variants were removed
             raise ConfigError(f"label_encoder {data['label_encoder']!r} is no longer supported (only mlp)")
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        known = {k: v for k, v in data.items() if k in PART_OF or k == "info"}
+        return cls.of(**known)
+
+
+def _flat_field(part: str, name: str) -> property:
+    def get(config: TypeHeadConfig):
+        return getattr(getattr(config, part), name)
+
+    def put(config: TypeHeadConfig, value) -> None:
+        setattr(getattr(config, part), name, value)
+
+    return property(get, put, doc=f"``{part}.{name}`` under its flat (``types.json``) name")
+
+
+for _name, _part in PART_OF.items():  # config.label_threshold, config.text_prefix, ... as before the split
+    setattr(TypeHeadConfig, _name, _flat_field(_part, _name))
 
 
 def rms_norm(x: torch.Tensor) -> torch.Tensor:
@@ -162,27 +259,28 @@ class TypeHead(nn.Module):
     def __init__(self, config: TypeHeadConfig) -> None:
         super().__init__()
         self.config = config
-        if config.members > 1:
-            layers = config.member_extra_layers or [config.extra_layers] * config.members
+        shape, reading = config.architecture, config.reading
+        if shape.members > 1:
+            layers = reading.member_extra_layers or [reading.extra_layers] * shape.members
             self.members = nn.ModuleList(
-                TypeHead(replace(config, members=1, extra_layers=list(m), member_extra_layers=[], info={}))
+                TypeHead(config.copy(members=1, extra_layers=list(m), member_extra_layers=[], info={}))
                 for m in layers
             )
             return
-        d, k, c = config.input_size, config.dim, config.bilstm_dim
-        prompt_size = 2 * config.hidden_size  # see label_states
-        self.width = nn.Embedding(config.max_width, config.width_dim)
+        d, k, c = config.input_size, shape.dim, shape.bilstm_dim
+        prompt_size = 2 * shape.hidden_size  # see label_states
+        self.width = nn.Embedding(shape.max_width, shape.width_dim)
         if c:
             self.project = nn.Linear(d, c)
             self.bilstm = nn.LSTM(c, c // 2, batch_first=True, bidirectional=True)
         self.span_encoder = nn.Sequential(
-            nn.Linear(6 * d + 3 * c + config.width_dim + int(config.probe_feature), k),
+            nn.Linear(6 * d + 3 * c + shape.width_dim + int(shape.probe_feature), k),
             nn.GELU(),
             nn.Dropout(0.1),
             nn.Linear(k, k),
         )
-        if config.kind == "supervised":
-            self.classifier = nn.Linear(k, len(config.labels) + 1)  # last column: "none"
+        if shape.kind == "supervised":
+            self.classifier = nn.Linear(k, len(shape.labels) + 1)  # last column: "none"
         else:
             self.label_encoder = nn.Sequential(nn.Linear(prompt_size, k), nn.GELU(), nn.Linear(k, k))
             self.scale = nn.Parameter(torch.tensor(10.0))
@@ -190,21 +288,22 @@ class TypeHead(nn.Module):
 
     @property
     def zero_shot(self) -> bool:
-        return self.config.kind == "zero-shot"
+        return self.config.architecture.kind == "zero-shot"
 
     def encode_spans(
         self, hidden: torch.Tensor, spans: torch.Tensor, probs: Sequence[float] | None = None
     ) -> torch.Tensor:
         """Span vectors; ``probs`` (the probe's span probabilities) is needed with ``probe_feature``."""
-        if self.config.members > 1:
+        shape = self.config.architecture
+        if shape.members > 1:
             raise ConfigError("an ensemble head has no span vectors of its own: use its members")
         x = rms_norm(hidden)
-        feats, width = span_features(x, spans, self.config.max_width)
+        feats, width = span_features(x, spans, shape.max_width)
         parts = [feats, self.width(width)]
-        if self.config.bilstm_dim:
+        if shape.bilstm_dim:
             context = self.bilstm(self.project(x)[None])[0][0]
             parts.append(first_last_mean(context, spans))
-        if self.config.probe_feature:
+        if shape.probe_feature:
             if probs is None:
                 raise ConfigError("this type head reads the probe's span probabilities: pass probs")
             p = torch.tensor(probs, dtype=torch.float32).clamp(1e-4, 1 - 1e-4)
@@ -233,7 +332,7 @@ class TypeHead(nn.Module):
     ) -> torch.Tensor:
         """Supervised: ``(n, K+1)`` softmax over the labels and "none" (an ensemble's averaged over
         its members). Zero-shot: ``(n, L)`` sigmoid per (span, label) pair."""
-        if self.config.members > 1:
+        if self.config.architecture.members > 1:
             return torch.stack(
                 [m.class_probs(self._member_states(m, hidden), spans, None, probs) for m in self.members]
             ).mean(0)
@@ -242,9 +341,9 @@ class TypeHead(nn.Module):
 
     def _member_states(self, member: TypeHead, hidden: torch.Tensor) -> torch.Tensor:
         """The columns of the ensemble's joined states ``(..., n·d)`` that ``member`` reads."""
-        if member.config.extra_layers == self.config.extra_layers:
+        if member.config.reading.extra_layers == self.config.reading.extra_layers:
             return hidden
-        d, order = self.config.hidden_size, self.config.read_layers(0)
+        d, order = self.config.architecture.hidden_size, self.config.read_layers(0)
         blocks = [order.index(m) for m in member.config.read_layers(0)]
         return torch.cat([hidden[..., b * d : (b + 1) * d] for b in blocks], dim=-1)
 
@@ -274,7 +373,7 @@ class TypeHead(nn.Module):
         out: list[tuple[str, float] | None] = []
         for k in range(len(scores)):
             keep = best[k] >= label_threshold and (
-                self.zero_shot or not self.config.beat_none or best[k] > none[k]
+                self.zero_shot or not self.config.operating.beat_none or best[k] > none[k]
             )
             out.append((labels[int(idx[k])], float(best[k])) if keep else None)
         return out
