@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from ..core.decoding import DECODERS, DEFAULT_DECODING
 from ..core.layout import DEFAULT_MODEL
 from ..core.outputs import format_mentions
+from ..data import jsonl
 from ..errors import TommerError
 from ..integrations.corpus import plan_corpus, stream_corpus
 from ..integrations.viz import visualize_many, write_html
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         for text in args.texts:
             mentions = predict(text, **options)
             if fmt != "table":
-                print(json.dumps(_mention_dicts(mentions, fmt), ensure_ascii=False))
+                print(jsonl.dumps(_mention_dicts(mentions, fmt)))
             else:
                 _print_readable(text, mentions)
         if args.html:
