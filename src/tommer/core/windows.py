@@ -88,9 +88,13 @@ def word_boundaries(text: str, starts: np.ndarray, ends: np.ndarray) -> tuple[np
         return 0 < pos < len(text) and text[pos - 1].isalnum() and text[pos].isalnum()
 
     non_empty = ends > starts
+    # byte-level tokens can split one character: such tokens share its offsets, and a span may
+    # neither start after the first of them nor end before the last
+    prev_end = np.concatenate([[-1], np.maximum.accumulate(ends)[:-1]]) if len(ends) else ends
+    next_start = np.concatenate([starts[1:], [np.iinfo(np.int64).max]]) if len(starts) else starts
     word_start = np.array([not inside_word(int(p)) for p in starts], dtype=bool) & non_empty
     word_end = np.array([not inside_word(int(p)) for p in ends], dtype=bool) & non_empty
-    return word_start, word_end
+    return word_start & (starts >= prev_end), word_end & (ends <= next_start)
 
 
 def make_windows(doc: int, n_tokens: int, max_tokens: int, context: int) -> list[Window]:
