@@ -110,7 +110,8 @@ def main(argv=None) -> int:
     detector = tommer.load()
     texts = [random_text(rng) for _ in range(args.texts)]
     long_docs = [" ".join(rng.choice(PIECES) for _ in range(40_000))[:1_000_000] for _ in range(args.long)]
-    counts = dict.fromkeys(("texts", "characters", "mentions", "violations", "tommer_errors", "other_errors"), 0)
+    figures = ("texts", "characters", "mentions", "violations", "tommer_errors", "other_errors")
+    counts = dict.fromkeys(figures, 0)
     examples: list[dict] = []
     started = time.perf_counter()
 
