@@ -261,7 +261,7 @@ def render_markdown(report: dict) -> str:
         + (f" (first {report['limit']})" if report["limit"] else "")
         + "; strict matching of whitespace-trimmed character spans and types; micro-averaged.",
         "- Supervised rows: a head trained on the benchmark's train split (`tommer train-types`).",
-        "- Zero-shot rows: the shipped default's zero-shot head (trained on the Pile-NER part only, never "
+        "- Zero-shot rows: a zero-shot head (the shipped one was trained on the Pile-NER part only, never "
         "on CrossNER), given the benchmark's `labels.json` names with this fixed renaming: "
         + ", ".join(f"`{k}` → `{v}`" for k, v in report["label_names"].items())
         + "; gold types spelled differently from `labels.json` are read as: "
@@ -270,7 +270,11 @@ def render_markdown(report: dict) -> str:
         "- Every row is what the public call gives: `sentences` are the benchmark file's sentences in "
         "file order (one list: the file keeps document order), `MODEL` the row's model, `LABELS` its "
         "label names. Calls: "
-        + "; ".join(f"{setting}: `{call}`" for setting, call in CALLS.items())
+        + "; ".join(
+            f"{setting}: `{call}`"
+            for setting, call in CALLS.items()
+            if any(r["setting"] == setting for r in report["rows"])
+        )
         + ".",
         *head_lines(report["rows"]),
         *(
