@@ -1,7 +1,8 @@
 """The public entry points, assembled from the layers: ``tommer.load`` and the detector classes.
 
 ``tommer/__init__`` imports this module on first use of ``tommer.load``, ``tommer.MentionDetector``
-or ``tommer.DetectorConfig`` (it imports torch). Nothing inside the package imports it.
+or ``tommer.DetectorConfig``. Nothing inside the package imports it. ``MentionDetector`` (torch) is
+imported on first use too: an untyped model on an ONNX engine loads without torch.
 """
 
 from __future__ import annotations
@@ -9,13 +10,35 @@ from __future__ import annotations
 import os
 
 from .core.config import DetectorConfig
-from .core.layout import DEFAULT_MODEL
-from .typed.detector import MentionDetector
+from .core.detector import ProbeDetector
+from .core.engines import ONNX_ENGINES, resolve_engine
+from .core.layout import DEFAULT_MODEL, HEAD_CONFIG_NAME, resolve_model_dir
 
 
-def load(name_or_path: str | os.PathLike = DEFAULT_MODEL) -> MentionDetector:
-    """Load a detector: the shipped default, a shipped model's name, or a saved directory."""
-    return MentionDetector.from_pretrained(name_or_path)
+def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, engine: str | None = None):
+    """Load a detector: the shipped default, a shipped model's name, or a saved directory.
+
+    ``engine`` (default ``$TOMMER_ENGINE``, else ``auto``: picked per CPU) runs untyped detection:
+    ``torch``, ``torch-fp32``, ``torch-bf16``, ``onnx`` or ``onnx-int8`` (see :mod:`tommer.core.engines`).
+    A model with a type head, or any model on a torch engine, loads as a :class:`MentionDetector`; an
+    untyped model on an ONNX engine as the core :class:`~tommer.core.detector.ProbeDetector` (the same
+    calls, without ``labels``), which imports neither torch nor transformers once its export is cached.
+    """
+    directory = resolve_model_dir(name_or_path)
+    name = resolve_engine(engine)
+    if name in ONNX_ENGINES and not (directory / HEAD_CONFIG_NAME).is_file():
+        return ProbeDetector.from_pretrained(directory, engine=engine)
+    from .typed.detector import MentionDetector
+
+    return MentionDetector.from_pretrained(directory, engine=engine)
 
 
-__all__ = ["DetectorConfig", "MentionDetector", "load"]
+def __getattr__(name: str):
+    if name == "MentionDetector":
+        from .typed.detector import MentionDetector
+
+        return MentionDetector
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["DetectorConfig", "ProbeDetector", "load"]  # and MentionDetector, on first use

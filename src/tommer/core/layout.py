@@ -27,3 +27,8 @@ def resolve_model_dir(path: str | os.PathLike) -> Path:
             f"shipped models: {', '.join(shipped) or 'none'})"
         )
     return directory
+
+
+HEAD_CONFIG_NAME = "types.json"
+"""A type head's config next to the probe (``tommer.typed.type_head.HEAD_CONFIG``): a directory with
+one loads as a typed detector."""
