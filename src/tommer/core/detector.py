@@ -162,10 +162,10 @@ class ProbeDetector:
         name = resolve_engine(engine)
         weights = directory / WEIGHTS_NAME
         if name in ONNX_ENGINES:
-            from .engines.onnx_engine import OnnxEngine
+            from .engines.build import load_onnx_engine
 
             try:
-                runner = OnnxEngine.load(directory, config, name)
+                runner = load_onnx_engine(directory, config, name)
             except Exception as err:  # auto: any export failure falls back to torch
                 explicit = engine is not None or os.environ.get("TOMMER_ENGINE", "auto").lower() != "auto"
                 if explicit:

@@ -1,6 +1,7 @@
 """The ONNX Runtime engine: backbone + probe as one exported graph, tokenizer from ``tokenizers``.
 
-The export lives in the user cache, ``<cache>/engines/<model>-L<layer>-<key>/``::
+:func:`tommer.core.engines.build.load_onnx_engine` finds (or builds) a detector's export. The export
+lives in the user cache, ``<cache>/engines/<model>-L<layer>-<key>/``::
 
     model.onnx        ids, mask -> span logits (fp32), built by :mod:`.onnx_export` (torch) once
     model.int8.onnx   the same with int8 backbone weights (built on first use of ``onnx-int8``)
@@ -16,21 +17,13 @@ it with numpy, onnxruntime and tokenizers only (no torch, no transformers).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from ...errors import ConfigError
-from ..config import DetectorConfig
-from ..layout import WEIGHTS_NAME
-from ..sources import cache_root, resolve_source
 from ..windows import Encoding, encode
-from . import ENGINE_VERSION, thread_count
+from . import thread_count
 
 MODEL_FP32 = "model.onnx"
 MODEL_INT8 = "model.int8.onnx"
@@ -38,84 +31,6 @@ TOKENIZER = "tokenizer.json"
 META = "meta.json"
 COMPLETE = ".tommer-complete"
 FILES = {"onnx": MODEL_FP32, "onnx-int8": MODEL_INT8}
-
-
-def _source_id(backbone: str) -> dict:
-    path = resolve_source(backbone).resolve()
-    stat = (path / "config.json" if path.is_dir() else path).stat()
-    return {"path": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
-def export_key(model_dir: Path, config: DetectorConfig) -> str:
-    """The cache key of a detector's export (see the module docstring)."""
-    digest = hashlib.sha256()
-    digest.update(
-        json.dumps(
-            {
-                "engine_version": ENGINE_VERSION,
-                "backbone": config.backbone,
-                "source": _source_id(config.backbone),
-                "layer": config.layer,
-                "probe": config.probe.to_dict(),
-            },
-            sort_keys=True,
-        ).encode()
-    )
-    with (Path(model_dir) / WEIGHTS_NAME).open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()[:16]
-
-
-def export_dir(model_dir: Path, config: DetectorConfig) -> Path:
-    """Where a detector's export is (or will be) in the cache."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(model_dir).resolve().name) or "model"
-    return cache_root() / "engines" / f"{name}-L{config.layer}-{export_key(model_dir, config)}"
-
-
-def is_complete(directory: Path) -> bool:
-    return (directory / COMPLETE).is_file()
-
-
-def quantize_int8(directory: Path) -> Path:
-    """Write ``model.int8.onnx`` next to the fp32 export (once): the backbone's MatMul weights to int8
-    (dynamic quantisation: activations are quantised per call); the probe's nodes stay fp32."""
-    target = directory / MODEL_INT8
-    if target.is_file():
-        return target
-    from onnxruntime.quantization import QuantType, quantize_dynamic  # a one-off build (imports onnx)
-
-    meta = json.loads((directory / META).read_text())
-    fd, tmp_name = tempfile.mkstemp(prefix=MODEL_INT8 + ".tmp-", dir=directory)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        quantize_dynamic(
-            directory / MODEL_FP32,
-            tmp,
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            op_types_to_quantize=["MatMul"],
-            nodes_to_quantize=meta["backbone_matmuls"],
-        )
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
-
-
-def ensure_export(model_dir: Path, config: DetectorConfig, engine: str = "onnx") -> Path:
-    """The export directory of a detector for ``engine`` (``onnx`` or ``onnx-int8``), built if missing."""
-    if engine not in FILES:
-        raise ConfigError(f"not an ONNX engine: {engine!r}")
-    directory = export_dir(model_dir, config)
-    if not is_complete(directory):
-        from .onnx_export import export_detector  # the one-off export needs torch (heavy path)
-
-        export_detector(model_dir, config, directory)
-    if engine == "onnx-int8":
-        quantize_int8(directory)
-    return directory
 
 
 class OnnxEngine:
@@ -141,11 +56,6 @@ class OnnxEngine:
             str(self.directory / FILES[engine]), options, providers=["CPUExecutionProvider"]
         )
 
-    @classmethod
-    def load(cls, model_dir: Path, config: DetectorConfig, engine: str = "onnx") -> OnnxEngine:
-        """The engine of a saved detector directory, its export built into the cache if missing."""
-        return cls(ensure_export(Path(model_dir), config, engine), engine)
-
     def encode(self, text: str) -> Encoding:
         return encode(self.tokenizer, text)
 
@@ -160,4 +70,4 @@ class OnnxEngine:
         return np.exp(-np.logaddexp(0.0, -logits))  # sigmoid, without overflow at -1e4
 
 
-__all__ = ["OnnxEngine", "ensure_export", "export_dir", "export_key", "quantize_int8"]
+__all__ = ["COMPLETE", "FILES", "META", "MODEL_FP32", "MODEL_INT8", "TOKENIZER", "OnnxEngine"]

@@ -155,9 +155,15 @@ def export_detector(model_dir: Path, config: DetectorConfig, target: Path) -> Pa
                 f"the ONNX export of {config.backbone} differs from torch by {error:.3g} logits"
             )
         (tmp / COMPLETE).write_text(f"{model_dir}\n")
+        if (target / COMPLETE).is_file():  # another process finished the same export first
+            return target
         if target.exists():  # an incomplete leftover of an interrupted export
             shutil.rmtree(target)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not (target / COMPLETE).is_file():
+                raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
