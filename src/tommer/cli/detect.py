@@ -7,7 +7,9 @@ import json
 import sys
 
 from ..core.decoding import DECODERS, DEFAULT_DECODING
-from ..core.layout import DEFAULT_MODEL
+from ..core.detector import ProbeDetector
+from ..core.engines import AUTO, ENGINES, ONNX_ENGINES, resolve_engine
+from ..core.layout import DEFAULT_MODEL, HEAD_CONFIG_NAME, resolve_model_dir
 from ..core.outputs import format_mentions
 from ..errors import TommerError
 from ..integrations.corpus import plan_corpus, stream_corpus
@@ -36,6 +38,14 @@ def _mention_dicts(mentions, fmt: str) -> list[dict]:
     return format_mentions(mentions, "pipeline" if fmt == "pipeline" else "dicts")
 
 
+def _load(model: str, engine: str | None, typed: bool):
+    """The detector (as ``tommer.load``): an untyped model on an ONNX engine loads as the core detector."""
+    directory = resolve_model_dir(model)
+    if not typed and resolve_engine(engine) in ONNX_ENGINES and not (directory / HEAD_CONFIG_NAME).is_file():
+        return ProbeDetector.from_pretrained(directory, engine=engine)
+    return MentionDetector.from_pretrained(directory, engine=engine)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``tommer detect``."""
     if not args.texts and not args.input:
@@ -45,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     fmt = _output_format(args)
     if not args.texts:  # check the files (and repair a resumed output) before loading the model
         plan = plan_corpus(args.input, args.output, resume=args.resume, overwrite=args.overwrite)
-    detector = MentionDetector.from_pretrained(args.model)
+    detector = _load(args.model, args.engine, typed=args.labels is not None)
     options = dict(threshold=args.threshold, decoding=args.decoding, batch_size=args.batch_size)
     predict = detector
     if args.labels is not None:  # zero-shot typed mentions (the --html view stays untyped)
@@ -134,6 +144,11 @@ def add_parser(sub) -> None:
         "head's training types; slower)",
     )
     det.add_argument("--batch-size", type=int, default=8)
+    det.add_argument(
+        "--engine",
+        choices=[AUTO, *ENGINES],
+        help="what runs the backbone and probe (default: $TOMMER_ENGINE, else auto: picked per CPU)",
+    )
     det.add_argument("--html", metavar="PATH", help="also write an HTML view: highlights, scores, heatmaps")
     det.add_argument("--html-limit", type=int, default=100, help="at most N texts in the --html page")
     det.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
