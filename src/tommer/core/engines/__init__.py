@@ -77,11 +77,12 @@ def onnx_available() -> bool:
 def auto_engine() -> str:
     """The engine for this CPU (the rule measured by ``scripts/engine_agreement.py``).
 
-    With native bf16, ``torch`` (bf16): the truncated backbone runs on oneDNN's bf16 kernels. Without
-    it, torch runs fp32 and ``onnx`` (ORT fp32, same numbers up to float rounding) is faster and starts
-    without torch. ``onnx-int8`` is never picked: dynamic int8 activations are scaled per tensor, and
-    the BOS state's huge norm squeezes every other token's states into a few levels, so it fails the
-    agreement bar (see results/engines.md); it stays available by name.
+    With native bf16, ``torch`` (bf16: oneDNN's bf16 kernels). Without it torch runs fp32, and ``onnx``
+    (ORT fp32: the same numbers up to float rounding, and no torch import once exported) is used.
+    ``onnx-int8`` is never picked: dynamic int8 quantises activations per tensor, and the BOS state's
+    huge norm leaves the other tokens' states few levels, so its mentions drift from fp32 (DICE well
+    below 0.99 in the smoke runs); it stays available by name. Re-check this rule against
+    ``results/engines.md`` (the script says whether ``auto`` picked an eligible engine) when it changes.
     """
     if native_bf16() or not onnx_available():
         return "torch"

@@ -46,6 +46,8 @@ class OnnxEngine:
         self.bos_id = int(self.meta["bos_id"])
         self.pad_id = int(self.meta["pad_id"])
         self.tokenizer = Tokenizer.from_file(str(self.directory / TOKENIZER))
+        self.tokenizer.no_padding()  # as exported; a text is never padded nor truncated here
+        self.tokenizer.no_truncation()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or thread_count()
         options.inter_op_num_threads = 1

@@ -17,6 +17,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -88,6 +89,29 @@ def _sample(bos: int, pad: int, vocab: int) -> tuple[torch.Tensor, torch.Tensor]
     return ids, mask
 
 
+CHECK_TEXTS = (
+    "Angela Merkel met Emmanuel Macron in Paris.",
+    "  Zoë Saldaña visited São Paulo; 東京 is in Japan 😀!\n\nLine two\tmentions Microsoft\r\n",
+)
+
+
+def _save_tokenizer(tokenizer, path: Path) -> None:
+    """The backbone tokenizer's ``tokenizer.json`` without padding or truncation (a BERT tokenizer's
+    backend may carry both), checked to give the same ids and offsets as the transformers tokenizer."""
+    from tokenizers import Tokenizer
+
+    from ..windows import encode
+
+    fast = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    fast.no_padding()
+    fast.no_truncation()
+    for text in CHECK_TEXTS:
+        a, b = encode(fast, text), encode(tokenizer, text)
+        if not (np.array_equal(a.ids, b.ids) and np.array_equal(a.starts, b.starts)):
+            raise TommerError(f"the exported tokenizer of {tokenizer.name_or_path} differs from the original")
+    fast.save(str(path))
+
+
 def _backbone_matmuls(path: Path) -> list[str]:
     """The backbone's MatMul nodes by a weight (what ``onnx-int8`` quantises: not the probe's, not the
     rotary or attention products)."""
@@ -134,7 +158,7 @@ def export_detector(model_dir: Path, config: DetectorConfig, target: Path) -> Pa
                 external_data=False,
                 verbose=False,
             )
-        backbone.tokenizer.backend_tokenizer.save(str(tmp / TOKENIZER))
+        _save_tokenizer(backbone.tokenizer, tmp / TOKENIZER)
         meta = {
             "engine_version": ENGINE_VERSION,
             "backbone": config.backbone,
