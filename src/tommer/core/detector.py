@@ -28,7 +28,7 @@ from ..data.mention import Mention
 from ..errors import ConfigError, ModelNotFoundError, TommerError
 from .config import DetectorConfig
 from .decoding import DEFAULT_DECODING, Span, candidates, check_options, get_decoder
-from .engines import ONNX_ENGINES, Engine, resolve_engine
+from .engines import AUTO, ENV, ONNX_ENGINES, Engine, resolve_engine
 from .layout import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, resolve_model_dir
 from .modelcard import render_card
 from .outputs import format_mentions
@@ -167,7 +167,7 @@ class ProbeDetector:
             try:
                 runner = load_onnx_engine(directory, config, name)
             except Exception as err:  # auto: any export failure falls back to torch
-                explicit = engine is not None or os.environ.get("TOMMER_ENGINE", "auto").lower() != "auto"
+                explicit = engine is not None or os.environ.get(ENV, AUTO).strip().lower() != AUTO
                 if explicit:
                     if isinstance(err, TommerError):
                         raise
