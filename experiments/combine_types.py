@@ -11,7 +11,7 @@ The shipped CoNLL 2003 ensemble (its card lists the member runs, ``train_types_l
 
     python experiments/combine_types.py build/l12-8-18-s0 build/l12-8-18-s1 build/l12-8-18-s3 \\
         --val-data "../shared/data/benchmarks/CoNLL 2003/dev.json" --group-stride 4 \\
-        --cache-dir build/cache --out results/typed/models/conll2003-l12-8-18-bilstm-x5
+        --cache-dir build/cache --out build/conll2003-l12-8-18-bilstm-x5
 """
 
 from __future__ import annotations

@@ -3,13 +3,13 @@
 its best held-out epoch), saved as one head averaging their class probabilities, whose thresholds are
 chosen again on the held-out texts. The backbone pass is shared, so a typed call costs N small heads.
 
-    python experiments/train_types_lab.py --model results/typed/models/conll2003 --echo --layer 12 \\
+    python experiments/train_types_lab.py --model smollm2-135m --echo --layer 12 \\
         --extra-layers 8,18 --join-sentences 8 --batch-windows 2 --candidate-threshold 0.002 \\
         --bilstm-dim 128 --data "../shared/data/benchmarks/CoNLL 2003/train.json" \\
         --val-data "../shared/data/benchmarks/CoNLL 2003/dev.json" --epochs 8 --seed 1 --members 2 \\
         --cache-dir build/cache --out build/l12-8-18-s1
 
-(the second of the three runs behind ``results/typed/models/conll2003-l12-8-18-bilstm-x5``, recorded
+(the second of the three runs behind the CoNLL 2003 ensemble ``build/conll2003-l12-8-18-bilstm-x5``, recorded
 there as ``tommer train-types ... --members 2``). With ``--members 1`` (the default) it is
 ``tommer train-types``. ``combine_types.py`` joins such runs into one ensemble.
 """

@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import SPACY_MODELS, load_spacy, machine_info, n_words, repeat  # noqa: E402
 
-HEADS = "results/typed/models/conll2003-l12-18-bilstm,results/typed/models/conll2003-l12-8-18-bilstm-x5"
+HEADS = "smollm2-135m-conll03"  # the shipped CoNLL 2003 head
 ZERO_SHOT_LABELS = ["person", "location", "organization", "miscellaneous"]
 
 

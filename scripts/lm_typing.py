@@ -32,14 +32,19 @@ from pathlib import Path
 
 from tommer.api import load
 from tommer.data.readers import data_root, read_annotated
-from tommer.evaluation.typed_eval import CROSSNER, LABEL_NAMES, gold_renaming, relabel
-from tommer.training.type_training import (
-    encode_grouped,
-    probe_candidates,
-    score_predictions,
-    sentence_predictions,
-)
+from tommer.evaluation.typed_eval import CROSSNER, LABEL_NAMES, gold_renaming
+from tommer.training.type_training import encode_grouped, probe_candidates, score_predictions
 from tommer.typed.lm_labels import PROMPT, LMLabeler
+from tommer.typed.reading import typed_mentions
+
+
+def relabel(labeler, texts, predictions, labels) -> list[list[tuple]]:
+    """Typed mentions (start, end, label, score) per text, each label replaced by ``labeler``'s."""
+    out = []
+    for text, pred in zip(texts, predictions):
+        found = labeler.label(text, [(m[0], m[1]) for m in pred], labels)
+        out.append([(m[0], m[1], *hit) for m, hit in zip(pred, found)])
+    return out
 
 
 def head_outputs(detector, docs, names, rename, cache_dir) -> tuple[list[dict], list[list], list[set]]:
@@ -53,7 +58,7 @@ def head_outputs(detector, docs, names, rename, cache_dir) -> tuple[list[dict], 
     cands = probe_candidates(detector.probe, grouped.plain, cfg.candidate_threshold)
     entries = grouped.entries(head, cands, detector.label_vectors(names))
     picks = [{(a, b): names[int(row.argmax())] for a, b, _, row in spans} for spans in entries]
-    typed = sentence_predictions(head, entries, names, cfg.candidate_threshold, cfg.label_threshold)
+    typed = typed_mentions(head, entries, [names] * len(entries), cfg.candidate_threshold, cfg.label_threshold)
     return picks, typed, grouped.gold
 
 

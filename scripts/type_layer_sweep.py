@@ -7,7 +7,7 @@ recipe on the first ``--train-limit`` sentences of the benchmark's train split a
 (strict typed F1) on the first ``--val-limit`` sentences of its dev split. Writes
 ``<out>.json``, ``<out>.md`` and ``<out>.png``.
 
-    python scripts/type_layer_sweep.py --model results/typed/models/conll2003 --benchmark "CoNLL 2003" \\
+    python scripts/type_layer_sweep.py --model smollm2-135m-conll03 --benchmark "CoNLL 2003" \\
         --layers 6-24:3 --echo --train-limit 4000 --val-limit 1000 --epochs 4 \\
         --out results/typed/layer_sweep
 

@@ -155,14 +155,16 @@ def test_eval_missing_data_root_is_named(capsys, tmp_path):
 @pytest.mark.parametrize(
     "extra,named",
     [
-        (["--supervised", "CoNLL 2003=m"], "--supervised only applies with --typed"),
-        (["--zero-shot", "CrossNER_AI"], "--zero-shot only applies"),
-        (["--cache-dir", "c"], "--cache-dir only applies"),
-        (["--lm-labels", "--cache-dir", "c"], "--cache-dir, --lm-labels only apply with --typed"),
+        (["--supervised", "CoNLL 2003=m"], "--supervised only apply with --typed"),
+        (["--zero-shot", "CrossNER_AI"], "--zero-shot only apply"),
+        (["--zero-shot", "CrossNER_AI", "--lm-labels"], "--zero-shot, --lm-labels only apply with --typed"),
+        (["--typed", "--threshold", "0.3"], "--threshold cannot be used with --typed"),
+        (["--typed", "--pile-ner", "--benchmarks", "x"], "--benchmarks, --pile-ner cannot be used with --typed"),
     ],
 )
 def test_eval_typed_options_without_typed_are_refused(capsys, tmp_path, extra, named):
-    """Options only --typed reads are an error without it (before any data is read)."""
+    """Options only --typed reads are an error without it, and the others with it (before any data
+    is read)."""
     code, _, err = run(capsys, "eval", "-q", "--data-root", str(tmp_path / "nodata"), *extra)
     assert code == 2 and named in err and "nodata" not in err
 

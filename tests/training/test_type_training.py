@@ -26,8 +26,11 @@ def test_sentence_predictions_candidate_sweep_and_overlapping_groups(detector):
         encode_grouped,
         predict_corpus,
         probe_candidates,
-        sentence_predictions,
     )
+    from tommer.typed.reading import typed_mentions
+
+    def sentence_predictions(head, entries, labels, candidate_threshold, label_threshold):
+        return typed_mentions(head, entries, [labels] * len(entries), candidate_threshold, label_threshold)
 
     texts = [
         SENTENCE,
@@ -52,7 +55,7 @@ def test_sentence_predictions_candidate_sweep_and_overlapping_groups(detector):
     # one group per sentence: the same mentions as the window path (offsets without the prefix)
     windows = predict_corpus(head, plain.states, low, [(labels, None)], 0.3)
     assert sentence_predictions(head, entries, labels, 1e-5, 0.3) == [
-        [(a - 1, b - 1, lab, sc) for a, b, lab, sc in doc] for doc in windows
+        [(a - 1, b - 1, p, lab, sc) for a, b, p, lab, sc in doc] for doc in windows
     ]
     grid = (0.99, 0.5, 1e-3, 1e-5)
     chosen, rows = choose_candidate_threshold(
@@ -86,7 +89,7 @@ def test_sentence_predictions_candidate_sweep_and_overlapping_groups(detector):
     readings = [Counter((a, b) for a, b, _, _ in spans) for spans in found]  # the probe's candidates vary
     assert [max(r.values()) for r in readings] == [2, 2, 2]
     assert all(set(r.values()) <= {1, 2} for r in readings)
-    (a, b, label, score), *_ = sentence_predictions(head, found, labels, 0.5, 0.0)[1]
+    (a, b, _, label, score), *_ = sentence_predictions(head, found, labels, 0.5, 0.0)[1]
     twice = torch.stack([row for x, y, _, row in found[1] if (x, y) == (a, b)])
     assert len(twice) == 2 and not torch.allclose(twice[0], twice[1])  # another context, another reading
     assert score == pytest.approx(float(twice.mean(0)[labels.index(label)]))

@@ -41,8 +41,7 @@ def test_head_save_load_round_trip(tmp_path, kind, bilstm_dim):
 
 SHIPPED_HEADS = sorted(
     str(p)
-    for pattern in ("results/typed/models/*/types.json", "src/tommer/pretrained/*/types.json")
-    for p in Path(__file__).resolve().parents[2].glob(pattern)
+    for p in Path(__file__).resolve().parents[2].glob("src/tommer/pretrained/*/types.json")
 )
 
 
@@ -207,12 +206,14 @@ def test_supervised_keep_rule_beat_none_or_threshold():
     with torch.no_grad():  # "none" (last column) always wins the argmax
         head.classifier.bias.copy_(torch.tensor([0.0, 0.0, 3.0]))
         head.classifier.weight.zero_()
-    hidden, spans = torch.randn(5, 8), [(1, 1), (2, 3)]
-    assert head.label_spans(hidden, spans, head.config.labels, None, 0.0) == [None, None]
+    hidden, spans = torch.randn(5, 8), torch.tensor([(1, 1), (2, 3)])
+    with torch.no_grad():
+        scores = head.class_probs(hidden, spans)
+    assert head.pick_labels(scores, head.config.labels, 0.0) == [None, None]
     head.config.beat_none = False  # a label scoring >= the threshold is kept even under "none"
-    kept = head.label_spans(hidden, spans, head.config.labels, None, 0.04)
+    kept = head.pick_labels(scores, head.config.labels, 0.04)
     assert [k[0] for k in kept] == ["person", "person"] and kept[0][1] == pytest.approx(0.0452, abs=1e-3)
-    assert head.label_spans(hidden, spans, head.config.labels, None, 0.05) == [None, None]
+    assert head.pick_labels(scores, head.config.labels, 0.05) == [None, None]
 
 
 def test_text_prefix_is_whitespace_and_shifts_spans():

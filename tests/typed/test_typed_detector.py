@@ -178,22 +178,21 @@ def test_lm_labels_need_a_zero_shot_head(tmp_path):
         detector(SENTENCE, lm_labels=True)
 
 
-CONLL_ENSEMBLE = Path(__file__).resolve().parents[2] / "results/typed/models/conll2003-l12-8-18-bilstm-x5"
+CONLL = "smollm2-135m-conll03"  # the shipped supervised CoNLL 2003 head
 
 
 @pytest.fixture(scope="module")
-def conll_ensemble() -> MentionDetector:
-    return tommer.load(CONLL_ENSEMBLE)
+def conll() -> MentionDetector:
+    return tommer.load(CONLL)
 
 
-def test_shipped_conll_ensemble_types_every_call(conll_ensemble):
-    """The shipped CoNLL 2003 ensemble (5 heads, layers 12 + 8 + 18, echo input) loads and types."""
-    head = conll_ensemble.type_head
-    config = head.config
-    assert (config.members, len(head.members), config.layer, config.extra_layers) == (5, 5, 12, [8, 18])
-    assert (config.echo, config.join_sentences, config.group_stride) == (True, 8, 4)
+def test_shipped_conll_head_types_every_call(conll):
+    """The shipped CoNLL 2003 head (layers 12 + 18, echo input, groups of 8) loads and types."""
+    config = conll.type_head.config
+    assert (config.members, config.layer, config.extra_layers) == (1, 12, [18])
+    assert (config.echo, config.join_sentences) == (True, 8)
     text = "Yesterday " + SENTENCE
-    mentions = conll_ensemble(text)
+    mentions = conll(text)
     check_offsets(text, mentions)
     assert [(m.text, m.label) for m in mentions] == [
         ("Angela Merkel", "person"),
@@ -202,12 +201,40 @@ def test_shipped_conll_ensemble_types_every_call(conll_ensemble):
     ]
 
 
-def test_eval_typed_reads_the_shipped_ensemble_in_shifted_groups(capsys, tmp_path, shared_data):
-    supervised = ["--supervised", f"CoNLL 2003={CONLL_ENSEMBLE}"]
+def test_document_context_reads_sentences_in_the_heads_groups(conll):
+    sentences = ["Yesterday " + SENTENCE, "Macron flew back to France.", "", "Merkel stayed in Berlin."]
+    alone = conll(sentences)
+    together = conll(sentences, context="document")
+    assert len(together) == len(sentences) and together[2] == []
+    for text, mentions in zip(sentences, together):
+        check_offsets(text, mentions)
+    assert conll(sentences[:1], context="document") == alone[:1]  # a group of one is the text alone
+    scores = [[m.label_score for m in ms] for ms in together]
+    assert scores != [[m.label_score for m in ms] for ms in alone]  # the other sentences are read too
+    with pytest.raises(ConfigError, match="context must be one of"):
+        conll(sentences, context="page")
+
+
+def test_untyped_call_refuses_document_context(detector):
+    with pytest.raises(ConfigError, match="typed calls"):
+        detector([SENTENCE], context="document")
+
+
+def test_eval_typed_rows_are_the_public_call(capsys, tmp_path, shared_data, conll):
+    """A typed report row is exactly what ``detector(sentences, context="document")`` gives."""
+    from tommer.data.readers import read_annotated
+    from tommer.training.type_training import docs_gold, score_predictions
+
+    supervised = ["--supervised", f"CoNLL 2003={CONLL}"]
     assert main(["eval", "--typed", *supervised, "--limit", "24", "--out", str(tmp_path), "-q"]) == 0
     (row,) = json.loads((tmp_path / "typed.json").read_text())["rows"]
-    assert row["head"]["members"] == 5 and row["head"]["group_stride"] == 4 and row["sentences"] == 24
-    assert row["micro"]["f1"] > 0.85  # 0.949 when it was written
-    text = (tmp_path / "typed.md").read_text()
-    assert "an ensemble of 5 heads (seeds differ)" in text and "shifted by each multiple of 4" in text
+    assert row["head"]["join_sentences"] == 8 and row["sentences"] == 24
+    assert row["call"] == 'tommer.load(MODEL)(sentences, context="document")'
+    docs = read_annotated(shared_data / "benchmarks" / "CoNLL 2003" / "test.json", typed=True)[:24]
+    found = conll([d.text for d in docs], context="document")
+    pred = [[(m.start, m.end, m.label, m.label_score) for m in ms] for ms in found]
+    assert row["micro"] == score_predictions(pred, docs_gold(docs)).to_dict()["micro"]
+    assert row["micro"]["f1"] > 0.8
     assert "CoNLL 2003 (supervised): P" in capsys.readouterr().out
+    assert main(["eval", "--typed", *supervised, "--peers", "spacy", "--decoding", "flat", "-q"]) == 2
+    assert "--peers, --decoding cannot be used with --typed" in capsys.readouterr().err

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from ..core.decoding import DECODERS, DEFAULT_DECODING
@@ -11,6 +10,7 @@ from ..core.detector import ProbeDetector
 from ..core.engines import AUTO, ENGINES, ONNX_ENGINES, resolve_engine
 from ..core.layout import DEFAULT_MODEL, HEAD_CONFIG_NAME, resolve_model_dir
 from ..core.outputs import format_mentions
+from ..data import jsonl
 from ..errors import TommerError
 from ..integrations.corpus import plan_corpus, stream_corpus
 from ..integrations.viz import visualize_many, write_html
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         for text in args.texts:
             mentions = predict(text, **options)
             if fmt != "table":
-                print(json.dumps(_mention_dicts(mentions, fmt), ensure_ascii=False))
+                print(jsonl.dumps(_mention_dicts(mentions, fmt)))
             else:
                 _print_readable(text, mentions)
         if args.html:

@@ -11,16 +11,25 @@ from ..evaluation.evaluation import run_eval
 from ..evaluation.typed_eval import run_typed_eval
 from .common import command_line, logger
 
-TYPED_ONLY = ("supervised", "zero_shot", "cache_dir", "lm_labels")  # options read only by --typed
+TYPED_ONLY = ("supervised", "zero_shot", "lm_labels")  # options read only by --typed
+UNTYPED_ONLY = ("benchmarks", "threshold", "peers", "pile_ner")  # options --typed does not read
+DEFAULT_DECODINGS = f"threshold,{DEFAULT_DECODING}"
+
+
+def _refuse(args: argparse.Namespace, names: tuple[str, ...], rule: str) -> None:
+    given = ["--" + name.replace("_", "-") for name in names if name != "decoding" and getattr(args, name)]
+    if "decoding" in names and args.decoding != DEFAULT_DECODINGS:
+        given.append("--decoding")
+    if given:
+        raise TommerError(f"{', '.join(given)} {rule}")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tommer eval`` (``--typed``: :func:`run_typed`)."""
     if args.typed:
+        _refuse(args, (*UNTYPED_ONLY, "decoding"), "cannot be used with --typed (each head has its own)")
         return run_typed(args)
-    given = ["--" + name.replace("_", "-") for name in TYPED_ONLY if getattr(args, name)]
-    if given:
-        raise TommerError(f"{', '.join(given)} only {'applies' if len(given) == 1 else 'apply'} with --typed")
+    _refuse(args, TYPED_ONLY, "only apply with --typed")
 
     log = logger(args)
     report = run_eval(
@@ -61,7 +70,7 @@ def run_typed(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         split=args.split,
         limit=args.limit,
-        cache_dir=args.cache_dir,
+        batch_size=args.batch_size,
         out_dir=args.out,
         command=command_line(args),
         lm_labels=args.lm_labels,
@@ -85,7 +94,7 @@ def add_parser(sub) -> None:
     ev.add_argument("--threshold", type=float, help="minimum span probability (default: the model's)")
     ev.add_argument(
         "--decoding",
-        default=f"threshold,{DEFAULT_DECODING}",
+        default=DEFAULT_DECODINGS,
         help="decoder, or several comma-separated (threshold,flat,nested)",
     )
     ev.add_argument("--batch-size", type=int, default=8)
@@ -96,7 +105,6 @@ def add_parser(sub) -> None:
     ev.add_argument("--typed", action="store_true", help="strict typed scores (writes typed.json / typed.md)")
     ev.add_argument("--supervised", nargs="+", metavar="BENCHMARK=MODEL_DIR", help="--typed: supervised rows")
     ev.add_argument("--zero-shot", help="--typed: comma-separated benchmarks for --model's zero-shot head")
-    ev.add_argument("--cache-dir", help="--typed: keep layer-L hidden states here between runs")
     ev.add_argument(
         "--lm-labels",
         action="store_true",

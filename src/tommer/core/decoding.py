@@ -44,8 +44,8 @@ def logit(p: float) -> float:
 
 
 def decode_threshold(spans: Sequence[Span], margin: float = 0.0) -> list[Span]:
-    """All candidates, sorted by position (``margin`` is unused)."""
-    return sorted(spans, key=lambda sp: (sp[0], sp[1]))
+    """All candidates, sorted by start, a longer span before those inside it (``margin`` is unused)."""
+    return sorted(spans, key=lambda sp: (sp[0], -sp[1]))
 
 
 def _overlap(a: Span, b: Span) -> bool:

@@ -8,6 +8,7 @@ and a following token (needed by the ``e_{i+1}`` feature).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -51,12 +52,31 @@ class Window:
         return self.stop - self.start + 1
 
 
+# What the tokenizer reads instead of characters that are not text: a lone surrogate (JSON allows
+# "\udcff"; no UTF-8 exists for it) reads as U+FFFD, and control characters other than tab / line
+# breaks, the BOM and bidirectional controls read as a space. One character for one, so offsets
+# into the given text stay exact; a mention's text is always the given text's slice.
+_READ_AS = {
+    **{c: "\ufffd" for c in range(0xD800, 0xE000)},
+    **{c: " " for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0)]},
+    **{c: " " for c in [0xFEFF, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]},
+}
+_NOT_TEXT = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufeff\u202a-\u202e\u2066-\u2069]")
+
+
+def readable(text: str) -> str:
+    """``text`` as the tokenizer reads it (see ``_READ_AS``): the same length, character for character."""
+    return text.translate(_READ_AS) if _NOT_TEXT.search(text) else text
+
+
 def encode(tokenizer, text: str) -> Encoding:
-    """Tokenize without special tokens; offsets exclude the whitespace a token carries.
+    """Tokenize without special tokens; offsets exclude the whitespace a token carries. Characters
+    that are not text are read as a space or U+FFFD (:func:`readable`); offsets index ``text``.
 
     ``tokenizer`` is a Hugging Face tokenizer (``transformers``) or a ``tokenizers.Tokenizer`` (the
     same ``tokenizer.json``, what the ONNX engine loads without transformers): same ids and offsets.
     """
+    text = readable(text)
     if hasattr(tokenizer, "encode_batch"):  # tokenizers.Tokenizer
         enc = tokenizer.encode(text, add_special_tokens=False)
         raw_ids, offsets = enc.ids, enc.offsets
@@ -78,9 +98,13 @@ def word_boundaries(text: str, starts: np.ndarray, ends: np.ndarray) -> tuple[np
         return 0 < pos < len(text) and text[pos - 1].isalnum() and text[pos].isalnum()
 
     non_empty = ends > starts
+    # byte-level tokens can split one character: such tokens share its offsets, and a span may
+    # neither start after the first of them nor end before the last
+    prev_end = np.concatenate([[-1], np.maximum.accumulate(ends)[:-1]]) if len(ends) else ends
+    next_start = np.concatenate([starts[1:], [np.iinfo(np.int64).max]]) if len(starts) else starts
     word_start = np.array([not inside_word(int(p)) for p in starts], dtype=bool) & non_empty
     word_end = np.array([not inside_word(int(p)) for p in ends], dtype=bool) & non_empty
-    return word_start, word_end
+    return word_start & (starts >= prev_end), word_end & (ends <= next_start)
 
 
 def make_windows(doc: int, n_tokens: int, max_tokens: int, context: int) -> list[Window]:

@@ -7,22 +7,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 
 from ..data.metrics import TypedScores, pct
 from ..data.readers import data_root as default_root
 from ..data.readers import read_annotated
 from ..errors import ConfigError, DataFormatError
-from ..training.type_training import (
-    candidate_recall,
-    encode_grouped,
-    probe_candidates,
-    score_predictions,
-    sentence_predictions,
-)
+from ..training.type_training import docs_gold, score_predictions
 from ..typed.detector import MentionDetector
-from ..typed.lm_labels import LMLabeler
 
 CROSSNER = ("CrossNER_AI", "CrossNER_literature", "CrossNER_music", "CrossNER_politics", "CrossNER_science")
 # natural names given to the zero-shot head, the same for every benchmark, fixed before any scoring
@@ -64,54 +56,30 @@ def score_benchmark(
     detector,
     docs,
     labels: list[str] | None,
-    cache_dir,
-    log,
     rename: dict[str, str] | None = None,
-    labeler=None,
-) -> tuple[TypedScores, float, TypedScores | None]:
-    """Strict typed scores of ``detector``'s head on typed sentences ``docs`` (cached hidden states),
-    read as the head was trained (its sentence groups and text prefix).
+    lm_labels: bool = False,
+    batch_size: int = 8,
+) -> tuple[TypedScores, TypedScores | None]:
+    """Strict typed scores of ``detector``'s head on typed sentences ``docs``, through the public
+    call ``detector(sentences, labels=labels, context="document")``: the sentences read in the
+    head's groups, as it was trained.
 
     ``labels``: the names given to a zero-shot head, with ``rename`` mapping gold types to
-    them; None for a supervised head. Returns the scores, the candidate recall and, with an
-    :class:`~tommer.typed.lm_labels.LMLabeler`, the scores of the same mentions relabelled by it.
+    them; None for a supervised head. With ``lm_labels``, also the scores of the same mentions
+    relabelled by the whole backbone (:meth:`~tommer.typed.detector.MentionDetector.relabel`, the
+    step ``lm_labels=True`` adds to the call).
     """
-    head = detector.type_head
-    reading, operating = head.config.reading, head.config.operating
-    detector.load_head_layers()
-    # read the texts the way the head was trained: sentence groups, then its prefix
-    read = reading.read_layers(detector.config.layer)
-    grouped = encode_grouped(
-        detector,
-        docs,
-        read,
-        reading.echo,
-        reading.join_sentences,
-        reading.group_stride,
-        reading.text_prefix,
-        cache_dir,
-        rename=rename if head.zero_shot else None,
-    )
-    # the probe's candidates come from plain input; the head reads its own states of the same windows
-    cands = probe_candidates(detector.probe, grouped.plain, operating.candidate_threshold)
-    names = labels if head.zero_shot else head.config.architecture.labels
-    entries = grouped.entries(head, cands, detector.label_vectors(labels) if head.zero_shot else None)
-    thresholds = operating.candidate_threshold, operating.label_threshold
-    pred = sentence_predictions(head, entries, names, *thresholds)
+    texts = [d.text for d in docs]
+    found = detector(texts, labels=labels, context="document", batch_size=batch_size)
+    gold = docs_gold(docs, rename if labels is not None else None)
     relabelled = None
-    if labeler is not None:
-        relabelled = score_predictions(relabel(labeler, [d.text for d in docs], pred, names), grouped.gold)
-    return score_predictions(pred, grouped.gold), candidate_recall(grouped.states, cands), relabelled
+    if lm_labels:
+        relabelled = score_predictions(_tuples(detector.relabel(texts, found, labels)), gold)
+    return score_predictions(_tuples(found), gold), relabelled
 
 
-def relabel(labeler, texts: Sequence[str], predictions, labels: Sequence[str]) -> list[list[tuple]]:
-    """Typed mentions (start, end, label, score) per text with each label and score replaced by
-    ``labeler``'s (:class:`~tommer.typed.lm_labels.LMLabeler`); the spans stay."""
-    out = []
-    for text, pred in zip(texts, predictions):
-        found = labeler.label(text, [(a, b) for a, b, _, _ in pred], labels)
-        out.append([(a, b, *hit) for (a, b, _, _), hit in zip(pred, found)])
-    return out
+def _tuples(found) -> list[list[tuple]]:
+    return [[(m.start, m.end, m.label, m.label_score) for m in mentions] for mentions in found]
 
 
 def run_typed_eval(
@@ -121,7 +89,7 @@ def run_typed_eval(
     data_root=None,
     split: str = "test",
     limit: int | None = None,
-    cache_dir=None,
+    batch_size: int = 8,
     out_dir=None,
     command: str = "",
     lm_labels: bool = False,
@@ -129,7 +97,8 @@ def run_typed_eval(
 ) -> dict:
     """Supervised rows (benchmark, model directory) and zero-shot rows (benchmarks, ``model``);
     with ``lm_labels``, each zero-shot row is followed by one for the same mentions relabelled by
-    the whole backbone (:class:`~tommer.typed.lm_labels.LMLabeler`, setting ``LM_SETTING``)."""
+    the whole backbone (:class:`~tommer.typed.lm_labels.LMLabeler`, setting ``LM_SETTING``).
+    Every row is what the public call named in its ``call`` field gives."""
     root = Path(data_root) if data_root else default_root()
     rows = []
 
@@ -144,30 +113,23 @@ def run_typed_eval(
         docs, path = docs_of(name)
         join = detector.type_head.config.reading.join_sentences
         log(f"supervised {name}: {len(docs)} sentences" + (f", in groups of {join}" if join > 1 else ""))
-        scores, recall, _ = score_benchmark(detector, docs, None, cache_dir, log)
-        rows.append(
-            _row(name, "supervised", str(model_dir), docs, scores, recall, head=head_inputs(detector))
-        )
+        scores, _ = score_benchmark(detector, docs, None, batch_size=batch_size)
+        rows.append(_row(name, "supervised", str(model_dir), docs, scores, head=head_inputs(detector)))
     if zero_shot:
         detector = MentionDetector.from_pretrained(model)
         if detector.type_head is None or not detector.type_head.zero_shot:
             raise ConfigError(f"{model} has no zero-shot type head")
-        labeler = None
-        if lm_labels:
-            labeler = LMLabeler(detector.config.backbone)
         for name in zero_shot:
             docs, path = docs_of(name)
             raw = json.loads((root / "benchmarks" / name / "labels.json").read_text())
             labels = [LABEL_NAMES.get(lab, lab) for lab in raw]
             rename = gold_renaming(docs, raw, str(path))
             log(f"zero-shot {name}: {len(docs)} sentences, labels {labels}")
-            scores, recall, relabelled = score_benchmark(
-                detector, docs, labels, cache_dir, log, rename, labeler
-            )
+            scores, relabelled = score_benchmark(detector, docs, labels, rename, lm_labels, batch_size)
             head = head_inputs(detector)
-            rows.append(_row(name, "zero-shot", str(model), docs, scores, recall, labels, head))
+            rows.append(_row(name, "zero-shot", str(model), docs, scores, labels, head))
             if relabelled is not None:
-                rows.append(_row(name, LM_SETTING, str(model), docs, relabelled, recall, labels, head))
+                rows.append(_row(name, LM_SETTING, str(model), docs, relabelled, labels, head))
     report = {
         "command": command,
         "split": split,
@@ -205,15 +167,22 @@ def head_inputs(detector) -> dict:
     }
 
 
-def _row(name, setting, model, docs, scores: TypedScores, recall: float, labels=None, head=None) -> dict:
+CALLS = {
+    "supervised": 'tommer.load(MODEL)(sentences, context="document")',
+    ZERO_SHOT: 'tommer.load(MODEL)(sentences, labels=LABELS, context="document")',
+    LM_SETTING: 'tommer.load(MODEL)(sentences, labels=LABELS, context="document", lm_labels=True)',
+}
+
+
+def _row(name, setting, model, docs, scores: TypedScores, labels=None, head=None) -> dict:
     return {
         "benchmark": name,
         "setting": setting,
         "model": model,
+        "call": CALLS[setting],
         "sentences": len(docs),
         "head": head or {},
         "labels": labels,
-        "candidate_recall": recall,
         **scores.to_dict(),
     }
 
@@ -298,24 +267,26 @@ def render_markdown(report: dict) -> str:
         + "; gold types spelled differently from `labels.json` are read as: "
         + ", ".join(f"`{k}` → `{v}`" for k, v in report.get("gold_aliases", {}).items())
         + " (CrossNER_music's dev/test files).",
-        "- Scores read hidden states rounded to bf16 (the training cache); `detector(text, labels=...)` "
-        "computes them in the backbone's own precision.",
+        "- Every row is what the public call gives: `sentences` are the benchmark file's sentences in "
+        "file order (one list: the file keeps document order), `MODEL` the row's model, `LABELS` its "
+        "label names. Calls: "
+        + "; ".join(f"{setting}: `{call}`" for setting, call in CALLS.items())
+        + ".",
         *head_lines(report["rows"]),
         *(
             [
                 f"- {LM_SETTING} rows: the zero-shot head's typed mentions, each relabelled by the whole "
                 "backbone (every layer and its LM head; `tommer.typed.lm_labels`): the label whose name is "
                 "likeliest after `<sentence>\\nIn the text above, <mention> is a`, against the same after "
-                "`In the text above, N/A is a`. Same spans, so the same candidate recall."
+                "`In the text above, N/A is a`. Same spans as the zero-shot row."
             ]
             if any(r["setting"] == LM_SETTING for r in report["rows"])
             else []
         ),
-        "- Candidate recall: share of gold spans among the probe's candidates (the ceiling of recall).",
         f"- Paper: {PAPER_TYPED}. GLiNER-L: zero-shot CrossNER F1 as quoted in issue #5.",
         "",
-        "| benchmark | setting | sentences | P | R | F1 | cand. recall | GLiNER-L F1 |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| benchmark | setting | sentences | P | R | F1 | GLiNER-L F1 |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     names = row_names(report["rows"])
     for name, r in zip(names, report["rows"]):
@@ -323,14 +294,13 @@ def render_markdown(report: dict) -> str:
         gl = GLINER_L_ZERO_SHOT.get(r["benchmark"]) if r["setting"] != "supervised" else None
         lines.append(
             f"| {name} | {r['setting']} | {r['sentences']} | {pct(m['precision'])} | "
-            f"{pct(m['recall'])} | **{pct(m['f1'])}** | {pct(r['candidate_recall'])} | "
-            f"{gl if gl is not None else ''} |"
+            f"{pct(m['recall'])} | **{pct(m['f1'])}** | {gl if gl is not None else ''} |"
         )
     gl_avg = sum(GLINER_L_ZERO_SHOT.values()) / len(GLINER_L_ZERO_SHOT)
     for setting, key in AVERAGES:
         if key in report:
             lines.append(
-                f"| **CrossNER average** | {setting} | | | | **{pct(report[key])}** | | {gl_avg:.1f} |"
+                f"| **CrossNER average** | {setting} | | | | **{pct(report[key])}** | {gl_avg:.1f} |"
             )
     lines += ["", "## Targets (issue #5)", ""]
     if report["split"] != "test" or report["limit"]:

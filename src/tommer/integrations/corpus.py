@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import gzip
 import itertools
-import json
 import os
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from ..data import jsonl
 from ..data.readers import is_gzip, iter_lines, parse_json_object
 from ..errors import ConfigError, DataFormatError
 
@@ -320,7 +320,7 @@ def stream_corpus(
             for (index, (_, rec)), mentions in zip(chunk, results):
                 if index < done:
                     continue  # run only so that the chunk's batches match an uninterrupted run
-                lines.append(json.dumps(render(rec, mentions), ensure_ascii=False) + "\n")
+                lines.append(jsonl.dumps(render(rec, mentions)) + "\n")
             sink.write(lines)
             written += len(lines)
             bar.update(len(lines))

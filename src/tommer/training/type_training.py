@@ -15,7 +15,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,23 +23,21 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..core.detector import spans_to_mentions, window_spans
+from ..core.detector import window_spans
 from ..core.probe import ToMMeRProbe
 from ..data.mention import AnnotatedText, join_consecutive, join_groups, trim_span, with_prefix
 from ..data.metrics import TypedScores
 from ..data.readers import read_annotated
 from ..errors import TommerError
 from ..typed.detector import MentionDetector
+from ..typed.reading import Entry, Placement, Reading, TypedMention, sentence_entries, typed_mentions
 from ..typed.type_head import (
     HeadArchitecture,
     OperatingPoint,
     ReadingProtocol,
-    TypedSpan,
     TypeHead,
     TypeHeadConfig,
-    decode_typed,
     join_layers,
-    label_candidates,
     label_states,
     save_head,
 )
@@ -215,36 +213,10 @@ def train_type_head(
     return head.eval(), history
 
 
-def label_corpus(
-    head: TypeHead,
-    corpus: EncodedCorpus,
-    cands: Sequence[list],
-    label_sets: Sequence[tuple[Sequence[str], torch.Tensor | None]],
-    label_threshold: float,
-) -> list[list[TypedSpan]]:
-    """Every labelled candidate span per document (document token indices), before decoding.
-
-    ``label_sets`` gives each document's (label names, label vectors) — one entry for all
-    documents, or one per document.
-    """
-    found: list[list] = [[] for _ in corpus.docs]
-    with torch.no_grad():
-        for k, w in enumerate(corpus.windows):
-            names, vectors = label_sets[w.doc if len(label_sets) > 1 else 0]
-            found[w.doc] += label_candidates(
-                head, corpus.hidden[k], cands[k], w.start - 1, names, vectors, label_threshold
-            )
-    return found
-
-
-def decode_corpus(corpus: EncodedCorpus, found: Sequence[list[TypedSpan]]) -> list[list[tuple]]:
-    """Typed mentions (char start, end, label, label score) per document from labelled spans."""
-    out = []
-    for doc, enc, spans in zip(corpus.docs, corpus.encodings, found):
-        chosen = decode_typed(spans)
-        mentions = spans_to_mentions(doc.text, enc, [(s, e, p) for s, e, p, _, _ in chosen])
-        out.append([(m.start, m.end, sp[3], sp[4]) for m, sp in zip(mentions, chosen)])
-    return out
+def corpus_readings(corpus: EncodedCorpus, cands: Sequence[list]) -> Iterator[Reading]:
+    """The cached windows of ``corpus`` as a type head reads them, with the probe's ``cands``."""
+    for k, w in enumerate(corpus.windows):
+        yield Reading(w.doc, w.start, corpus.encodings[w.doc], corpus.hidden[k], cands[k])
 
 
 def predict_corpus(
@@ -253,9 +225,17 @@ def predict_corpus(
     cands: Sequence[list],
     label_sets: Sequence[tuple[Sequence[str], torch.Tensor | None]],
     label_threshold: float,
-) -> list[list[tuple[int, int, str, float]]]:
-    """Typed mentions (char start, end, label, label score) per document from cached states."""
-    return decode_corpus(corpus, label_corpus(head, corpus, cands, label_sets, label_threshold))
+) -> list[list[TypedMention]]:
+    """Typed mentions per document of cached states, each document read alone (the typed path of
+    :mod:`tommer.typed.reading`). ``label_sets`` gives the (label names, label vectors) of all
+    documents (one entry) or of each document."""
+    n = len(corpus.docs)
+    sets = list(label_sets) if len(label_sets) > 1 else [label_sets[0]] * n
+    vectors = None if sets[0][1] is None else [v for _, v in sets]
+    placement = [[(d, 0)] for d in range(n)]
+    lengths = [len(d.text) for d in corpus.docs]
+    entries = sentence_entries(head, corpus_readings(corpus, cands), placement, lengths, 0, vectors)
+    return typed_mentions(head, entries, [list(names) for names, _ in sets], 0.0, label_threshold)
 
 
 def typed_gold(corpus: EncodedCorpus, rename=None) -> list[set[tuple[int, int, str]]]:
@@ -272,75 +252,12 @@ def docs_gold(docs: Sequence[AnnotatedText], rename=None) -> list[set[tuple[int,
     ]
 
 
-Placement = list[tuple[int, int]]  # per group text: (sentence index, char offset of the sentence)
-Entry = tuple[int, int, float, torch.Tensor]  # char start, end, probe probability, class probabilities
-
-
-@torch.no_grad()
-def sentence_entries(
-    head: TypeHead,
-    corpus: EncodedCorpus,
-    cands: Sequence[list],
-    placement: Sequence[Placement],
-    lengths: Sequence[int],
-    prefix: int = 0,
-    label_vectors: torch.Tensor | None = None,
-) -> list[list[Entry]]:
-    """Per sentence, every candidate span of every group text that reads it (see
-    :func:`~tommer.data.mention.join_groups`), in the sentence's characters, with its probe probability
-    and the head's class probabilities there. ``lengths``: the sentences' lengths; ``prefix``: the
-    characters fed before each group text. A span across two sentences is dropped."""
-    out: list[list[Entry]] = [[] for _ in lengths]
-    for k, w in enumerate(corpus.windows):
-        if not cands[k]:
-            continue
-        rows = torch.tensor([(s - w.start + 1, e - w.start + 1) for s, e, _ in cands[k]], dtype=torch.long)
-        probs = [p for _, _, p in cands[k]]
-        scores = head.class_probs(corpus.hidden[k], rows, label_vectors, probs)
-        enc = corpus.encodings[w.doc]
-        for (s, e, p), row in zip(cands[k], scores):
-            a, b = int(enc.starts[s]) - prefix, int(enc.ends[e]) - prefix
-            for j, offset in placement[w.doc]:
-                if offset <= a and b <= offset + lengths[j]:
-                    out[j].append((a - offset, b - offset, p, row))
-                    break
-    return out
-
-
-def sentence_predictions(
-    head: TypeHead,
-    entries: Sequence[list[Entry]],
-    labels: Sequence[str],
-    candidate_threshold: float,
-    label_threshold: float,
-) -> list[list[tuple[int, int, str, float]]]:
-    """Typed mentions (char start, end, label, label score) per sentence: the class probabilities
-    of a span's readings with probe probability >= ``candidate_threshold`` averaged, labelled by
-    the head's rule, and the non-overlapping set kept greedily (:func:`decode_typed`)."""
-    out = []
-    for spans in entries:
-        pooled: dict[tuple[int, int], list] = {}
-        for a, b, p, row in spans:
-            if p >= candidate_threshold:
-                pooled.setdefault((a, b), []).append((p, row))
-        if not pooled:
-            out.append([])
-            continue
-        mean = torch.stack([torch.stack([row for _, row in v]).mean(0) for v in pooled.values()])
-        picked = head.pick_labels(mean, labels, label_threshold)
-        typed = [
-            (a, b - 1, max(p for p, _ in v), *hit)  # decode_typed reads inclusive ends
-            for ((a, b), v), hit in zip(pooled.items(), picked)
-            if hit is not None
-        ]
-        out.append([(a, e + 1, label, score) for a, e, _, label, score in decode_typed(typed)])
-    return out
-
-
 def score_predictions(predicted, gold, threshold: float = 0.0) -> TypedScores:
+    """Strict typed scores of typed mentions (start, end, ..., label, label score) per text whose
+    label score reaches ``threshold``."""
     scores = TypedScores()
     for pred, ref in zip(predicted, gold):
-        scores.add({(s, e, lab) for s, e, lab, sc in pred if sc >= threshold}, ref)
+        scores.add({(m[0], m[1], m[-2]) for m in pred if m[-1] >= threshold}, ref)
     return scores
 
 
@@ -395,7 +312,8 @@ def choose_candidate_threshold(
         raise TommerError(f"candidate thresholds must be in (0, 1), got {list(grid)}")
     rows = []
     for c in sorted(set(grid), reverse=True):
-        pred = sentence_predictions(head, entries, head.config.architecture.labels, c, 0.0)
+        labels = [list(head.config.architecture.labels)] * len(entries)
+        pred = typed_mentions(head, entries, labels, c, 0.0)
         f1, label_threshold, extra = best_label_threshold(head, pred, gold)
         kept = [[sp for sp in window if sp[2] >= c] for window in cands]
         rows.append(
@@ -511,9 +429,12 @@ class GroupedCorpus:
     gold: list[set[tuple[int, int, str]]]
 
     def entries(self, head: TypeHead, cands: Sequence[list], label_vectors=None) -> list[list[Entry]]:
-        """:func:`sentence_entries` of the probe's candidates ``cands`` (per window of ``plain``)."""
+        """:func:`~tommer.typed.reading.sentence_entries` of the probe's candidates ``cands`` (per
+        window of ``plain``); ``label_vectors``: a zero-shot head's, for every sentence."""
         lengths = [len(d.text) for d in self.sentences]
-        return sentence_entries(head, self.states, cands, self.placement, lengths, self.prefix, label_vectors)
+        vectors = None if label_vectors is None else [label_vectors] * len(self.placement)
+        readings = corpus_readings(self.states, cands)
+        return sentence_entries(head, readings, self.placement, lengths, self.prefix, vectors)
 
 
 def encode_grouped(

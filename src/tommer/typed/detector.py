@@ -9,7 +9,7 @@ supervised head, the probe's candidates are labelled by the head (:meth:`Mention
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,22 +18,16 @@ import torch
 from ..core.backbone import Backbone
 from ..core.config import DetectorConfig
 from ..core.decoding import DEFAULT_DECODING
-from ..core.detector import ProbeDetector, batches, spans_to_mentions, window_spans
+from ..core.detector import ProbeDetector, batches, window_spans
 from ..core.layout import resolve_model_dir
 from ..core.probe import ToMMeRProbe
 from ..data.mention import Mention
 from ..errors import ConfigError
 from .lm_labels import LMLabeler
-from .type_head import (
-    TypeHead,
-    check_labels,
-    decode_typed,
-    join_layers,
-    label_candidates,
-    label_states,
-    load_head,
-    save_head,
-)
+from .reading import Reading, group_texts, sentence_entries, typed_mentions
+from .type_head import TypeHead, check_labels, join_layers, label_states, load_head, save_head
+
+CONTEXTS = ("text", "document")
 
 
 class MentionDetector(ProbeDetector):
@@ -84,6 +78,7 @@ class MentionDetector(ProbeDetector):
         labels: Sequence[str] | None = None,
         label_threshold: float | None = None,
         lm_labels: bool = False,
+        context: str = "text",
     ) -> list[Mention] | list[list[Mention]] | list[dict] | list[list[dict]]:
         """Mentions of one text (a list), or of each text in a list (a list of lists).
 
@@ -96,12 +91,16 @@ class MentionDetector(ProbeDetector):
         come back when ``labels`` is given (zero-shot head) or the model has a supervised head.
         ``lm_labels``: the zero-shot head's mentions are relabelled by the whole backbone
         (:mod:`tommer.typed.lm_labels`): better types for label names unlike its training types, slower.
+        ``context="document"``: the texts are consecutive sentences of one document, read in the
+        head's sentence groups (typed calls only; see :meth:`predict_typed`).
         """
         typed = labels is not None or (self.type_head is not None and not self.type_head.zero_shot)
         if not typed:
+            if context != "text":
+                raise ConfigError(f"context={context!r} applies to typed calls (a type head) only")
             return super().__call__(texts, threshold, decoding, batch_size, output)
         batch, single = self.check_call(texts, threshold, decoding, batch_size, output)
-        result = self.predict_typed(batch, labels, threshold, label_threshold, batch_size, lm_labels)
+        result = self.predict_typed(batch, labels, threshold, label_threshold, batch_size, lm_labels, context)
         return self.format_output(result, output, single)
 
     @torch.inference_mode()
@@ -128,12 +127,18 @@ class MentionDetector(ProbeDetector):
         label_threshold: float | None = None,
         batch_size: int = 8,
         lm_labels: bool = False,
+        context: str = "text",
     ) -> list[list[Mention]]:
         """Typed mentions per text: probe candidates (probability >= ``threshold``, default the
         head's ``candidate_threshold``) labelled by the type head, then the non-overlapping set
         chosen greedily by label score. A zero-shot head scores ``labels``; a supervised head
-        uses its own label set. ``lm_labels`` (zero-shot only): each chosen mention is then
-        relabelled by the whole backbone (:class:`~tommer.typed.lm_labels.LMLabeler`)."""
+        uses its own label set.
+
+        ``context``: ``text`` reads each text alone; ``document`` reads the texts as consecutive
+        sentences of one document, in the head's sentence groups (``join_sentences``, shifted by
+        ``group_stride``, a span's readings averaged), as the head was trained. Mentions stay per
+        text, with offsets in that text. ``lm_labels`` (zero-shot only): each chosen mention is
+        then relabelled by the whole backbone (:meth:`relabel`)."""
         head = self.type_head
         if head is None:
             raise ConfigError("this model has no type head (train one with `tommer train-types`)")
@@ -149,17 +154,33 @@ class MentionDetector(ProbeDetector):
             raise ConfigError(
                 "lm_labels relabels a zero-shot head's mentions: this model's head is supervised"
             )
-        names = check_labels(labels) if head.zero_shot else shape.labels
+        if context not in CONTEXTS:
+            raise ConfigError(f"context must be one of {', '.join(CONTEXTS)}, not {context!r}")
+        names = check_labels(labels) if head.zero_shot else list(shape.labels)
         threshold = operating.candidate_threshold if threshold is None else threshold
         label_threshold = operating.label_threshold if label_threshold is None else label_threshold
         if not 0.0 <= label_threshold <= 1.0:
             raise ConfigError(f"label_threshold must be in [0, 1], not {label_threshold}")
         self.load_head_layers()
-        vectors = self.label_vectors(names) if head.zero_shot else None
-        prefix = reading.text_prefix  # whitespace: no token of it can start or end a span
-        texts = [prefix + t for t in texts]
+        join, stride = (reading.join_sentences, reading.group_stride) if context == "document" else (1, 0)
+        groups, placement = group_texts(texts, join, stride, reading.text_prefix)
+        vectors = [self.label_vectors(names)] * len(groups) if head.zero_shot else None
+        readings = self.readings(groups, threshold, batch_size)
+        entries = sentence_entries(
+            head, readings, placement, [len(t) for t in texts], len(reading.text_prefix), vectors
+        )
+        found = typed_mentions(head, entries, [names] * len(texts), threshold, label_threshold)
+        out = [
+            [Mention(a, b, text[a:b], round(p, 6), label, round(score, 6)) for a, b, p, label, score in spans]
+            for text, spans in zip(texts, found)
+        ]
+        return self.relabel(texts, out, names) if lm_labels else out
+
+    def readings(self, texts: Sequence[str], threshold: float, batch_size: int) -> Iterator[Reading]:
+        """Each window of ``texts`` as the type head reads it (one live backbone pass per batch):
+        its states and the probe's candidates at ``threshold``."""
+        reading = self.type_head.config.reading
         encodings, windows = self.preprocess(texts)
-        found: list[list] = [[] for _ in texts]
         for batch in batches(windows, batch_size):
             hidden, parts, mask = self.window_states(
                 batch, encodings, reading.echo, reading.read_layers(self.config.layer)
@@ -167,29 +188,22 @@ class MentionDetector(ProbeDetector):
             head_states = join_layers(parts)
             probs = self.probe_probs(hidden, mask)
             for row, w in enumerate(batch):
-                cands = window_spans(w, encodings[w.doc], probs[row], threshold)
-                found[w.doc] += label_candidates(
-                    head, head_states[row, : w.length], cands, w.start - 1, names, vectors, label_threshold
-                )
+                enc = encodings[w.doc]
+                cands = window_spans(w, enc, probs[row], threshold)
+                yield Reading(w.doc, w.start, enc, head_states[row, : w.length], cands)
+
+    def relabel(
+        self, texts: Sequence[str], mentions: Sequence[list[Mention]], labels: Sequence[str]
+    ) -> list[list[Mention]]:
+        """The same mentions, each relabelled by the whole backbone (``lm_labels``,
+        :class:`~tommer.typed.lm_labels.LMLabeler`): spans and probe scores stay."""
+        labeler = self.lm_labeler()
         out = []
-        for text, enc, spans in zip(texts, encodings, found):
-            chosen = decode_typed(spans)
-            mentions = spans_to_mentions(text, enc, [(s, e, p) for s, e, p, _, _ in chosen])
-            n = len(prefix)
+        for text, found in zip(texts, mentions):
+            hits = labeler.label(text, [(m.start, m.end) for m in found], list(labels))
             out.append(
-                [
-                    replace(m, start=m.start - n, end=m.end - n, label=sp[3], label_score=round(sp[4], 6))
-                    for m, sp in zip(mentions, chosen)
-                ]
+                [replace(m, label=lab, label_score=round(share, 6)) for m, (lab, share) in zip(found, hits)]
             )
-        if lm_labels:
-            labeler = self.lm_labeler()
-            for text, mentions in zip(texts, out):
-                found = labeler.label(text[len(prefix) :], [(m.start, m.end) for m in mentions], names)
-                mentions[:] = [
-                    replace(m, label=lab, label_score=round(share, 6))
-                    for m, (lab, share) in zip(mentions, found)
-                ]
         return out
 
     def lm_labeler(self) -> LMLabeler:

@@ -347,22 +347,6 @@ class TypeHead(nn.Module):
         blocks = [order.index(m) for m in member.config.read_layers(0)]
         return torch.cat([hidden[..., b * d : (b + 1) * d] for b in blocks], dim=-1)
 
-    @torch.no_grad()
-    def label_spans(
-        self,
-        hidden: torch.Tensor,
-        spans: Sequence[tuple[int, int]],
-        labels: Sequence[str],
-        label_vectors: torch.Tensor | None,
-        label_threshold: float,
-        probs: Sequence[float] | None = None,
-    ) -> list[tuple[str, float] | None]:
-        """Best (label, score) per span in window rows, or None ("none" / below threshold)."""
-        if not spans:
-            return []
-        scores = self.class_probs(hidden, torch.tensor(spans, dtype=torch.long), label_vectors, probs)
-        return self.pick_labels(scores, labels, label_threshold)
-
     def pick_labels(
         self, scores: torch.Tensor, labels: Sequence[str], label_threshold: float
     ) -> list[tuple[str, float] | None]:
@@ -380,22 +364,6 @@ class TypeHead(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
-
-
-def label_candidates(
-    head: TypeHead,
-    hidden: torch.Tensor,
-    candidates: Sequence[tuple[int, int, float]],
-    offset: int,
-    labels: Sequence[str],
-    label_vectors: torch.Tensor | None,
-    label_threshold: float,
-) -> list[TypedSpan]:
-    """Label a window's candidate spans (document token indices; window row = index - offset)."""
-    rows = [(s - offset, e - offset) for s, e, _ in candidates]
-    probs = [p for _, _, p in candidates]
-    found = head.label_spans(hidden, rows, labels, label_vectors, label_threshold, probs)
-    return [(s, e, p, *hit) for (s, e, p), hit in zip(candidates, found) if hit is not None]
 
 
 def decode_typed(spans: Sequence[TypedSpan]) -> list[TypedSpan]:
