@@ -58,7 +58,8 @@ def head_outputs(detector, docs, names, rename, cache_dir) -> tuple[list[dict], 
     cands = probe_candidates(detector.probe, grouped.plain, cfg.candidate_threshold)
     entries = grouped.entries(head, cands, detector.label_vectors(names))
     picks = [{(a, b): names[int(row.argmax())] for a, b, _, row in spans} for spans in entries]
-    typed = typed_mentions(head, entries, [names] * len(entries), cfg.candidate_threshold, cfg.label_threshold)
+    thresholds = cfg.candidate_threshold, cfg.label_threshold
+    typed = typed_mentions(head, entries, [names] * len(entries), *thresholds)
     return picks, typed, grouped.gold
 
 

@@ -1,8 +1,8 @@
 """Property-based tests (hypothesis) of the detector's invariants on arbitrary text.
 
 For any text: offsets index the text (``text[m.start:m.end] == m.text``), lie inside it and come
-sorted (by start, a longer span first); a call is deterministic; a text gives the same mentions alone and inside a batch (on an
-fp32 backbone; see ``fp32_detector``); and the
+sorted (by start, a longer span first); a call is deterministic; a text gives the same mentions
+alone and inside a batch (on an fp32 backbone; see ``fp32_detector``); and the
 only exception a call may raise is a ``TommerError``. ``scripts/fuzz.py`` runs the same checks on
 100k generated texts (results/reliability.md).
 """
