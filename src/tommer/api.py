@@ -11,8 +11,8 @@ import os
 
 from .core.config import DetectorConfig
 from .core.detector import ProbeDetector
-from .core.engines import ONNX_ENGINES, resolve_engine
-from .core.layout import DEFAULT_MODEL, HEAD_CONFIG_NAME, resolve_model_dir
+from .core.layout import DEFAULT_MODEL
+from .typed.loading import load_detector
 
 
 def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, engine: str | None = None):
@@ -24,13 +24,7 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, engine: str | None = N
     untyped model on an ONNX engine as the core :class:`~tommer.core.detector.ProbeDetector` (the same
     calls, without ``labels``), which imports neither torch nor transformers once its export is cached.
     """
-    directory = resolve_model_dir(name_or_path)
-    name = resolve_engine(engine)
-    if name in ONNX_ENGINES and not (directory / HEAD_CONFIG_NAME).is_file():
-        return ProbeDetector.from_pretrained(directory, engine=engine)
-    from .typed.detector import MentionDetector
-
-    return MentionDetector.from_pretrained(directory, engine=engine)
+    return load_detector(name_or_path, engine)
 
 
 def __getattr__(name: str):

@@ -6,15 +6,13 @@ import argparse
 import sys
 
 from ..core.decoding import DECODERS, DEFAULT_DECODING
-from ..core.detector import ProbeDetector
-from ..core.engines import AUTO, ENGINES, ONNX_ENGINES, resolve_engine
-from ..core.layout import DEFAULT_MODEL, HEAD_CONFIG_NAME, resolve_model_dir
+from ..core.engines import AUTO, ENGINES
+from ..core.layout import DEFAULT_MODEL
 from ..core.outputs import format_mentions
 from ..data import jsonl
 from ..errors import TommerError
 from ..integrations.corpus import plan_corpus, stream_corpus
-from ..integrations.viz import visualize_many, write_html
-from ..typed.detector import MentionDetector
+from ..typed.loading import load_detector
 from .common import logger
 
 
@@ -38,14 +36,6 @@ def _mention_dicts(mentions, fmt: str) -> list[dict]:
     return format_mentions(mentions, "pipeline" if fmt == "pipeline" else "dicts")
 
 
-def _load(model: str, engine: str | None, typed: bool):
-    """The detector (as ``tommer.load``): an untyped model on an ONNX engine loads as the core detector."""
-    directory = resolve_model_dir(model)
-    if not typed and resolve_engine(engine) in ONNX_ENGINES and not (directory / HEAD_CONFIG_NAME).is_file():
-        return ProbeDetector.from_pretrained(directory, engine=engine)
-    return MentionDetector.from_pretrained(directory, engine=engine)
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``tommer detect``."""
     if not args.texts and not args.input:
@@ -55,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     fmt = _output_format(args)
     if not args.texts:  # check the files (and repair a resumed output) before loading the model
         plan = plan_corpus(args.input, args.output, resume=args.resume, overwrite=args.overwrite)
-    detector = _load(args.model, args.engine, typed=args.labels is not None)
+    detector = load_detector(args.model, engine=args.engine)
     options = dict(threshold=args.threshold, decoding=args.decoding, batch_size=args.batch_size)
     predict = detector
     if args.labels is not None:  # zero-shot typed mentions (the --html view stays untyped)
@@ -100,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_html(args: argparse.Namespace, detector, docs: list[tuple[str, list | None]]) -> None:
     """The --html page: highlighted mentions (gold from a record's "spans"), scores, heatmaps."""
+    from ..integrations.viz import visualize_many, write_html  # torch: only for --html
+
     views = visualize_many(
         detector,
         [text for text, _ in docs],

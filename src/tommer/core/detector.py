@@ -297,14 +297,21 @@ class ProbeDetector:
         decoding: str = DEFAULT_DECODING,
         batch_size: int = 8,
         output: str = "mentions",
+        **typed_options,
     ) -> list[Mention] | list[list[Mention]] | list[dict] | list[list[dict]]:
         """Mentions of one text (a list), or of each text in a list (a list of lists).
 
         ``threshold`` defaults to the model's own (``config.threshold``, chosen on dev data
         for the shipped model; 0.5 for a newly trained one). ``output``: ``mentions``
         (:class:`Mention` objects), ``dicts`` (``Mention.to_dict()``) or ``pipeline`` (Hugging
-        Face ``token-classification`` dicts, see :mod:`tommer.core.outputs`).
+        Face ``token-classification`` dicts, see :mod:`tommer.core.outputs`). Typed options
+        (``labels``, ``context``, ...) need a type head: here they are an error.
         """
+        if typed_options:
+            raise ConfigError(
+                f"{', '.join(sorted(typed_options))}: typed call options, and this model has no type head "
+                "(train one with `tommer train-types`, or load a typed model)"
+            )
         batch, single = self.check_call(texts, threshold, decoding, batch_size, output)
         encodings, spans = self.predict_spans(batch, threshold, batch_size)
         return self.format_output(self.postprocess(batch, encodings, spans, decoding), output, single)
