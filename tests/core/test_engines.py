@@ -172,3 +172,24 @@ def test_onnx_detection_imports_neither_torch_nor_transformers(engine_cache, onn
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["heavy"] == [] and result["engine"] == "onnx"
     assert "Angela Merkel" in result["mentions"][0]
+
+
+def test_cli_detect_on_onnx_imports_neither_torch_nor_transformers(engine_cache, onnx_detector):
+    code = (
+        "import sys, json\n"
+        "from tommer.cli.main import main\n"
+        "code = main(['detect', '--engine', 'onnx', '--json', 'Angela Merkel met Emmanuel Macron in Paris.'])\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'onnx', 'spacy') if m in sys.modules)\n"
+        "print(json.dumps({'code': code, 'heavy': heavy}))\n"
+    )
+    env = dict(os.environ, TOMMER_CACHE=str(engine_cache), PYTHONPATH=str(Path(tommer.__file__).parents[1]))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    *printed, last = out.stdout.strip().splitlines()
+    assert json.loads(last) == {"code": 0, "heavy": []}
+    assert "Angela Merkel" in printed[0]
+
+
+def test_untyped_onnx_detector_refuses_typed_options(onnx_detector):
+    with pytest.raises(ConfigError, match="no type head"):
+        onnx_detector("Angela Merkel met Emmanuel Macron in Paris.", labels=["person"])
