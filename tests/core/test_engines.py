@@ -178,7 +178,8 @@ def test_cli_detect_on_onnx_imports_neither_torch_nor_transformers(engine_cache,
     code = (
         "import sys, json\n"
         "from tommer.cli.main import main\n"
-        "code = main(['detect', '--engine', 'onnx', '--json', 'Angela Merkel met Emmanuel Macron in Paris.'])\n"
+        "text = 'Angela Merkel met Emmanuel Macron in Paris.'\n"
+        "code = main(['detect', '--engine', 'onnx', '--json', text])\n"
         "heavy = sorted(m for m in ('torch', 'transformers', 'onnx', 'spacy') if m in sys.modules)\n"
         "print(json.dumps({'code': code, 'heavy': heavy}))\n"
     )
