@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import shutil
 import tempfile
@@ -38,8 +39,12 @@ from .sources import (  # noqa: F401  (re-exported: where weights are, torch-fre
     assemble_parts,
     cache_root,
     converted_dir,
+    is_sealed,
     resolve_source,
+    seal,
 )
+
+log = logging.getLogger(__name__)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -79,8 +84,10 @@ def convert_gguf(gguf: Path) -> Path:
     cache is never used.
     """
     target = converted_dir(gguf)
-    if (target / _COMPLETE_MARKER).exists():
+    if is_sealed(target):
         return target
+    if target.exists():  # interrupted, truncated or corrupted since: converted again
+        log.warning("the bf16 copy %s is incomplete or corrupted: converting %s again", target, gguf)
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +106,7 @@ def convert_gguf(gguf: Path) -> Path:
         try:
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
-            (tmp / _COMPLETE_MARKER).write_text(str(gguf) + "\n")
+            seal(tmp, str(gguf))
             if target.exists():  # an incomplete leftover from an interrupted run
                 shutil.rmtree(target)
             os.replace(tmp, target)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -16,6 +17,36 @@ from pathlib import Path
 from ..errors import BackboneUnavailableError, ModelNotFoundError
 
 _COMPLETE_MARKER = ".tommer-complete"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def seal(directory: Path, source: str) -> None:
+    """Mark a cache directory complete: its marker lists every file's SHA-256 (written last, and
+    atomically, so a half-built or later-corrupted directory is never taken for a complete one)."""
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and not p.name.startswith(_COMPLETE_MARKER))
+    files = [p for p in files if ".tmp-" not in p.name]  # a temporary file being written next to them
+    record = {"source": source, "sha256": {str(p.relative_to(directory)): _sha256(p) for p in files}}
+    tmp = directory / f"{_COMPLETE_MARKER}.tmp"
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    os.replace(tmp, directory / _COMPLETE_MARKER)
+
+
+def is_sealed(directory: Path) -> bool:
+    """Whether ``directory`` is complete and unchanged since :func:`seal` (every file's SHA-256)."""
+    try:
+        record = json.loads((directory / _COMPLETE_MARKER).read_text())
+        return bool(record["sha256"]) and all(
+            _sha256(directory / name) == digest for name, digest in record["sha256"].items()
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,14 @@ import re
 import tempfile
 from pathlib import Path
 
-from ...errors import ConfigError
+from ...errors import ConfigError, ModelFileError
 from ..config import DetectorConfig
 from ..layout import WEIGHTS_NAME
-from ..sources import cache_root, resolve_source
+from ..sources import cache_root, is_sealed, resolve_source, seal
 from . import ENGINE_VERSION
 from .onnx_engine import COMPLETE, FILES, META, MODEL_FP32, MODEL_INT8, OnnxEngine
+
+log = logging.getLogger(__name__)
 
 
 def _source_id(backbone: str) -> dict:
@@ -43,7 +45,10 @@ def export_key(model_dir: Path, config: DetectorConfig) -> str:
             sort_keys=True,
         ).encode()
     )
-    with (Path(model_dir) / WEIGHTS_NAME).open("rb") as f:
+    weights = Path(model_dir) / WEIGHTS_NAME
+    if not weights.is_file():
+        raise ModelFileError(f"{weights} is missing")
+    with weights.open("rb") as f:
         while block := f.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()[:16]
@@ -56,15 +61,17 @@ def export_dir(model_dir: Path, config: DetectorConfig) -> Path:
 
 
 def is_complete(directory: Path) -> bool:
-    return (directory / COMPLETE).is_file()
+    """A finished export whose files are unchanged (their SHA-256 against its marker)."""
+    return is_sealed(directory)
 
 
 def quantize_int8(directory: Path) -> Path:
     """Write ``model.int8.onnx`` next to the fp32 export (once): the backbone's MatMul weights to int8
     (dynamic quantisation: activations are quantised per call); the probe's nodes stay fp32."""
     target = directory / MODEL_INT8
-    if target.is_file():
-        return target
+    if target.is_file() and is_sealed(directory):
+        if MODEL_INT8 in json.loads((directory / COMPLETE).read_text())["sha256"]:
+            return target
     from onnxruntime.quantization import QuantType, quantize_dynamic  # a one-off build (imports onnx)
 
     meta = json.loads((directory / META).read_text())
@@ -84,6 +91,7 @@ def quantize_int8(directory: Path) -> Path:
             nodes_to_quantize=meta["backbone_matmuls"],
         )
         os.replace(tmp, target)
+        seal(directory, meta["model_dir"])  # the marker now covers the int8 file too
     finally:
         root.setLevel(level)
         tmp.unlink(missing_ok=True)
@@ -96,6 +104,8 @@ def ensure_export(model_dir: Path, config: DetectorConfig, engine: str = "onnx")
         raise ConfigError(f"not an ONNX engine: {engine!r}")
     directory = export_dir(model_dir, config)
     if not is_complete(directory):
+        if directory.exists():  # interrupted, truncated or corrupted since: built again
+            log.warning("the ONNX export %s is incomplete or corrupted: exporting again", directory)
         from .onnx_export import export_detector  # the one-off export needs torch (heavy path)
 
         export_detector(model_dir, config, directory)

@@ -25,8 +25,9 @@ from ...errors import TommerError
 from ..config import DetectorConfig
 from ..layout import WEIGHTS_NAME
 from ..probe import NEG_LOGIT, ToMMeRProbe
+from ..sources import is_sealed, seal
 from . import ENGINE_VERSION
-from .onnx_engine import COMPLETE, META, MODEL_FP32, TOKENIZER, OnnxEngine
+from .onnx_engine import META, MODEL_FP32, TOKENIZER, OnnxEngine
 from .torch_engine import load_backbone, load_probe
 
 BACKBONE_SCOPE = "SpanLogits/model:"  # the backbone's nodes, by their export ``namespace``
@@ -178,15 +179,15 @@ def export_detector(model_dir: Path, config: DetectorConfig, target: Path) -> Pa
             raise TommerError(
                 f"the ONNX export of {config.backbone} differs from torch by {error:.3g} logits"
             )
-        (tmp / COMPLETE).write_text(f"{model_dir}\n")
-        if (target / COMPLETE).is_file():  # another process finished the same export first
+        seal(tmp, str(model_dir))  # every file's SHA-256, checked on each load
+        if is_sealed(target):  # another process finished the same export first
             return target
         if target.exists():  # an incomplete leftover of an interrupted export
             shutil.rmtree(target)
         try:
             os.replace(tmp, target)
         except OSError:
-            if not (target / COMPLETE).is_file():
+            if not is_sealed(target):
                 raise
     finally:
         if tmp.exists():

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from ...errors import ModelFileError
 from ..backbone import Backbone
 from ..config import DetectorConfig
 from ..probe import ToMMeRProbe
@@ -19,10 +20,34 @@ DTYPES = {"torch": None, "torch-fp32": torch.float32, "torch-bf16": torch.bfloat
 
 
 def load_probe(weights: str | Path, config: DetectorConfig) -> ToMMeRProbe:
-    """A saved probe (``model.safetensors``), in eval mode."""
+    """A saved probe (``model.safetensors``), in eval mode; a missing, corrupted or mismatched file
+    is a :class:`~tommer.errors.ModelFileError` naming it."""
     probe = ToMMeRProbe(config.probe)
-    probe.load_state_dict(load_file(str(weights)))
+    probe.load_state_dict(read_weights(weights, probe.state_dict()))
     return probe.eval()
+
+
+def read_weights(path: str | Path, expected: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file, checked against ``expected`` (names and shapes)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path} is missing")
+    try:
+        state = load_file(str(path))
+    except Exception as err:  # safetensors raises its own error types on a torn or foreign file
+        raise ModelFileError(f"{path} is not a readable safetensors file ({err})") from None
+    missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    wrong = [
+        f"{name} {tuple(state[name].shape)} (config: {tuple(t.shape)})"
+        for name, t in expected.items()
+        if name in state and state[name].shape != t.shape
+    ]
+    if missing or extra or wrong:
+        parts = [f"missing {', '.join(missing)}"] * bool(missing) + [f"unexpected {', '.join(extra)}"] * bool(
+            extra
+        )
+        raise ModelFileError(f"{path} does not match its config.json: {'; '.join(parts + wrong)}")
+    return state
 
 
 def load_backbone(config: DetectorConfig, engine: str = "torch", depth: int | None = None) -> Backbone:
