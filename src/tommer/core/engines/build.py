@@ -69,9 +69,9 @@ def quantize_int8(directory: Path) -> Path:
     """Write ``model.int8.onnx`` next to the fp32 export (once): the backbone's MatMul weights to int8
     (dynamic quantisation: activations are quantised per call); the probe's nodes stay fp32."""
     target = directory / MODEL_INT8
-    if target.is_file() and is_sealed(directory):
-        if MODEL_INT8 in json.loads((directory / COMPLETE).read_text())["sha256"]:
-            return target
+    sealed = json.loads((directory / COMPLETE).read_text())["sha256"] if is_sealed(directory) else {}
+    if target.is_file() and MODEL_INT8 in sealed:
+        return target
     from onnxruntime.quantization import QuantType, quantize_dynamic  # a one-off build (imports onnx)
 
     meta = json.loads((directory / META).read_text())
