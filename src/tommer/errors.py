@@ -33,3 +33,19 @@ class DataFormatError(TommerError):
 
 class ConfigError(TommerError):
     """An option or configuration value is invalid."""
+
+
+class ModelFileError(TommerError):
+    """A model file is missing, unreadable, corrupted, or does not match the model's config."""
+
+
+class OutputError(TommerError):
+    """An output file could not be written (full disk, file size limit, permissions)."""
+
+
+class Stopped(TommerError):
+    """A run was stopped by a signal after its last whole chunk (``--resume`` continues it)."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        self.signum = signum
+        super().__init__(message)

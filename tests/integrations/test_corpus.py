@@ -1,4 +1,5 @@
-"""Streaming a corpus: kill -9 then --resume, torn-line repair, gzip, overwrite refusal."""
+"""Streaming a corpus: kill -9, SIGTERM or a file size limit, then --resume; torn-line repair,
+gzip, overwrite refusal."""
 
 from __future__ import annotations
 
@@ -81,6 +82,63 @@ def test_kill_9_then_resume_equals_uninterrupted_run(tmp_path):
     killed_lines = out.read_bytes().count(b"\n")
     assert 1 <= killed_lines < 120
     resumed = detect(out, "--resume")
+    assert resumed.wait() == 0, resumed.stderr.read().decode()
+    assert out.read_bytes() == ref.read_bytes()
+
+
+def _detect(src: Path, out: Path, *extra: str, limit_bytes: int | None = None) -> subprocess.Popen:
+    """``tommer detect`` on a corpus in a real subprocess (optionally under RLIMIT_FSIZE)."""
+    import resource
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    argv = ["detect", "-q", "-i", str(src), "-o", str(out), "--chunk-size", str(CHUNK), *extra]
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "tommer.cli", *argv],
+        env=env,
+        stderr=subprocess.PIPE,
+        preexec_fn=limit if limit_bytes else None,
+    )
+
+
+def test_file_size_limit_leaves_whole_records_and_resume_completes(tmp_path, reference):
+    """RLIMIT_FSIZE hit mid-run: a clear error (no traceback), then --resume gives the full output."""
+    src, _ = reference
+    out = tmp_path / "out.jsonl"
+    assert _detect(src, tmp_path / "ref.jsonl").wait() == 0  # the reference, from the same kind of process
+    ref = (tmp_path / "ref.jsonl").read_bytes()
+    capped = _detect(src, out, limit_bytes=len(ref) // 3)
+    err = capped.stderr.read().decode()
+    assert capped.wait() == 2 and "cannot write" in err and "--resume" in err and "Traceback" not in err
+    assert 0 < out.stat().st_size <= len(ref) // 3
+    resumed = _detect(src, out, "--resume")
+    assert resumed.wait() == 0, resumed.stderr.read().decode()
+    assert out.read_bytes() == ref
+
+
+def test_sigterm_finishes_the_chunk_and_resume_completes(tmp_path):
+    """SIGTERM mid-run: the chunk being written is finished, exit 143, then --resume completes it."""
+    src = write_jsonl(tmp_path / "in.jsonl", corpus(160, seed=2))
+    ref, out = tmp_path / "ref.jsonl", tmp_path / "out.jsonl"
+    assert _detect(src, ref).wait() == 0
+    victim = _detect(src, out)
+    deadline = time.monotonic() + 300  # a guard against a hung test, not a timing
+    while not (out.exists() and out.stat().st_size) and time.monotonic() < deadline:
+        assert victim.poll() is None, victim.stderr.read().decode()
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGTERM)
+    err = victim.stderr.read().decode()
+    code = victim.wait()
+    lines = out.read_bytes().count(b"\n")
+    if code == 0:  # the last chunk was being written: nothing left to stop
+        assert lines == 160
+    else:
+        assert code == 128 + signal.SIGTERM and "stopped by SIGTERM" in err and "Traceback" not in err
+        assert lines % CHUNK == 0 and out.read_bytes().endswith(b"\n")  # whole chunks only
+    resumed = _detect(src, out, "--resume")
     assert resumed.wait() == 0, resumed.stderr.read().decode()
     assert out.read_bytes() == ref.read_bytes()
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 
 from ..core.decoding import DEFAULT_DECODING
-from ..evaluation.compare import DEFAULT_MODELS, run_compare
+from ..core.layout import BACKBONE_MODELS
 from .common import command_line, logger
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tommer compare``."""
+    from ..evaluation.compare import run_compare
+
     result = run_compare(
         models=[m.strip() for m in args.models.split(",") if m.strip()],
         limit=args.limit,
@@ -30,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub) -> None:
     """Add the command's subparser to ``sub`` (``argparse`` subparsers)."""
     cp = sub.add_parser("compare", help="zero-shot scores and agreement (DICE) of several backbones' probes")
-    cp.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated models or dirs")
+    cp.add_argument("--models", default=",".join(BACKBONE_MODELS), help="comma-separated models or dirs")
     cp.add_argument("--limit", type=int, default=50, help="first N test sentences per benchmark")
     cp.add_argument("--benchmarks", help="comma-separated benchmark names (default: all 13)")
     cp.add_argument("--threshold", type=float, help="minimum span probability (default: each model's)")

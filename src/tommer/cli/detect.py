@@ -6,13 +6,13 @@ import argparse
 import sys
 
 from ..core.decoding import DECODERS, DEFAULT_DECODING
+from ..core.engines import AUTO, ENGINES
 from ..core.layout import DEFAULT_MODEL
 from ..core.outputs import format_mentions
 from ..data import jsonl
 from ..errors import TommerError
 from ..integrations.corpus import plan_corpus, stream_corpus
-from ..integrations.viz import visualize_many, write_html
-from ..typed.detector import MentionDetector
+from ..typed.loading import load_detector
 from .common import logger
 
 
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     fmt = _output_format(args)
     if not args.texts:  # check the files (and repair a resumed output) before loading the model
         plan = plan_corpus(args.input, args.output, resume=args.resume, overwrite=args.overwrite)
-    detector = MentionDetector.from_pretrained(args.model)
+    detector = load_detector(args.model, engine=args.engine)
     options = dict(threshold=args.threshold, decoding=args.decoding, batch_size=args.batch_size)
     predict = detector
     if args.labels is not None:  # zero-shot typed mentions (the --html view stays untyped)
@@ -90,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_html(args: argparse.Namespace, detector, docs: list[tuple[str, list | None]]) -> None:
     """The --html page: highlighted mentions (gold from a record's "spans"), scores, heatmaps."""
+    from ..integrations.viz import visualize_many, write_html  # torch: only for --html
+
     views = visualize_many(
         detector,
         [text for text, _ in docs],
@@ -134,6 +136,11 @@ def add_parser(sub) -> None:
         "head's training types; slower)",
     )
     det.add_argument("--batch-size", type=int, default=8)
+    det.add_argument(
+        "--engine",
+        choices=[AUTO, *ENGINES],
+        help="what runs the backbone and probe (default: $TOMMER_ENGINE, else auto: picked per CPU)",
+    )
     det.add_argument("--html", metavar="PATH", help="also write an HTML view: highlights, scores, heatmaps")
     det.add_argument("--html-limit", type=int, default=100, help="at most N texts in the --html page")
     det.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

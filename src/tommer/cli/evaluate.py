@@ -7,8 +7,6 @@ import argparse
 from ..core.decoding import DEFAULT_DECODING
 from ..core.layout import DEFAULT_MODEL
 from ..errors import TommerError
-from ..evaluation.evaluation import run_eval
-from ..evaluation.typed_eval import run_typed_eval
 from .common import command_line, logger
 
 TYPED_ONLY = ("supervised", "zero_shot", "lm_labels")  # options read only by --typed
@@ -32,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     _refuse(args, TYPED_ONLY, "only apply with --typed")
 
     log = logger(args)
+    from ..evaluation.evaluation import run_eval
+
     report = run_eval(
         model=args.model,
         data_root=args.data_root,
@@ -63,6 +63,8 @@ def run_typed(args: argparse.Namespace) -> int:
             raise TommerError(f"--supervised takes BENCHMARK=MODEL_DIR, not {item!r}")
         supervised.append((name, model_dir))
     zero_shot = [b.strip() for b in args.zero_shot.split(",") if b.strip()] if args.zero_shot else []
+    from ..evaluation.typed_eval import run_typed_eval
+
     report = run_typed_eval(
         model=args.model,
         supervised=supervised,

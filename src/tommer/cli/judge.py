@@ -6,12 +6,13 @@ import argparse
 
 from ..core.decoding import DECODERS, DEFAULT_DECODING
 from ..core.layout import DEFAULT_MODEL
-from ..evaluation.judge import run_judge
 from .common import command_line, logger
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tommer judge``."""
+    from ..evaluation.judge import run_judge
+
     report = run_judge(
         backend=args.backend,
         judge_model=args.judge_model,

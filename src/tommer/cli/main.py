@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import TommerError
+from ..errors import Stopped, TommerError
 from . import compare, detect, evaluate, judge, serve, train, train_types
 
 COMMANDS = (detect, serve, train, evaluate, train_types, judge, compare)  # --help order
@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
+    except Stopped as err:  # SIGTERM / SIGINT: the last whole chunk is written
+        print(f"tommer: {err}", file=sys.stderr)
+        return 128 + err.signum
     except TommerError as err:
         print(f"tommer: error: {err}", file=sys.stderr)
         return 2

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 
 from ..core.layout import DEFAULT_MODEL
-from ..integrations.server import serve
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tommer serve`` (until Ctrl-C)."""
+    from ..integrations.server import serve
+
     serve(args.model, args.host, args.port, max_body_bytes=args.max_body)
     return 0
 

@@ -6,26 +6,26 @@ import argparse
 import json
 import time
 
-from ..core.backbone import DEFAULT_BACKBONE, Backbone
+from ..core.config import ProbeConfig
 from ..core.layout import resolve_model_dir
-from ..core.probe import ProbeConfig
+from ..core.sources import DEFAULT_BACKBONE
 from ..data.readers import read_annotated
 from ..errors import TommerError
-from ..training.training import (
-    TrainConfig,
-    add_teacher_spans,
-    build_detector,
-    encode_corpus,
-    evaluate,
-    split_holdout,
-    train_probe,
-)
-from ..typed.detector import MentionDetector
 from .common import command_line, logger
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``tommer train``."""
+    """Run ``tommer train`` (torch and the training loop are imported here, not for every command)."""
+    from ..core.backbone import Backbone
+    from ..training.training import (
+        TrainConfig,
+        build_detector,
+        encode_corpus,
+        evaluate,
+        split_holdout,
+        train_probe,
+    )
+
     docs = [d for path in args.data for d in read_annotated(path)]
     if not docs:
         raise TommerError(f"no annotated texts in {', '.join(args.data)}")
@@ -117,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _add_teacher_spans(args: argparse.Namespace, backbone, train, log):
     """Self-distillation: add the teacher's confident spans to the training labels."""
+    from ..training.training import add_teacher_spans
+    from ..typed.detector import MentionDetector
+
     teacher = MentionDetector.from_pretrained(resolve_model_dir(args.teacher), backbone=backbone)
     if teacher.config.layer != backbone.layer or teacher.probe.config.hidden_size != backbone.hidden_size:
         raise TommerError(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from ..core.layout import DEFAULT_MODEL
-from ..training.type_training import TypeTrainConfig, run_train_types
 from .common import command_line, logger
 
 
@@ -22,6 +21,8 @@ def _layer_list(value: str) -> list[int]:
 
 def training_options(args: argparse.Namespace) -> dict:
     """The options of :func:`~tommer.training.type_training.prepare_type_training` from the command line."""
+    from ..training.type_training import TypeTrainConfig
+
     config = TypeTrainConfig(
         epochs=args.epochs,
         lr=args.lr,
@@ -54,6 +55,8 @@ def training_options(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tommer train-types``."""
+    from ..training.type_training import run_train_types
+
     run_train_types(
         out=args.out,
         head_only=args.head_only,

@@ -1,11 +1,29 @@
-"""DetectorConfig: everything a saved detector's ``config.json`` holds (backbone, layer, probe, windows)."""
+"""DetectorConfig: everything a saved detector's ``config.json`` holds (backbone, layer, probe, windows);
+ProbeConfig, the probe's shape. No torch: the ONNX engine reads these too."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from ..errors import ConfigError
-from .probe import ProbeConfig
+
+
+@dataclass
+class ProbeConfig:
+    """Hyper-parameters that define a probe's shape and masks."""
+
+    hidden_size: int
+    rank: int = 64
+    cosine: bool = False
+    max_span_tokens: int = 32
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ProbeConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 @dataclass
@@ -49,4 +67,4 @@ class DetectorConfig:
         )
 
 
-__all__ = ["DetectorConfig"]
+__all__ = ["DetectorConfig", "ProbeConfig"]

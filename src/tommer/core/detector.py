@@ -1,34 +1,40 @@
 """ProbeDetector: text → tokens → layer-L hidden states → span scores → mentions.
 
 The pipeline is three small steps, each replaceable:
-``preprocess`` (tokenize, cut windows), ``forward`` (backbone + probe on a batch of windows)
-and ``postprocess`` (gather candidate spans per text, decode, map to character offsets).
+``preprocess`` (tokenize, cut windows), ``forward`` (the engine: backbone + probe on a batch of
+windows) and ``postprocess`` (gather candidate spans per text, decode, map to character offsets).
 Mentions come back untyped; :class:`tommer.typed.detector.MentionDetector` (what ``tommer.load``
-returns) adds the optional type head on top of this class.
+returns for a model with a type head, or on the torch engine) adds the optional type head on top.
+
+The forward step is an :class:`~tommer.core.engines.Engine` (``torch``, ``onnx``, ``onnx-int8``; picked
+per CPU unless ``engine=`` or ``$TOMMER_ENGINE`` names one). This module imports no torch: with the
+ONNX engine, untyped detection runs on onnxruntime, tokenizers and numpy. The torch modules
+(:attr:`ProbeDetector.backbone`, :attr:`ProbeDetector.probe`) are loaded on first use, by what needs
+them (type heads, training, the heatmaps, :meth:`ProbeDetector.window_states`): those methods import
+torch inside their bodies, the optional heavy path of an ONNX-engine detector.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
-from safetensors.torch import load_file, save_file
 
 from ..data.mention import Mention
-from ..errors import ConfigError, ModelNotFoundError
-from .backbone import Backbone
+from ..errors import ConfigError, ModelNotFoundError, TommerError
 from .config import DetectorConfig
 from .decoding import DEFAULT_DECODING, Span, candidates, check_options, get_decoder
-from .echo import collate_echo, split_echo
+from .engines import AUTO, ENV, ONNX_ENGINES, Engine, resolve_engine
 from .layout import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, resolve_model_dir
 from .modelcard import render_card
 from .outputs import format_mentions
-from .probe import ToMMeRProbe
-from .windows import Encoding, Window, encode, make_windows
+from .windows import Encoding, Window, collate_arrays, make_windows
+
+log = logging.getLogger(__name__)
 
 
 def batches(windows: Sequence[Window], batch_size: int) -> Iterable[list[Window]]:
@@ -38,18 +44,13 @@ def batches(windows: Sequence[Window], batch_size: int) -> Iterable[list[Window]
         yield ordered[k : k + batch_size]
 
 
-def collate(
-    windows: Sequence[Window], encodings: Sequence[Encoding], bos_id: int, pad_id: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded input ids (BOS first) and attention mask for a batch of windows."""
-    seq = max(w.length for w in windows)
-    ids = torch.full((len(windows), seq), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(windows), seq), dtype=torch.long)
-    for row, w in enumerate(windows):
-        ids[row, 0] = bos_id
-        ids[row, 1 : w.length] = torch.from_numpy(encodings[w.doc].ids[w.start : w.stop])
-        mask[row, : w.length] = 1
-    return ids, mask
+def collate(windows: Sequence[Window], encodings: Sequence[Encoding], bos_id: int, pad_id: int):
+    """Right-padded input ids (BOS first) and attention mask for a batch of windows, as torch tensors
+    (:func:`~tommer.core.windows.collate_arrays` gives numpy arrays)."""
+    import torch  # the torch paths only (training, type heads)
+
+    ids, mask = collate_arrays(windows, encodings, bos_id, pad_id)
+    return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
 def window_spans(window: Window, encoding: Encoding, probs: np.ndarray, threshold: float) -> list[Span]:
@@ -78,38 +79,126 @@ def spans_to_mentions(text: str, encoding: Encoding, spans: Iterable[Span]) -> l
 
 
 class ProbeDetector:
-    """A frozen backbone truncated at layer L plus a trained ToMMeR probe (untyped mentions)."""
+    """A frozen backbone truncated at layer L plus a trained ToMMeR probe (untyped mentions).
 
-    def __init__(self, config: DetectorConfig, backbone: Backbone, probe: ToMMeRProbe) -> None:
+    ``engine`` runs untyped detection (default: a torch engine on ``backbone`` and ``probe``). A
+    detector may be built with an engine only (:meth:`from_pretrained` with an ONNX engine): its
+    ``backbone`` (from ``config``) and ``probe`` (from ``weights``, its ``model.safetensors``) are then
+    loaded in torch on first use.
+    """
+
+    def __init__(
+        self,
+        config: DetectorConfig,
+        backbone=None,
+        probe=None,
+        engine: Engine | None = None,
+        weights: str | os.PathLike | None = None,
+    ) -> None:
         self.config = config
-        self.backbone = backbone
-        self.probe = probe.eval()
+        self._backbone = backbone
+        self._probe = probe.eval() if probe is not None else None
+        self._engine = engine
+        self._weights = Path(weights) if weights is not None else None
+
+    # -- the torch modules (loaded on first use by an ONNX-engine detector) --------------
+    @property
+    def backbone(self):
+        """The torch :class:`~tommer.core.backbone.Backbone` (loaded on first use if the detector was
+        built with another engine: type heads, training and the heatmaps read its states)."""
+        if self._backbone is None:
+            from .engines.torch_engine import load_backbone
+
+            self._backbone = load_backbone(self.config)
+        return self._backbone
+
+    @backbone.setter
+    def backbone(self, backbone) -> None:
+        self._backbone = backbone
+        if getattr(self._engine, "backbone", None) is not None:  # a torch engine follows the new one
+            self._engine = None
+
+    @property
+    def probe(self):
+        """The torch :class:`~tommer.core.probe.ToMMeRProbe` (loaded on first use, as :attr:`backbone`)."""
+        if self._probe is None:
+            from .engines.torch_engine import load_probe
+
+            if self._weights is None:
+                raise ConfigError("this detector has no probe weights to load")
+            self._probe = load_probe(self._weights, self.config)
+        return self._probe
+
+    @probe.setter
+    def probe(self, probe) -> None:
+        self._probe = probe.eval()
+        if getattr(self._engine, "probe", None) is not None:
+            self._engine = None
+
+    @property
+    def engine(self) -> Engine:
+        """What runs untyped detection (:mod:`tommer.core.engines`); ``engine.name`` says which."""
+        if self._engine is None:
+            from .engines.torch_engine import TorchEngine
+
+            self._engine = TorchEngine(self.backbone, self.probe, self.config.layer)
+        return self._engine
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, backbone: Backbone | None = None):
-        """Load a detector saved with :meth:`save_pretrained` (or a packaged model name)."""
+    def from_pretrained(cls, path: str | os.PathLike, backbone=None, engine: str | None = None):
+        """Load a detector saved with :meth:`save_pretrained` (or a packaged model name).
+
+        ``engine``: ``torch``, ``torch-fp32``, ``torch-bf16``, ``onnx``, ``onnx-int8`` or ``auto``
+        (default: ``$TOMMER_ENGINE``, else ``auto``: see :func:`tommer.core.engines.auto_engine`). An
+        ONNX engine's export is built once into the user cache (a minute for the default model). When
+        ``auto`` picks ONNX and the export fails, the detector falls back to torch with a warning.
+        """
         directory = resolve_model_dir(path)
         try:
             config = DetectorConfig.from_dict(json.loads((directory / CONFIG_NAME).read_text()))
         except (KeyError, ValueError) as err:
             raise ModelNotFoundError(f"{directory / CONFIG_NAME} is not a tommer config: {err}") from None
-        probe = ToMMeRProbe(config.probe)
-        probe.load_state_dict(load_file(str(directory / WEIGHTS_NAME)))
+        name = resolve_engine(engine)
+        weights = directory / WEIGHTS_NAME
+        if name in ONNX_ENGINES:
+            from .engines.build import load_onnx_engine
+
+            try:
+                runner = load_onnx_engine(directory, config, name)
+            except Exception as err:  # auto: any export failure falls back to torch
+                explicit = engine is not None or os.environ.get(ENV, AUTO).strip().lower() != AUTO
+                if explicit:
+                    if isinstance(err, TommerError):
+                        raise
+                    raise TommerError(f"the {name} engine failed for {directory}: {err}") from err
+                log.warning("the %s engine failed for %s (%s): using torch", name, directory, err)
+            else:  # subclasses keep their own __init__: the engine is attached after it
+                detector = cls(config, backbone, None)
+                detector._engine, detector._weights = runner, weights
+                return detector
+        from .engines.torch_engine import load_backbone, load_probe  # the torch engine
+
         if backbone is None:  # a type head's deeper layers are loaded on its first call
-            backbone = Backbone.load(config.backbone, config.layer)
-        return cls(config, backbone, probe)
+            backbone = load_backbone(config, "torch" if name in ONNX_ENGINES else name)
+        detector = cls(config, backbone, load_probe(weights, config))
+        detector._weights = weights
+        return detector
 
     def load_layers(self, depth: int) -> None:
         """Make the backbone hold its first ``depth`` layers (reloaded once if it holds fewer);
         untyped detection keeps running only the probe's layers."""
         if self.backbone.depth < depth:
+            from .backbone import Backbone
+
             self.backbone = Backbone.load(
                 self.config.backbone, self.config.layer, dtype=self.backbone.dtype, depth=depth
             )
 
     def save_pretrained(self, path: str | os.PathLike) -> Path:
         """Write ``config.json``, ``model.safetensors`` and a ``README.md`` model card."""
+        from safetensors.torch import save_file
+
         directory = Path(path)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
@@ -121,52 +210,57 @@ class ProbeDetector:
     # -- pipeline -----------------------------------------------------------------------
     def preprocess(self, texts: Sequence[str]) -> tuple[list[Encoding], list[Window]]:
         """Tokenize texts and cut them into overlapping windows."""
-        encodings = [encode(self.backbone.tokenizer, t) for t in texts]
+        encodings = [self.engine.encode(t) for t in texts]
         windows: list[Window] = []
         for doc, enc in enumerate(encodings):
             if len(enc):
                 windows += make_windows(doc, len(enc), self.config.max_tokens, self.config.context)
         return encodings, windows
 
-    @torch.inference_mode()
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
-        """Span probabilities (B, T_end, T_start) for a padded batch (plain input, not echo)."""
-        hidden = self.backbone.hidden_states(ids, mask)
-        return self.probe_probs(hidden, mask)
+    def forward(self, ids, mask) -> np.ndarray:
+        """Span probabilities (B, T_end, T_start) for a padded batch (arrays or CPU tensors)."""
+        return self.engine.span_probabilities(np.asarray(ids), np.asarray(mask))
 
-    @torch.inference_mode()
     def window_states(
         self,
         batch: Sequence[Window],
         encodings: Sequence[Encoding],
         head_echo: bool = False,
         head_layers: Sequence[int] | None = None,
-    ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+    ):
         """(probe states, the states of each of ``head_layers``, mask) of a batch of windows, in one
-        backbone pass.
+        torch backbone pass.
 
         ``head_layers`` (default: the probe's layer) are the layers a head on top of the probe reads
         (a type head, :mod:`tommer.typed`); with ``head_echo`` echo input is fed: the probe reads its
         first copy (the plain pass), the head its second.
         """
+        import torch  # hidden states are the torch path (type heads, heatmaps, training)
+
+        from .echo import collate_echo, split_echo
+
         bos, pad = self.backbone.bos_id, self.backbone.pad_id
         layer = self.config.layer
         head_layers = list(head_layers or [layer])
         ids, mask = (collate_echo if head_echo else collate)(batch, encodings, bos, pad)
-        if head_layers == [layer]:
-            probe_states = self.backbone.hidden_states(ids, mask, layer)
-            parts = [probe_states]
-        else:
-            probe_states, *parts = self.backbone.hidden_states_at(ids, mask, [layer, *head_layers])
-        if head_echo:
-            same = parts[0] is probe_states  # the head reads the probe's layer: split it once
-            probe_states, echoed, mask = split_echo(probe_states, batch)
-            parts = [echoed] if same else [split_echo(x, batch)[1] for x in parts]
+        with torch.inference_mode():
+            if head_layers == [layer]:
+                probe_states = self.backbone.hidden_states(ids, mask, layer)
+                parts = [probe_states]
+            else:
+                probe_states, *parts = self.backbone.hidden_states_at(ids, mask, [layer, *head_layers])
+            if head_echo:
+                same = parts[0] is probe_states  # the head reads the probe's layer: split it once
+                probe_states, echoed, mask = split_echo(probe_states, batch)
+                parts = [echoed] if same else [split_echo(x, batch)[1] for x in parts]
         return probe_states, parts, mask
 
-    @torch.inference_mode()
-    def probe_probs(self, hidden: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
-        return self.probe.probabilities(hidden, mask)
+    def probe_probs(self, hidden, mask) -> np.ndarray:
+        """The probe's span probabilities on torch hidden states (see :meth:`window_states`)."""
+        import torch
+
+        with torch.inference_mode():
+            return self.probe.probabilities(hidden, mask)
 
     def postprocess(
         self,
@@ -188,9 +282,10 @@ class ProbeDetector:
         threshold = self.config.threshold if threshold is None else threshold
         encodings, windows = self.preprocess(texts)
         spans: list[list[Span]] = [[] for _ in texts]
+        engine = self.engine
         for batch in batches(windows, batch_size):
-            hidden, _, mask = self.window_states(batch, encodings)
-            probs = self.probe_probs(hidden, mask)
+            ids, mask = collate_arrays(batch, encodings, engine.bos_id, engine.pad_id)
+            probs = engine.span_probabilities(ids, mask)
             for row, w in enumerate(batch):
                 spans[w.doc] += window_spans(w, encodings[w.doc], probs[row], threshold)
         return encodings, spans
@@ -202,14 +297,21 @@ class ProbeDetector:
         decoding: str = DEFAULT_DECODING,
         batch_size: int = 8,
         output: str = "mentions",
+        **typed_options,
     ) -> list[Mention] | list[list[Mention]] | list[dict] | list[list[dict]]:
         """Mentions of one text (a list), or of each text in a list (a list of lists).
 
         ``threshold`` defaults to the model's own (``config.threshold``, chosen on dev data
         for the shipped model; 0.5 for a newly trained one). ``output``: ``mentions``
         (:class:`Mention` objects), ``dicts`` (``Mention.to_dict()``) or ``pipeline`` (Hugging
-        Face ``token-classification`` dicts, see :mod:`tommer.core.outputs`).
+        Face ``token-classification`` dicts, see :mod:`tommer.core.outputs`). Typed options
+        (``labels``, ``context``, ...) need a type head: here they are an error.
         """
+        if typed_options:
+            raise ConfigError(
+                f"{', '.join(sorted(typed_options))}: typed call options, and this model has no type head "
+                "(train one with `tommer train-types`, or load a typed model)"
+            )
         batch, single = self.check_call(texts, threshold, decoding, batch_size, output)
         encodings, spans = self.predict_spans(batch, threshold, batch_size)
         return self.format_output(self.postprocess(batch, encodings, spans, decoding), output, single)

@@ -27,3 +27,11 @@ def resolve_model_dir(path: str | os.PathLike) -> Path:
             f"shipped models: {', '.join(shipped) or 'none'})"
         )
     return directory
+
+
+HEAD_CONFIG_NAME = "types.json"
+"""A type head's config next to the probe (``tommer.typed.type_head.HEAD_CONFIG``): a directory with
+one loads as a typed detector."""
+
+# the shipped untyped probe of each backbone preset (``tommer compare`` compares them)
+BACKBONE_MODELS = ("smollm2-135m", "gemma3-270m", "qwen2.5-0.5b", "minilm-l6")

@@ -15,30 +15,12 @@ row i (over starts j' > j, masked entries counting as 0).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-
 import torch
 from torch import nn
 
+from .config import ProbeConfig  # noqa: F401  (re-exported)
+
 NEG_LOGIT = -1e4
-
-
-@dataclass
-class ProbeConfig:
-    """Hyper-parameters that define a probe's shape and masks."""
-
-    hidden_size: int
-    rank: int = 64
-    cosine: bool = False
-    max_span_tokens: int = 32
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ProbeConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def span_mask(attention_mask: torch.Tensor, max_span_tokens: int) -> torch.Tensor:

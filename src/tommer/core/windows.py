@@ -9,6 +9,7 @@ and a following token (needed by the ``e_{i+1}`` feature).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,13 +71,22 @@ def readable(text: str) -> str:
 
 def encode(tokenizer, text: str) -> Encoding:
     """Tokenize without special tokens; offsets exclude the whitespace a token carries. Characters
-    that are not text are read as a space or U+FFFD (:func:`readable`); offsets index ``text``."""
+    that are not text are read as a space or U+FFFD (:func:`readable`); offsets index ``text``.
+
+    ``tokenizer`` is a Hugging Face tokenizer (``transformers``) or a ``tokenizers.Tokenizer`` (the
+    same ``tokenizer.json``, what the ONNX engine loads without transformers): same ids and offsets.
+    """
     text = readable(text)
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    ids = np.asarray(enc["input_ids"], dtype=np.int64)
+    if hasattr(tokenizer, "encode_batch"):  # tokenizers.Tokenizer
+        enc = tokenizer.encode(text, add_special_tokens=False)
+        raw_ids, offsets = enc.ids, enc.offsets
+    else:
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        raw_ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    ids = np.asarray(raw_ids, dtype=np.int64)
     starts = np.empty(len(ids), dtype=np.int64)
     ends = np.empty(len(ids), dtype=np.int64)
-    for k, (s, e) in enumerate(enc["offset_mapping"]):
+    for k, (s, e) in enumerate(offsets):
         starts[k], ends[k] = trim_span(text, s, e)
     return Encoding(ids, starts, ends, *word_boundaries(text, starts, ends))
 
@@ -113,6 +123,20 @@ def make_windows(doc: int, n_tokens: int, max_tokens: int, context: int) -> list
         if stop == n_tokens:
             return windows
         start = own_to - context
+
+
+def collate_arrays(
+    windows: Sequence[Window], encodings: Sequence[Encoding], bos_id: int, pad_id: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Right-padded input ids (BOS first) and attention mask (both int64) for a batch of windows."""
+    seq = max(w.length for w in windows)
+    ids = np.full((len(windows), seq), pad_id, dtype=np.int64)
+    mask = np.zeros((len(windows), seq), dtype=np.int64)
+    for row, w in enumerate(windows):
+        ids[row, 0] = bos_id
+        ids[row, 1 : w.length] = encodings[w.doc].ids[w.start : w.stop]
+        mask[row, : w.length] = 1
+    return ids, mask
 
 
 def token_spans_for(encoding: Encoding, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

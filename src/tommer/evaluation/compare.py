@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import combinations
 from pathlib import Path
 
+from ..core.layout import BACKBONE_MODELS
 from ..data.metrics import pct
 from ..errors import ConfigError, TommerError
 from ..typed.detector import MentionDetector
@@ -23,7 +24,7 @@ from .evaluation import BENCHMARKS, evaluate_benchmarks, load_benchmark, tommer_
 
 Spans = Iterable[tuple[int, int]]
 
-DEFAULT_MODELS = ("smollm2-135m", "gemma3-270m", "qwen2.5-0.5b", "minilm-l6")
+DEFAULT_MODELS = BACKBONE_MODELS
 COMMAND = "tommer compare --limit 50"
 
 

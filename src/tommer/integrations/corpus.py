@@ -19,8 +19,10 @@ from __future__ import annotations
 import gzip
 import itertools
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -32,7 +34,7 @@ from tqdm.auto import tqdm
 
 from ..data import jsonl
 from ..data.readers import is_gzip, iter_lines, parse_json_object
-from ..errors import ConfigError, DataFormatError
+from ..errors import ConfigError, DataFormatError, OutputError, Stopped
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 BLOCK = 1 << 20
@@ -171,9 +173,15 @@ class _Sink:
         if self.gzip:
             data = gzip.compress(data, mtime=0)  # one complete member per chunk
         view = memoryview(data)
-        while view:
-            view = view[self.handle.write(view) :]
-        os.fsync(self.handle.fileno())
+        try:
+            while view:
+                view = view[self.handle.write(view) :]
+            os.fsync(self.handle.fileno())
+        except OSError as err:  # full disk, file size limit: the chunk may be torn
+            raise OutputError(
+                f"cannot write {self.path}: {err.strerror or err}; it holds whole records up to the "
+                "last chunk written (a torn end is repaired by --resume, which continues the run)"
+            ) from None
 
     def close(self) -> None:
         if self.handle is not None:
@@ -274,6 +282,32 @@ def _scan_input(input_path: Path, output_path: Path | None, done: int) -> int:
     return sum(1 for _ in records) + done
 
 
+class _SignalStop:
+    """SIGTERM and a first SIGINT ask the run to stop after the chunk being written (a second
+    SIGINT interrupts at once). Handlers are installed from the main thread only."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.saved: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            self.saved = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum is not None else ""
+
+    def _handle(self, signum: int, frame) -> None:
+        if signum == signal.SIGINT and self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def restore(self) -> None:
+        for s, handler in self.saved.items():
+            signal.signal(s, handler)
+
+
 def stream_corpus(
     detector: Any,
     plan: CorpusPlan,
@@ -309,6 +343,7 @@ def stream_corpus(
         mininterval=0.5 if sys.stderr.isatty() else 10.0,
         smoothing=0.1,
     )
+    stop = _SignalStop()
     try:
         indexed = enumerate(iter_records(plan.input_path))
         for _, group in itertools.groupby(indexed, key=lambda item: item[0] // chunk_size):
@@ -324,11 +359,15 @@ def stream_corpus(
             sink.write(lines)
             written += len(lines)
             bar.update(len(lines))
+            if stop.signum is not None:
+                where = f" in {plan.output_path}; continue with --resume" if plan.output_path else ""
+                raise Stopped(stop.signum, f"stopped by {stop.name}: {done + written} records{where}")
     except KeyboardInterrupt:
         if plan.output_path is not None:
             log(f"interrupted: {done + written} records in {plan.output_path}; continue with --resume")
         raise
     finally:
+        stop.restore()
         bar.close()
         sink.close()
     run = CorpusRun(total, done, written, time.perf_counter() - start)

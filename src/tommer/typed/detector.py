@@ -47,10 +47,12 @@ class MentionDetector(ProbeDetector):
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, backbone: Backbone | None = None):
+    def from_pretrained(
+        cls, path: str | os.PathLike, backbone: Backbone | None = None, engine: str | None = None
+    ):
         """Load a detector saved with :meth:`save_pretrained` (or a packaged model name), with its
-        type head when the directory has one."""
-        detector = super().from_pretrained(path, backbone)
+        type head when the directory has one (``engine``: see ``ProbeDetector.from_pretrained``)."""
+        detector = super().from_pretrained(path, backbone, engine)
         detector.type_head = load_head(resolve_model_dir(path))
         return detector
 

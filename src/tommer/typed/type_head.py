@@ -32,9 +32,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
+from ..core.engines.torch_engine import read_weights
 from ..core.windows import encode
 from ..errors import ConfigError, ModelNotFoundError
 
@@ -448,8 +449,6 @@ def load_head(directory: str | Path) -> TypeHead | None:
     except (TypeError, ValueError) as err:
         raise ModelNotFoundError(f"{directory / HEAD_CONFIG} is not a type head config: {err}") from None
     head = TypeHead(config)
-    try:
-        head.load_state_dict({k: v.float() for k, v in load_file(str(directory / HEAD_WEIGHTS)).items()})
-    except RuntimeError as err:
-        raise ModelNotFoundError(f"{directory / HEAD_WEIGHTS} does not match {HEAD_CONFIG}: {err}") from None
+    state = read_weights(directory / HEAD_WEIGHTS, head.state_dict())  # names and shapes checked
+    head.load_state_dict({k: v.float() for k, v in state.items()})
     return head.eval()

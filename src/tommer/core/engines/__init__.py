@@ -1,0 +1,132 @@
+"""Inference engines: a batch of padded windows (ids, mask) → span probabilities, one small interface.
+
+An :class:`Engine` tokenizes (:meth:`Engine.encode`) and runs the truncated backbone plus the probe
+(:meth:`Engine.span_probabilities`); the detector does the rest (windows, decoding, offsets) in numpy.
+
+- ``torch``: the backbone in :func:`tommer.core.backbone.default_dtype` (bf16 where the CPU computes it
+  natively, else fp32), the probe in fp32 (:mod:`.torch_engine`); ``torch-fp32`` / ``torch-bf16`` force
+  the dtype. The reference for the others is ``torch-fp32``.
+- ``onnx``: backbone and probe exported once into one ONNX graph (fp32) that returns span logits, run by
+  ONNX Runtime; the tokenizer is ``tokenizers`` on the exported ``tokenizer.json`` (:mod:`.onnx_engine`).
+  Once the export is in the cache, this engine imports neither torch nor transformers.
+- ``onnx-int8``: the same graph with the backbone's weights quantised to int8
+  (``onnxruntime.quantization.quantize_dynamic``; the probe stays fp32).
+
+The engine is picked per CPU (``auto``, :func:`auto_engine`) unless ``TOMMER_ENGINE`` or an ``engine=``
+argument names one. The auto rule comes from ``scripts/engine_agreement.py`` (``results/engines.md``):
+an engine is eligible only when its mentions agree with ``torch-fp32`` on dev data (DICE >= 0.99) and
+pooled dev recall moves by at most 0.5 points; among those, the fastest on each kind of CPU is chosen.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ...errors import ConfigError
+from ..windows import Encoding
+
+ENV = "TOMMER_ENGINE"
+AUTO = "auto"
+ENGINES = ("torch", "torch-fp32", "torch-bf16", "onnx", "onnx-int8")
+ONNX_ENGINES = ("onnx", "onnx-int8")
+ENGINE_VERSION = 2  # 2: the completion marker lists every file's SHA-256
+"""Part of every export's cache key: bump it when the exported graph changes."""
+
+
+class Engine(Protocol):
+    """What the detector needs from an engine."""
+
+    name: str  # one of ENGINES (torch: the dtype it runs, e.g. "torch-bf16")
+    bos_id: int  # the token opening each window
+    pad_id: int
+
+    def encode(self, text: str) -> Encoding:
+        """A text's tokens with character offsets (no special tokens)."""
+        ...
+
+    def span_probabilities(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Span probabilities (B, T_end, T_start), float64, for right-padded int64 ids and mask (B, T);
+        0 where a span is not valid (start after end, too long, BOS or padding)."""
+        ...
+
+
+def cpu_flags() -> set[str]:
+    """This CPU's feature flags (empty where ``/proc/cpuinfo`` is unreadable)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    return set(line.partition(":")[2].split())
+
+
+def native_bf16() -> bool:
+    """Whether the CPU computes bf16 natively (AVX512-BF16 or AMX), without importing torch."""
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+def onnx_available() -> bool:
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def auto_engine() -> str:
+    """The engine for this CPU (the rule measured by ``scripts/engine_agreement.py``).
+
+    With native bf16, ``torch`` (bf16: oneDNN's bf16 kernels). Without it torch runs fp32, and ``onnx``
+    (ORT fp32: the same numbers up to float rounding, and no torch import once exported) is used.
+    ``onnx-int8`` is never picked: dynamic int8 quantises activations per tensor, and the BOS state's
+    huge norm leaves the other tokens' states few levels, so its mentions drift from fp32 (DICE well
+    below 0.99 in the smoke runs); it stays available by name. Re-check this rule against
+    ``results/engines.md`` (the script says whether ``auto`` picked an eligible engine) when it changes.
+    """
+    if native_bf16() or not onnx_available():
+        return "torch"
+    return "onnx"
+
+
+def resolve_engine(name: str | None = None) -> str:
+    """The engine to use: ``name`` if given, else ``$TOMMER_ENGINE``, else ``auto`` (:func:`auto_engine`)."""
+    source = "engine"
+    if name is None:
+        name, source = os.environ.get(ENV) or AUTO, ENV
+    if not isinstance(name, str):
+        raise ConfigError(f"{source} must be a string naming an engine, not {type(name).__name__}")
+    wanted = name.strip().lower()
+    if wanted == AUTO:
+        return auto_engine()
+    if wanted not in ENGINES:
+        raise ConfigError(f"unknown {source} {name!r}: choose one of {AUTO}, {', '.join(ENGINES)}")
+    if wanted in ONNX_ENGINES and not onnx_available():
+        raise ConfigError(f"engine {wanted!r} needs ONNX Runtime: pip install onnxruntime onnx onnxscript")
+    return wanted
+
+
+def thread_count() -> int:
+    """Threads an engine may use: ``$OMP_NUM_THREADS`` if set, else the CPUs this process may run on."""
+    try:
+        allowed = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        allowed = os.cpu_count() or 1
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    return min(allowed, int(env)) if env.isdigit() and int(env) > 0 else allowed
+
+
+__all__ = [
+    "AUTO",
+    "ENGINES",
+    "ENGINE_VERSION",
+    "ENV",
+    "ONNX_ENGINES",
+    "Engine",
+    "auto_engine",
+    "cpu_flags",
+    "native_bf16",
+    "onnx_available",
+    "resolve_engine",
+    "thread_count",
+]

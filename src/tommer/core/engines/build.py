@@ -1,0 +1,122 @@
+"""Find or build a detector's ONNX export in the user cache, and load the engine that runs it.
+
+Layout and cache key: :mod:`.onnx_engine`. The fp32 export (:mod:`.onnx_export`, torch) and the int8
+copy (``onnxruntime.quantization``, onnx) are one-off builds, imported only when a file is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from ...errors import ConfigError, ModelFileError
+from ..config import DetectorConfig
+from ..layout import WEIGHTS_NAME
+from ..sources import cache_root, is_sealed, resolve_source, seal
+from . import ENGINE_VERSION
+from .onnx_engine import COMPLETE, FILES, META, MODEL_FP32, MODEL_INT8, OnnxEngine
+
+log = logging.getLogger(__name__)
+
+
+def _source_id(backbone: str) -> dict:
+    path = resolve_source(backbone).resolve()
+    stat = (path / "config.json" if path.is_dir() else path).stat()
+    return {"path": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def export_key(model_dir: Path, config: DetectorConfig) -> str:
+    """The cache key of a detector's export (see the module docstring)."""
+    digest = hashlib.sha256()
+    digest.update(
+        json.dumps(
+            {
+                "engine_version": ENGINE_VERSION,
+                "backbone": config.backbone,
+                "source": _source_id(config.backbone),
+                "layer": config.layer,
+                "probe": config.probe.to_dict(),
+            },
+            sort_keys=True,
+        ).encode()
+    )
+    weights = Path(model_dir) / WEIGHTS_NAME
+    if not weights.is_file():
+        raise ModelFileError(f"{weights} is missing")
+    with weights.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def export_dir(model_dir: Path, config: DetectorConfig) -> Path:
+    """Where a detector's export is (or will be) in the cache."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(model_dir).resolve().name) or "model"
+    return cache_root() / "engines" / f"{name}-L{config.layer}-{export_key(model_dir, config)}"
+
+
+def is_complete(directory: Path) -> bool:
+    """A finished export whose files are unchanged (their SHA-256 against its marker)."""
+    return is_sealed(directory)
+
+
+def quantize_int8(directory: Path) -> Path:
+    """Write ``model.int8.onnx`` next to the fp32 export (once): the backbone's MatMul weights to int8
+    (dynamic quantisation: activations are quantised per call); the probe's nodes stay fp32."""
+    target = directory / MODEL_INT8
+    sealed = json.loads((directory / COMPLETE).read_text())["sha256"] if is_sealed(directory) else {}
+    if target.is_file() and MODEL_INT8 in sealed:
+        return target
+    from onnxruntime.quantization import QuantType, quantize_dynamic  # a one-off build (imports onnx)
+
+    meta = json.loads((directory / META).read_text())
+    fd, tmp_name = tempfile.mkstemp(prefix=MODEL_INT8 + ".tmp-", dir=directory)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))  # quantize_dynamic logs advice on the root logger
+    try:
+        quantize_dynamic(
+            directory / MODEL_FP32,
+            tmp,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul"],
+            nodes_to_quantize=meta["backbone_matmuls"],
+        )
+        os.replace(tmp, target)
+        seal(directory, meta["model_dir"])  # the marker now covers the int8 file too
+    finally:
+        root.setLevel(level)
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def ensure_export(model_dir: Path, config: DetectorConfig, engine: str = "onnx") -> Path:
+    """The export directory of a detector for ``engine`` (``onnx`` or ``onnx-int8``), built if missing."""
+    if engine not in FILES:
+        raise ConfigError(f"not an ONNX engine: {engine!r}")
+    directory = export_dir(model_dir, config)
+    if not is_complete(directory):
+        if directory.exists():  # interrupted, truncated or corrupted since: built again
+            log.warning("the ONNX export %s is incomplete or corrupted: exporting again", directory)
+        from .onnx_export import export_detector  # the one-off export needs torch (heavy path)
+
+        export_detector(model_dir, config, directory)
+    if engine == "onnx-int8":
+        quantize_int8(directory)
+    return directory
+
+
+def load_onnx_engine(model_dir: Path, config: DetectorConfig, engine: str = "onnx") -> OnnxEngine:
+    """The ONNX engine of a saved detector directory, its export built into the cache if missing."""
+    return OnnxEngine(ensure_export(Path(model_dir), config, engine), engine)
+
+
+__all__ = ["ensure_export", "export_dir", "export_key", "is_complete", "load_onnx_engine", "quantize_int8"]

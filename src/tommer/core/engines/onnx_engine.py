@@ -1,0 +1,75 @@
+"""The ONNX Runtime engine: backbone + probe as one exported graph, tokenizer from ``tokenizers``.
+
+:func:`tommer.core.engines.build.load_onnx_engine` finds (or builds) a detector's export. The export
+lives in the user cache, ``<cache>/engines/<model>-L<layer>-<key>/``::
+
+    model.onnx        ids, mask -> span logits (fp32), built by :mod:`.onnx_export` (torch) once
+    model.int8.onnx   the same with int8 backbone weights (built on first use of ``onnx-int8``)
+    tokenizer.json    the backbone's tokenizer, for ``tokenizers.Tokenizer``
+    meta.json         BOS / padding ids, layer, what the export was built from
+
+The key hashes the probe's weights, the backbone's source (path, size, mtime), the layer, the probe's
+shape and :data:`~tommer.core.engines.ENGINE_VERSION`, so a retrained probe or a new engine version gets
+a new export. A directory is built under a temporary name and renamed, the int8 file written to a
+temporary file and renamed: a half-built export is never used. Once an export exists, this module runs
+it with numpy, onnxruntime and tokenizers only (no torch, no transformers).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..windows import Encoding, encode
+from . import thread_count
+
+MODEL_FP32 = "model.onnx"
+MODEL_INT8 = "model.int8.onnx"
+TOKENIZER = "tokenizer.json"
+META = "meta.json"
+COMPLETE = ".tommer-complete"
+FILES = {"onnx": MODEL_FP32, "onnx-int8": MODEL_INT8}
+
+
+class OnnxEngine:
+    """An export run by ONNX Runtime on the CPU (``threads``: default :func:`thread_count`)."""
+
+    def __init__(self, directory: Path, engine: str = "onnx", threads: int | None = None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.name = engine
+        self.directory = Path(directory)
+        self.meta = json.loads((self.directory / META).read_text())
+        self.bos_id = int(self.meta["bos_id"])
+        self.pad_id = int(self.meta["pad_id"])
+        self.tokenizer = Tokenizer.from_file(str(self.directory / TOKENIZER))
+        self.tokenizer.no_padding()  # as exported; a text is never padded nor truncated here
+        self.tokenizer.no_truncation()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or thread_count()
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(
+            str(self.directory / FILES[engine]), options, providers=["CPUExecutionProvider"]
+        )
+
+    def encode(self, text: str) -> Encoding:
+        return encode(self.tokenizer, text)
+
+    def span_logits(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Span logits (B, T_end, T_start), float32; ``NEG_LOGIT`` where a span is not valid."""
+        feed = {"input_ids": np.ascontiguousarray(ids, dtype=np.int64)}
+        feed["attention_mask"] = np.ascontiguousarray(mask, dtype=np.int64)
+        return self.session.run(["logits"], feed)[0]
+
+    def span_probabilities(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        logits = self.span_logits(ids, mask).astype(np.float64)
+        return np.exp(-np.logaddexp(0.0, -logits))  # sigmoid, without overflow at -1e4
+
+
+__all__ = ["COMPLETE", "FILES", "META", "MODEL_FP32", "MODEL_INT8", "TOKENIZER", "OnnxEngine"]

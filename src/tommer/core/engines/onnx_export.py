@@ -1,0 +1,198 @@
+"""Export a detector's truncated backbone and probe as one ONNX graph (ids, mask → span logits).
+
+Run once per detector into the user cache (:func:`~tommer.core.engines.onnx_engine.ensure_export`);
+it needs torch, transformers, onnx and onnxscript (``torch.onnx.export(dynamo=True)``). The backbone is
+loaded in fp32 (never fp16: the BOS state's norm is far beyond fp16's range in these models). The probe
+is rewritten with export-friendly ops (:class:`SpanLogits`: ONNX has no cummax / cummin), equal to
+:class:`~tommer.core.probe.ToMMeRProbe` on every valid span; the export is checked against the torch
+modules with ONNX Runtime before it is renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...errors import TommerError
+from ..config import DetectorConfig
+from ..layout import WEIGHTS_NAME
+from ..probe import NEG_LOGIT, ToMMeRProbe
+from ..sources import is_sealed, seal
+from . import ENGINE_VERSION
+from .onnx_engine import META, MODEL_FP32, TOKENIZER, OnnxEngine
+from .torch_engine import load_backbone, load_probe
+
+BACKBONE_SCOPE = "SpanLogits/model:"  # the backbone's nodes, by their export ``namespace``
+TOLERANCE = 1e-3  # largest |ONNX logit - torch logit| accepted on valid spans at export
+
+
+class SpanLogits(nn.Module):
+    """Backbone (truncated, fp32) + probe → span logits (B, T_end, T_start), ``NEG_LOGIT`` where invalid.
+
+    The probe's strict right min / max pools are computed as ``W - 1`` shifted minima / maxima
+    (``W = max_span_tokens``): in a valid row i and start j, every non-zero score right of j lies at
+    j + 1 .. j + W - 1, so this equals the cumulative pools of :mod:`tommer.core.probe` there.
+    """
+
+    def __init__(self, model: nn.Module, probe: ToMMeRProbe, bidirectional: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.probe = probe
+        self.kwargs = {} if bidirectional else {"use_cache": False}
+        self.window = probe.config.max_span_tokens
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask, **self.kwargs)
+        x = hidden.last_hidden_state.float()
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
+        probe = self.probe
+        q, k = probe.w_q(x), probe.w_k(x)
+        if probe.config.cosine:
+            q = nn.functional.normalize(q, dim=-1)
+            k = nn.functional.normalize(k, dim=-1)
+        seq = input_ids.shape[1]
+        idx = torch.arange(seq, device=input_ids.device)
+        width = idx[:, None] - idx[None, :]
+        band = (width >= 0) & (width < self.window) & (idx[:, None] > 0) & (idx[None, :] > 0)
+        real = attention_mask > 0
+        valid = band[None] & real[:, :, None] & real[:, None, :]
+        s = torch.where(valid, (q @ k.transpose(-1, -2)) * probe.scale, 0.0)
+        padded = nn.functional.pad(s, (0, self.window - 1))
+        lo = torch.zeros_like(s)
+        hi = torch.zeros_like(s)
+        for d in range(1, self.window):
+            shifted = padded[..., d : d + seq]
+            lo = torch.minimum(lo, shifted)
+            hi = torch.maximum(hi, shifted)
+        e = probe.end_probe(x).squeeze(-1) * attention_mask.to(x.dtype)
+        e_next = nn.functional.pad(e[:, 1:], (0, 1), value=0.0)
+        w, b = probe.combine.weight[0], probe.combine.bias[0]
+        logits = w[0] * s + w[1] * lo + w[2] * hi + (w[3] * e + w[4] * e_next)[:, :, None] + b
+        return torch.where(valid, logits, NEG_LOGIT)
+
+
+def _sample(bos: int, pad: int, vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A padded batch to trace and check with (two rows, one shorter)."""
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(100, min(vocab, 20000), (2, 41), generator=generator)
+    ids[:, 0] = bos
+    mask = torch.ones_like(ids)
+    mask[1, 29:] = 0
+    ids[1, 29:] = pad
+    return ids, mask
+
+
+CHECK_TEXTS = (
+    "Angela Merkel met Emmanuel Macron in Paris.",
+    "  Zoë Saldaña visited São Paulo; 東京 is in Japan 😀!\n\nLine two\tmentions Microsoft\r\n",
+)
+
+
+def _save_tokenizer(tokenizer, path: Path) -> None:
+    """The backbone tokenizer's ``tokenizer.json`` without padding or truncation (a BERT tokenizer's
+    backend may carry both), checked to give the same ids and offsets as the transformers tokenizer."""
+    from tokenizers import Tokenizer
+
+    from ..windows import encode
+
+    fast = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    fast.no_padding()
+    fast.no_truncation()
+    for text in CHECK_TEXTS:
+        a, b = encode(fast, text), encode(tokenizer, text)
+        if not (np.array_equal(a.ids, b.ids) and np.array_equal(a.starts, b.starts)):
+            raise TommerError(f"the exported tokenizer of {tokenizer.name_or_path} differs from the original")
+    fast.save(str(path))
+
+
+def _backbone_matmuls(path: Path) -> list[str]:
+    """The backbone's MatMul nodes by a weight (what ``onnx-int8`` quantises: not the probe's, not the
+    rotary or attention products)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    weights = {init.name for init in graph.initializer}
+    return [
+        node.name
+        for node in graph.node
+        if node.op_type == "MatMul"
+        and node.input[1] in weights
+        and any(p.key == "namespace" and BACKBONE_SCOPE in p.value for p in node.metadata_props)
+    ]
+
+
+def export_detector(model_dir: Path, config: DetectorConfig, target: Path) -> Path:
+    """Export a saved detector into ``target`` (built under a temporary name, then renamed)."""
+    backbone = load_backbone(config, "torch-fp32")
+    probe = load_probe(Path(model_dir) / WEIGHTS_NAME, config)
+    module = SpanLogits(backbone.model, probe, backbone.bidirectional).eval()
+    vocab = int(backbone.model.get_input_embeddings().num_embeddings)
+    ids, mask = _sample(backbone.bos_id, backbone.pad_id, vocab)
+    with torch.inference_mode():
+        reference, valid = probe(backbone.hidden_states(ids, mask), mask)
+        mine = module(ids, mask)
+    if not torch.allclose(mine[valid], reference[valid], atol=1e-4, rtol=1e-4):
+        raise TommerError("the export-friendly probe does not match ToMMeRProbe (a tommer bug)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent))
+    try:
+        batch, seq = torch.export.Dim("batch", min=1), torch.export.Dim("seq", min=2)
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module,
+                (ids, mask),
+                str(tmp / MODEL_FP32),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["logits"],
+                dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}},
+                dynamo=True,
+                optimize=True,
+                external_data=False,
+                verbose=False,
+            )
+        _save_tokenizer(backbone.tokenizer, tmp / TOKENIZER)
+        meta = {
+            "engine_version": ENGINE_VERSION,
+            "backbone": config.backbone,
+            "layer": config.layer,
+            "probe": config.probe.to_dict(),
+            "bos_id": backbone.bos_id,
+            "pad_id": backbone.pad_id,
+            "backbone_matmuls": _backbone_matmuls(tmp / MODEL_FP32),
+            "model_dir": str(Path(model_dir).resolve()),
+            "torch": torch.__version__,
+        }
+        (tmp / META).write_text(json.dumps(meta, indent=2) + "\n")
+        engine = OnnxEngine(tmp, "onnx")
+        got = torch.from_numpy(engine.span_logits(ids.numpy(), mask.numpy()))
+        error = float((got[valid] - reference[valid]).abs().max())
+        if not error <= TOLERANCE:
+            raise TommerError(
+                f"the ONNX export of {config.backbone} differs from torch by {error:.3g} logits"
+            )
+        seal(tmp, str(model_dir))  # every file's SHA-256, checked on each load
+        if is_sealed(target):  # another process finished the same export first
+            return target
+        if target.exists():  # an incomplete leftover of an interrupted export
+            shutil.rmtree(target)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not is_sealed(target):
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+__all__ = ["SpanLogits", "export_detector"]

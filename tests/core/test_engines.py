@@ -1,0 +1,196 @@
+"""Inference engines on the real default model (smollm2-135m): the ONNX engine agrees with torch fp32,
+its export is built once into the cache and reused, the engine is overridable, and ONNX detection
+imports neither torch nor transformers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tommer
+from tommer.core.config import DetectorConfig
+from tommer.core.detector import ProbeDetector
+from tommer.core.engines import ENGINES, auto_engine, resolve_engine
+from tommer.core.engines.build import export_dir, export_key
+from tommer.core.engines.onnx_engine import COMPLETE, MODEL_FP32, TOKENIZER
+from tommer.core.layout import CONFIG_NAME, DEFAULT_MODEL, HEAD_CONFIG_NAME, WEIGHTS_NAME, resolve_model_dir
+from tommer.core.sources import cache_root
+from tommer.core.windows import encode
+from tommer.errors import ConfigError
+
+pytest.importorskip("onnxruntime")
+
+SENTENCES = [
+    "Angela Merkel met Emmanuel Macron in Paris.",
+    "  Leading and trailing spaces around Berlin.  ",
+    "Zoë Saldaña and Björk visited São Paulo, Zürich and Kraków.",
+    "東京 is the capital of Japan; 北京 is in China.",
+    "Emoji 😀 between Barack Obama 🇺🇸 and Michelle Obama 👍🏽!",
+    "Line one mentions Google.\n\nLine two\tmentions Microsoft\r\nand Apple.",
+    "The European Central Bank raised rates while NASA launched the James Webb Space Telescope.",
+    "Dr. Jane Goodall studied chimpanzees in Gombe Stream National Park, Tanzania, for decades.",
+    "x",
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def engine_cache(tmp_path_factory):
+    """A fresh TOMMER_CACHE for this module (exports built there once); the converted backbones of
+    the user cache are linked in, so only the export is built."""
+    real = cache_root()
+    cache = tmp_path_factory.mktemp("tommer-cache")
+    for sub in ("backbones", "gguf"):
+        if (real / sub).is_dir():
+            (cache / sub).symlink_to(real / sub, target_is_directory=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TOMMER_CACHE", str(cache))
+        mp.delenv("TOMMER_ENGINE", raising=False)
+        yield cache
+
+
+@pytest.fixture(scope="module")
+def onnx_detector(engine_cache):
+    return ProbeDetector.from_pretrained(DEFAULT_MODEL, engine="onnx")
+
+
+@pytest.fixture(scope="module")
+def fp32_detector(engine_cache):
+    return ProbeDetector.from_pretrained(DEFAULT_MODEL, engine="torch-fp32")
+
+
+def _keys(results):
+    return {(k, m.start, m.end, m.text) for k, ms in enumerate(results) for m in ms}
+
+
+def test_onnx_mentions_agree_with_torch_fp32(onnx_detector, fp32_detector):
+    assert onnx_detector.engine.name == "onnx" and fp32_detector.engine.name == "torch-fp32"
+    for threshold in (None, 0.05):  # the model's operating point, and many low-probability spans
+        got = onnx_detector(SENTENCES, threshold=threshold, batch_size=4)
+        ref = fp32_detector(SENTENCES, threshold=threshold, batch_size=4)
+        a, b = _keys(got), _keys(ref)
+        assert len(b) > len(SENTENCES) // 2
+        assert 2 * len(a & b) / (len(a) + len(b)) >= 0.99
+        for text, mentions in zip(SENTENCES, got):
+            for m in mentions:
+                assert text[m.start : m.end] == m.text and m.text == m.text.strip()
+    assert [(m.text, m.start, m.end) for m in onnx_detector(SENTENCES[0])] == [
+        ("Angela Merkel", 0, 13),
+        ("Emmanuel Macron", 18, 33),
+        ("Paris", 37, 42),
+    ]
+
+
+def test_onnx_span_probabilities_match_torch(onnx_detector, fp32_detector):
+    from tommer.core.windows import collate_arrays
+
+    encodings, windows = onnx_detector.preprocess(SENTENCES[:4])
+    ids, mask = collate_arrays(windows, encodings, onnx_detector.engine.bos_id, onnx_detector.engine.pad_id)
+    got = onnx_detector.forward(ids, mask)
+    ref = fp32_detector.forward(ids, mask)
+    assert got.dtype == np.float64 and got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, atol=1e-4)
+    assert (got[mask == 0] == 0).all()  # padding rows score nothing
+
+
+def test_exported_tokenizer_matches_the_backbone_tokenizer(onnx_detector, fp32_detector):
+    for text in SENTENCES:
+        a, b = onnx_detector.engine.encode(text), encode(fp32_detector.backbone.tokenizer, text)
+        for field in ("ids", "starts", "ends", "word_start", "word_end"):
+            assert np.array_equal(getattr(a, field), getattr(b, field)), (text, field)
+
+
+def test_export_is_built_once_and_reused(engine_cache, onnx_detector):
+    directory = onnx_detector.engine.directory
+    assert directory.is_relative_to(engine_cache / "engines")
+    assert (directory / COMPLETE).is_file() and (directory / TOKENIZER).is_file()
+    before = (directory / MODEL_FP32).stat().st_mtime_ns
+    again = ProbeDetector.from_pretrained(DEFAULT_MODEL, engine="onnx")
+    assert again.engine.directory == directory
+    assert (directory / MODEL_FP32).stat().st_mtime_ns == before
+    assert sorted(p.name for p in directory.parent.iterdir()) == [directory.name]  # no temporary left
+
+
+def test_export_key_follows_the_probe_weights(engine_cache, tmp_path):
+    source = resolve_model_dir(DEFAULT_MODEL)
+    config = DetectorConfig.from_dict(json.loads((source / CONFIG_NAME).read_text()))
+    copy = tmp_path / "retrained"
+    shutil.copytree(source, copy)
+    assert export_key(copy, config) == export_key(source, config)
+    data = bytearray((copy / WEIGHTS_NAME).read_bytes())
+    data[-1] ^= 1  # one bit of one weight
+    (copy / WEIGHTS_NAME).write_bytes(bytes(data))
+    assert export_key(copy, config) != export_key(source, config)
+    assert export_dir(copy, config) != export_dir(source, config)
+
+
+def test_engine_is_overridable_and_checked(engine_cache, onnx_detector, monkeypatch):
+    assert auto_engine() in ENGINES
+    monkeypatch.setenv("TOMMER_ENGINE", "onnx")
+    assert resolve_engine() == "onnx"
+    detector = tommer.load()
+    assert detector.engine.name == "onnx" and isinstance(detector, ProbeDetector)
+    assert resolve_engine("torch-fp32") == "torch-fp32"  # an argument beats the environment
+    monkeypatch.setenv("TOMMER_ENGINE", "tensorrt")
+    with pytest.raises(ConfigError, match="TOMMER_ENGINE 'tensorrt'.*onnx"):
+        tommer.load()
+    monkeypatch.delenv("TOMMER_ENGINE")
+    with pytest.raises(ConfigError, match="engine 'fp16'"):
+        tommer.load(engine="fp16")
+    with pytest.raises(ConfigError, match="engine 'fp16'"):
+        ProbeDetector.from_pretrained(DEFAULT_MODEL, engine="fp16")
+
+
+def test_a_type_head_is_found_by_the_name_tommer_load_looks_for():
+    typed = resolve_model_dir("smollm2-135m-types")
+    assert (typed / HEAD_CONFIG_NAME).is_file()  # tommer.load gives it a MentionDetector on any engine
+    from tommer.typed.type_head import HEAD_CONFIG
+
+    assert HEAD_CONFIG == HEAD_CONFIG_NAME
+
+
+def test_onnx_detection_imports_neither_torch_nor_transformers(engine_cache, onnx_detector):
+    code = (
+        "import sys, json, tommer\n"
+        "d = tommer.load(engine='onnx')\n"
+        "ms = d(['Angela Merkel met Emmanuel Macron in Paris.', 'Apple is in Cupertino.'])\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'onnx') if m in sys.modules)\n"
+        "texts = [[m.text for m in x] for x in ms]\n"
+        "print(json.dumps({'heavy': heavy, 'engine': d.engine.name, 'mentions': texts}))\n"
+    )
+    env = dict(os.environ, TOMMER_CACHE=str(engine_cache), PYTHONPATH=str(Path(tommer.__file__).parents[1]))
+    env.pop("TOMMER_ENGINE", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["heavy"] == [] and result["engine"] == "onnx"
+    assert "Angela Merkel" in result["mentions"][0]
+
+
+def test_cli_detect_on_onnx_imports_neither_torch_nor_transformers(engine_cache, onnx_detector):
+    code = (
+        "import sys, json\n"
+        "from tommer.cli.main import main\n"
+        "text = 'Angela Merkel met Emmanuel Macron in Paris.'\n"
+        "code = main(['detect', '--engine', 'onnx', '--json', text])\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'onnx', 'spacy') if m in sys.modules)\n"
+        "print(json.dumps({'code': code, 'heavy': heavy}))\n"
+    )
+    env = dict(os.environ, TOMMER_CACHE=str(engine_cache), PYTHONPATH=str(Path(tommer.__file__).parents[1]))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    *printed, last = out.stdout.strip().splitlines()
+    assert json.loads(last) == {"code": 0, "heavy": []}
+    assert "Angela Merkel" in printed[0]
+
+
+def test_untyped_onnx_detector_refuses_typed_options(onnx_detector):
+    with pytest.raises(ConfigError, match="no type head"):
+        onnx_detector("Angela Merkel met Emmanuel Macron in Paris.", labels=["person"])
