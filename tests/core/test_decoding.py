@@ -110,3 +110,47 @@ def test_empty_input():
 def test_unknown_decoder_is_a_clear_error():
     with pytest.raises(ConfigError, match="unknown decoding 'greedy'"):
         get_decoder("greedy")
+
+
+def _reference_greedy(spans, margin, conflict):
+    """The plain quadratic greedy (each step rescans every remaining span): what the indexed
+    decoders must reproduce exactly."""
+    from tommer.core.decoding import logit
+
+    scored = sorted(
+        ((logit(sp[2]), sp) for sp in set(spans)), key=lambda t: (-t[0], t[1][0] - t[1][1], t[1][0])
+    )
+    remaining, score, chosen = [sp for _, sp in scored], {sp: lg for lg, sp in scored}, []
+    overlap = lambda a, b: a[0] <= b[1] and b[0] <= a[1]  # noqa: E731
+    while remaining:
+        best = remaining[0]
+        if margin > 0:
+            floor = score[best] - margin
+            while True:
+                longer = [
+                    sp
+                    for sp in remaining
+                    if score[sp] >= floor and overlap(sp, best) and sp[1] - sp[0] > best[1] - best[0]
+                ]
+                if not longer:
+                    break
+                best = max(longer, key=lambda sp: (sp[1] - sp[0], score[sp]))
+        chosen.append(best)
+        remaining = [sp for sp in remaining if sp != best and not conflict(sp, best)]
+    return sorted(chosen, key=lambda sp: (sp[0], -sp[1]))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_indexed_greedy_equals_the_quadratic_reference(seed):
+    from tommer.core.decoding import _crossing, _overlap
+
+    rng = random.Random(seed)
+    n_tokens, width = rng.randint(1, 200), rng.randint(1, 12)
+    spans = []
+    for _ in range(rng.randint(0, 300)):
+        s = rng.randrange(n_tokens)
+        e = min(n_tokens - 1, s + rng.randrange(width))
+        spans.append((s, e, rng.choice([0.51, 0.6, 0.9, 0.99, 0.999999, 1.0, rng.random()])))
+    margin = rng.choice([0.0, 0.5, 2.0, 6.0])
+    assert decode_flat(spans, margin) == _reference_greedy(spans, margin, _overlap)
+    assert decode_nested(spans, margin) == _reference_greedy(spans, margin, _crossing)

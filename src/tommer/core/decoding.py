@@ -59,30 +59,49 @@ def _crossing(a: Span, b: Span) -> bool:
 
 
 def _greedy(spans: Sequence[Span], margin: float, conflict: Callable[[Span, Span], bool]) -> list[Span]:
-    """Greedy selection by logit; within ``margin`` of the best, a longer overlapping span wins."""
+    """Greedy selection by logit; within ``margin`` of the best, a longer overlapping span wins.
+
+    Linear in the number of candidates (times the span width): spans are indexed by start, so each
+    step looks only at the spans that can overlap the one it takes.
+    """
     if margin < 0:
         raise ConfigError(f"margin must be >= 0, not {margin}")
-    scored = sorted(
-        ((logit(sp[2]), sp) for sp in set(spans)), key=lambda t: (-t[0], t[1][0] - t[1][1], t[1][0])
-    )
+    unique = set(spans)
+    score = {sp: logit(sp[2]) for sp in unique}
+    order = sorted(unique, key=lambda sp: (-score[sp], sp[0] - sp[1], sp[0]))
+    rank = {sp: k for k, sp in enumerate(order)}
+    width = max((sp[1] - sp[0] for sp in unique), default=0) + 1
+    by_start: dict[int, list[Span]] = {}
+    for sp in order:
+        by_start.setdefault(sp[0], []).append(sp)
+    alive = set(unique)
+
+    def near(span: Span) -> list[Span]:  # the live spans that may overlap ``span``
+        return [
+            other
+            for start in range(span[0] - width + 1, span[1] + 1)
+            for other in by_start.get(start, ())
+            if other in alive and _overlap(other, span)
+        ]
+
     chosen: list[Span] = []
-    remaining = [sp for _, sp in scored]
-    score = dict((sp, lg) for lg, sp in scored)
-    while remaining:
-        best = remaining[0]
+    k = 0
+    while k < len(order):
+        best = order[k]  # the best live span (it stays live if a longer one is taken around it)
+        if best not in alive:
+            k += 1
+            continue
         if margin > 0:  # climb to longer overlapping spans while they stay within the margin
             floor = score[best] - margin
             while True:
-                longer = [
-                    sp
-                    for sp in remaining
-                    if score[sp] >= floor and _overlap(sp, best) and sp[1] - sp[0] > best[1] - best[0]
-                ]
+                length = best[1] - best[0]
+                longer = [sp for sp in near(best) if score[sp] >= floor and sp[1] - sp[0] > length]
                 if not longer:
                     break
-                best = max(longer, key=lambda sp: (sp[1] - sp[0], score[sp]))
+                best = max(longer, key=lambda sp: (sp[1] - sp[0], score[sp], -rank[sp]))
         chosen.append(best)
-        remaining = [sp for sp in remaining if sp != best and not conflict(sp, best)]
+        alive.discard(best)
+        alive.difference_update([sp for sp in near(best) if conflict(sp, best)])
     return sorted(chosen, key=lambda sp: (sp[0], -sp[1]))
 
 
