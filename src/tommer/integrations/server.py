@@ -210,6 +210,10 @@ class Job:
         return self.threshold, self.decoding
 
 
+def _over(n: int, limit: int, what: str) -> RequestError:
+    return RequestError(413, f"text has {n} tokens, over the limit of {limit} tokens {what}")
+
+
 class QueueTimeout(Exception):
     """A job did not start within the timeout (it was dropped, never run)."""
 
@@ -226,6 +230,7 @@ class Batcher:
         self.detector, self.limits, self.heatmap_tokens = detector, limits, heatmap_tokens
         head = getattr(detector, "type_head", None)
         self.stepped = head is None or head.zero_shot  # untyped calls: long texts run in steps
+        self.window_tokens = detector.config.max_tokens - 1  # one window's text tokens (BOS aside)
         self.cond = threading.Condition()
         self.short: deque[Job] = deque()
         self.long: deque[Job] = deque()
@@ -239,6 +244,7 @@ class Batcher:
                 "detector_calls",
                 "batched_texts",
                 "largest_batch",
+                "started",
                 "viz_calls",
                 "long_texts",
                 "long_steps",
@@ -248,6 +254,38 @@ class Batcher:
             ],
             0,
         )
+
+    # -- jobs ------------------------------------------------------------------------------------
+    def may_be_long(self, text: str) -> bool:
+        """Whether ``text`` might need tokenizing (then :meth:`make_job` belongs in a thread)."""
+        return len(text) * 4 + 1 > min(self.window_tokens, self.limits.max_viz_tokens)
+
+    def make_job(self, data: dict) -> Job:
+        """The job of a request (:func:`parse_request`'s object), once its token count is known to
+        be within the limits (:class:`RequestError` 413 if not). Long texts are tokenized here,
+        in the caller's thread, not the worker's."""
+        detector, limits, text = self.detector, self.limits, data["text"]
+        display = bool(data.get("viz")) or data.get("gold") is not None
+        kind = "viz" if display else "short"
+        cap = min(limits.max_request_tokens, limits.max_viz_tokens if display else self.window_tokens)
+        bound = len(text.encode("utf-8", "surrogatepass")) + 1  # tokens <= UTF-8 bytes + 1
+        tokens, prepared = bound, None
+        if bound > cap:  # might be over a limit or longer than a window: count
+            encodings, windows = prepared = detector.preprocess([text])
+            tokens = len(encodings[0])
+            if tokens > limits.max_request_tokens:
+                what = "per request (max_request_tokens); split the text"
+                raise _over(tokens, limits.max_request_tokens, what)
+            if display and tokens > limits.max_viz_tokens:
+                what = "for viz / gold requests (max_viz_tokens); send it without viz and gold"
+                raise _over(tokens, limits.max_viz_tokens, what)
+            if not display and len(windows) > 1:
+                kind = "long"
+        threshold = float(data.get("threshold", detector.config.threshold))
+        decoding = data.get("decoding", DEFAULT_DECODING)
+        deadline = time.monotonic() + limits.timeout
+        prepared = prepared if kind == "long" else None
+        return Job(kind, text, threshold, decoding, tokens, deadline, data=data, prepared=prepared)
 
     # -- handler side (event loop) -------------------------------------------------------------
     def submit(self, job: Job) -> None:
@@ -295,6 +333,10 @@ class Batcher:
             self.thread.join(timeout=30)
 
     # -- worker side ---------------------------------------------------------------------------
+    def _start(self, job: Job) -> None:  # (holding the lock)
+        job.state = "running"
+        self.counts["started"] += 1
+
     def _drop(self, job: Job) -> None:  # (holding the lock)
         job.state = "dropped"
         self.pending -= 1
@@ -355,7 +397,7 @@ class Batcher:
         taken = set(map(id, group))
         self.short = deque(j for j in live if id(j) not in taken)
         for job in group:
-            job.state = "running"
+            self._start(job)
         return group
 
     def _batch_full(self) -> bool:
@@ -453,7 +495,7 @@ class Batcher:
         detector = self.detector
         if not self.stepped:
             with self.cond:
-                job.state = "running"
+                self._start(job)
                 self.counts["detector_calls"] += 1
             mentions = detector(job.text, threshold=job.threshold, decoding=job.decoding)
             self._answer(job, {"mentions": [m.to_dict() for m in mentions]})
@@ -461,7 +503,7 @@ class Batcher:
         encodings, windows = job.prepared
         if job.state == "queued":
             with self.cond:
-                job.state = "running"
+                self._start(job)
             job.steps = list(batches(windows, self.limits.long_step_windows))
             job.steps.reverse()  # popped from the end, in the detector's own order
         batch = job.steps.pop()
@@ -543,7 +585,6 @@ def create_app(
 
     limits = replace(limits or DEFAULT_LIMITS, max_body_bytes=max_body_bytes)
     batcher = Batcher(detector, limits, heatmap_tokens)
-    window_tokens = detector.config.max_tokens - 1  # one window's text tokens (BOS aside)
     info = {
         "status": "ok",
         "model": model_name or f"{detector.config.backbone} layer {detector.config.layer}",
@@ -603,39 +644,6 @@ def create_app(
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def over(n: int, limit: int, what: str) -> RequestError:
-        return RequestError(413, f"text has {n} tokens, over the limit of {limit} tokens {what}")
-
-    def make_job(data: dict) -> Job:
-        """The request's job, once its token count is known to be within the limits (413 if not).
-
-        Runs in a thread (tokenizing a long text takes a while), not the event loop."""
-        text = data["text"]
-        display = bool(data.get("viz")) or data.get("gold") is not None
-        kind = "viz" if display else "short"
-        cap = min(limits.max_request_tokens, limits.max_viz_tokens if display else window_tokens)
-        bound = len(text.encode("utf-8", "surrogatepass")) + 1  # tokens <= UTF-8 bytes + 1
-        tokens, prepared = bound, None
-        if bound > cap:  # might be over a limit or longer than a window: count
-            encodings, windows = prepared = detector.preprocess([text])
-            tokens = len(encodings[0])
-            if tokens > limits.max_request_tokens:
-                what = "per request (max_request_tokens); split the text"
-                raise over(tokens, limits.max_request_tokens, what)
-            if display and tokens > limits.max_viz_tokens:
-                raise over(
-                    tokens,
-                    limits.max_viz_tokens,
-                    "for viz / gold requests (max_viz_tokens); send it without viz and gold",
-                )
-            if not display and len(windows) > 1:
-                kind = "long"
-        threshold = float(data.get("threshold", detector.config.threshold))
-        decoding = data.get("decoding", DEFAULT_DECODING)
-        deadline = time.monotonic() + limits.timeout
-        prepared = prepared if kind == "long" else None
-        return Job(kind, text, threshold, decoding, tokens, deadline, data=data, prepared=prepared)
-
     async def run_job(job: Job) -> dict:
         job.loop = asyncio.get_running_loop()
         job.future = job.loop.create_future()
@@ -659,11 +667,10 @@ def create_app(
             return unauthorized()
         try:
             data = parse_request(await read_body(request))
-            text = data["text"]
-            if len(text) * 4 + 1 > min(window_tokens, limits.max_viz_tokens):  # maybe long: not in the loop
-                job = await run_in_threadpool(make_job, data)
+            if batcher.may_be_long(data["text"]):  # tokenizing it takes a while: not in the event loop
+                job = await run_in_threadpool(batcher.make_job, data)
             else:
-                job = make_job(data)
+                job = batcher.make_job(data)
             out = dict(data)
             out.update(await run_job(job))
         except RequestError as err:
