@@ -563,3 +563,40 @@ def test_bad_limits_are_refused():
     ):
         with pytest.raises(ConfigError):
             ServerLimits(**bad)
+
+
+def test_web_page_asks_for_the_api_key(live):
+    """With --api-key the page prompts once for the key and sends it (Authorization: Bearer)."""
+    if not (os.path.isfile(CHROMIUM) or shutil.which(CHROMIUM)):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set TOMMER_CHROMIUM)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the 'playwright' package is not installed (pip install playwright)"
+    )
+    detector, _ = live
+    expected = [m.text for m in detector(SENTENCE)]
+    prompts: list[str] = []
+
+    def answer(dialog) -> None:
+        prompts.append(dialog.message)
+        dialog.accept("s3cret")
+
+    with (
+        BackgroundServer(create_app(detector, "keyed", api_key="s3cret")) as server,
+        sync_api.sync_playwright() as pw,
+    ):
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=HEADLESS_CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.on("dialog", answer)
+            page.goto(server.url + "/")
+            page.wait_for_selector("#model:has-text('Model: keyed')")
+            page.locator("#text").fill(SENTENCE)
+            page.click("#detect")
+            page.wait_for_selector(f'body[data-state="done"] #result[data-text="{SENTENCE}"]', timeout=60_000)
+            marks = page.eval_on_selector_all(
+                "#result .tm-text mark.tm-pred", "els => els.map(e => e.dataset.text)"
+            )
+        finally:
+            browser.close()
+    assert prompts == ["This server needs an API key:"]  # asked once, then remembered
+    assert set(marks) == set(expected)

@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
         limits=limits,
         api_key=args.api_key,
         cors_origin=args.cors_origin or None,
+        log_level=args.log_level,
     )
     return 0
 
@@ -94,5 +95,11 @@ def add_parser(sub) -> None:
         metavar="ORIGIN",
         help="allow browser pages from ORIGIN (e.g. https://example.org) to call the API; repeatable "
         "(default: CORS off)",
+    )
+    sv.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn's log level; info logs every request (default: %(default)s)",
     )
     sv.set_defaults(func=run)
