@@ -352,6 +352,18 @@ def test_long_text_runs_window_by_window_with_the_same_mentions(live):
     assert n_windows >= 3 and counts["long_texts"] == 1 and counts["long_steps"] == n_windows
 
 
+def test_long_text_with_many_spans_is_decoded_in_a_process(live):
+    detector, _ = live
+    text = long_text(2, detector)
+    app = create_app(detector)
+    app.state.batcher.process_decode_spans = 1  # (default: 2000 spans)
+    with BackgroundServer(app) as server:
+        (r,) = post_all(server.url, [{"text": text, "decoding": "nested"}])
+        counts = stats(server)
+    assert r.status_code == 200 and counts["process_decodes"] == 1
+    assert_same_mentions(r.json()["mentions"], detector(text, decoding="nested"))
+
+
 def test_short_requests_are_not_stalled_behind_a_long_text(live):
     """The scheduler itself: a short job queued after a long one is answered before the long one
     ends (one window per long turn, short batches in between)."""
@@ -371,7 +383,12 @@ def test_short_requests_are_not_stalled_behind_a_long_text(live):
             job.loop, job.future = loop, loop.create_future()
             job.future.add_done_callback(lambda _, name=name: order.append(name))
             batcher.submit(job)
-        return {name: await job.future for name, job in jobs.items()}
+        out = {name: await job.future for name, job in jobs.items()}
+        assert set(out["long"]) == {"spans", "encoding"}  # decoded off the worker
+        out["long"]["mentions"] = await batcher.decode(
+            jobs["long"], out["long"]["spans"], out["long"]["encoding"]
+        )
+        return out
 
     try:
         assert batcher.make_job({"text": text}).kind == "long"

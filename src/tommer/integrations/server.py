@@ -37,8 +37,12 @@ jobs from two lanes and answers each job's asyncio future:
   batches; several long texts take turns round-robin. A small request therefore waits at most one
   long step plus one batch, however big the text in flight. The steps are the detector's own
   pipeline (``preprocess``, ``window_states``, ``probe_probs``, ``window_spans``, ``postprocess``,
-  exactly what ``detector(text)`` runs), so mentions are the same. (A detector with a supervised
-  type head gives typed mentions only through its full call: there a long text is one turn.)
+  exactly what ``detector(text)`` runs), so mentions are the same. The last step, decoding the
+  candidate spans into mentions, is pure Python and grows faster than linearly with the number of
+  spans (``flat``, ``nested``), so it runs off the worker: in a thread, or with over
+  ``PROCESS_DECODE_SPANS`` spans in one spawned process (no GIL shared with the worker). (A
+  detector with a supervised type head gives typed mentions only through its full call: there a
+  long text is one turn.)
 
 Long input is never truncated: a text over ``max_request_tokens`` is refused with 413 naming the
 limit. Counting is cheap first: a text of ``n`` UTF-8 bytes has at most ``n + 1`` tokens, so only
@@ -72,8 +76,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from importlib import resources, util
 
-from ..core.decoding import DECODERS, DEFAULT_DECODING
-from ..core.detector import batches, window_spans
+from ..core.decoding import DECODERS, DEFAULT_DECODING, get_decoder
+from ..core.detector import batches, spans_to_mentions, window_spans
 from ..core.layout import DEFAULT_MODEL
 from ..data.jsonl import dumps
 from ..errors import ConfigError, TommerError
@@ -137,6 +141,7 @@ class ServerLimits:
 
 
 DEFAULT_LIMITS = ServerLimits()
+PROCESS_DECODE_SPANS = 2_000  # a long text with more candidate spans is decoded in a process
 
 
 class RequestError(Exception):
@@ -210,6 +215,11 @@ class Job:
         return self.threshold, self.decoding
 
 
+def decode_spans(text: str, encoding, spans: list, decoding: str, margin: float) -> list[dict]:
+    """``ProbeDetector.postprocess`` for one text, as dicts (a module function: runs in a process)."""
+    return [m.to_dict() for m in spans_to_mentions(text, encoding, get_decoder(decoding)(spans, margin))]
+
+
 def _over(n: int, limit: int, what: str) -> RequestError:
     return RequestError(413, f"text has {n} tokens, over the limit of {limit} tokens {what}")
 
@@ -238,6 +248,8 @@ class Batcher:
         self.long_turn = False  # after a short batch, a long job's turn (when one waits)
         self.closed = False
         self.thread: threading.Thread | None = None
+        self.pool = None  # the process decoding long texts' many spans (started when first needed)
+        self.process_decode_spans = PROCESS_DECODE_SPANS
         self.counts = dict.fromkeys(
             [
                 "requests",
@@ -248,6 +260,7 @@ class Batcher:
                 "viz_calls",
                 "long_texts",
                 "long_steps",
+                "process_decodes",
                 "rejected_queue_full",
                 "timed_out",
                 "errors",
@@ -329,8 +342,11 @@ class Batcher:
         with self.cond:
             self.closed = True
             self.cond.notify_all()
+            pool, self.pool = self.pool, None
         if self.thread is not None:
             self.thread.join(timeout=30)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     # -- worker side ---------------------------------------------------------------------------
     def _start(self, job: Job) -> None:  # (holding the lock)
@@ -517,10 +533,29 @@ class Batcher:
             with self.cond:
                 self.long.append(job)
             return
-        mentions = detector.postprocess([job.text], encodings, [job.spans], job.decoding)[0]
         with self.cond:
             self.counts["detector_calls"] += 1
-        self._answer(job, {"mentions": [m.to_dict() for m in mentions]})
+        self._answer(job, {"spans": job.spans, "encoding": encodings[0]})  # decoded by the handler
+
+    # -- decoding long texts (not on the worker) -------------------------------------------------
+    async def decode(self, job: Job, spans: list, encoding) -> list[dict]:
+        """A long job's mentions from its candidate spans: the detector's ``postprocess``, run off
+        the worker thread (decoding is pure Python: many thousand spans take seconds, and
+        ``flat`` / ``nested`` grow faster than linearly), in a process when there are many spans."""
+        args = (job.text, encoding, spans, job.decoding, self.detector.config.margin)
+        loop = asyncio.get_running_loop()
+        if job.decoding == "threshold" or len(spans) < self.process_decode_spans:
+            return await loop.run_in_executor(None, decode_spans, *args)
+        with self.cond:
+            if self.pool is None:
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
+
+                context = multiprocessing.get_context("spawn")  # no fork of a process with torch threads
+                self.pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+            pool = self.pool
+            self.counts["process_decodes"] += 1
+        return await loop.run_in_executor(pool, decode_spans, *args)
 
 
 def _json_type(value: object) -> str:
@@ -672,7 +707,10 @@ def create_app(
             else:
                 job = batcher.make_job(data)
             out = dict(data)
-            out.update(await run_job(job))
+            result = await run_job(job)
+            if "spans" in result:
+                result = {"mentions": await batcher.decode(job, result["spans"], result["encoding"])}
+            out.update(result)
         except RequestError as err:
             return error(err.status, err.message, err.headers)
         except QueueTimeout:
