@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -41,9 +42,9 @@ SCREENSHOT = ROOT / "results" / "serve_screenshot.png"
 CHROMIUM = os.environ.get("TOMMER_CHROMIUM", "/usr/bin/chromium")
 
 
-def assert_same_mentions(got: list[dict], expected) -> None:
+def assert_same_mentions(got: list[dict], expected, tol: float = 1e-3) -> None:
     assert [(m["start"], m["end"], m["text"]) for m in got] == [(m.start, m.end, m.text) for m in expected]
-    assert all(math.isclose(m["score"], e.score, abs_tol=1e-3) for m, e in zip(got, expected))
+    assert all(math.isclose(m["score"], e.score, abs_tol=tol) for m, e in zip(got, expected))
 
 
 @pytest.fixture(scope="module")
@@ -259,3 +260,360 @@ def test_web_page_in_headless_chromium(live, tmp_path):
             assert out.stat().st_size > 10_000
         finally:
             browser.close()
+
+
+# -- serving under load: batching, lanes, limits, auth ----------------------------------------
+SENTENCES = [
+    "Angela Merkel met Emmanuel Macron in Paris.",
+    "Barack Obama was born in Honolulu, Hawaii.",
+    "The Eiffel Tower is in France.",
+    "Apple opened a new store in Tokyo last year.",
+    "Marie Curie worked at the University of Paris.",
+    "Lionel Messi signed for Inter Miami.",
+    "The Amazon river flows through Brazil.",
+    "Tim Cook spoke at Stanford University.",
+]
+
+
+def long_text(windows: int, detector) -> str:
+    """A text of about ``windows`` backbone windows (real sentences, repeated)."""
+    text, n = "", 0
+    while n <= windows * (detector.config.max_tokens - 1):
+        text += " ".join(SENTENCES) + " "
+        n = len(detector.preprocess([text])[0][0])
+    return text
+
+
+def post_all(url: str, bodies: list[dict], headers: dict | None = None) -> list:
+    """POST every body at once (concurrently) and return the responses in order."""
+    import asyncio
+
+    import httpx
+
+    async def go():
+        async with httpx.AsyncClient(timeout=120, headers=headers) as c:
+            return await asyncio.gather(*(c.post(url + "/api/detect", json=b) for b in bodies))
+
+    return asyncio.run(go())
+
+
+def wait_until(check, what: str, seconds: float = 120.0) -> None:
+    """Poll ``check()`` until it is true (a deadline, not a timing assertion)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.02)
+
+
+def stats(server: BackgroundServer, headers: dict | None = None) -> dict:
+    import httpx
+
+    return httpx.get(server.url + "/health", headers=headers, timeout=30).json()["stats"]
+
+
+def test_concurrent_requests_are_batched_and_answer_like_single_calls(live):
+    """Concurrent requests share detector calls (fewer calls than requests, /health says so) and each
+    gets the mentions of its own single call, options (threshold, decoding) kept per request."""
+    from tommer.integrations.server import ServerLimits
+
+    detector, _ = live
+    bodies = [{"text": t, "decoding": "flat", "id": k} for k, t in enumerate(SENTENCES)]
+    bodies += [
+        {"text": t, "decoding": "threshold", "threshold": 0.3, "id": 100 + k} for k, t in enumerate(SENTENCES)
+    ]
+    limits = ServerLimits(max_batch_texts=len(SENTENCES), max_batch_wait_ms=2000)
+    with BackgroundServer(create_app(detector, limits=limits)) as server:
+        responses = post_all(server.url, bodies)
+        counts = stats(server)
+    assert [r.status_code for r in responses] == [200] * len(bodies)
+    for body, r in zip(bodies, responses):
+        out = r.json()
+        assert out["id"] == body["id"] and out["text"] == body["text"]
+        options = {"threshold": body.get("threshold"), "decoding": body["decoding"]}
+        # (padding in a batch moves scores by ~1e-3, as in the detector's own list calls)
+        assert_same_mentions(out["mentions"], detector(body["text"], **options), tol=1e-2)
+        assert r.headers["x-request-id"]
+    assert counts["requests"] == counts["batched_texts"] == len(bodies)
+    assert 2 <= counts["detector_calls"] < len(bodies)  # two option groups, each batched
+    assert 1 < counts["largest_batch"] <= len(SENTENCES)
+    assert counts["queued"] == 0 and counts["errors"] == 0
+
+
+def test_long_text_runs_window_by_window_with_the_same_mentions(live):
+    detector, _ = live
+    text = long_text(3, detector)
+    with BackgroundServer(create_app(detector)) as server:
+        long_r, short_r = post_all(server.url, [{"text": text}, {"text": SENTENCE}])
+        counts = stats(server)
+    assert long_r.status_code == short_r.status_code == 200
+    assert_same_mentions(long_r.json()["mentions"], detector(text))
+    assert_same_mentions(short_r.json()["mentions"], detector(SENTENCE))
+    n_windows = len(detector.preprocess([text])[1])
+    assert n_windows >= 3 and counts["long_texts"] == 1 and counts["long_steps"] == n_windows
+
+
+def test_long_text_with_many_spans_is_decoded_in_a_process(live):
+    detector, _ = live
+    text = long_text(2, detector)
+    app = create_app(detector)
+    app.state.batcher.process_decode_spans = 1  # (default: 2000 spans)
+    with BackgroundServer(app) as server:
+        (r,) = post_all(server.url, [{"text": text, "decoding": "nested"}])
+        counts = stats(server)
+    assert r.status_code == 200 and counts["process_decodes"] == 1
+    assert_same_mentions(r.json()["mentions"], detector(text, decoding="nested"))
+
+
+def test_short_requests_are_not_stalled_behind_a_long_text(live):
+    """The scheduler itself: a short job queued after a long one is answered before the long one
+    ends (one window per long turn, short batches in between)."""
+    import asyncio
+
+    from tommer.integrations.server import Batcher
+
+    detector, _ = live
+    batcher = Batcher(detector)
+    text = long_text(4, detector)
+    order: list[str] = []
+
+    async def go():
+        loop = asyncio.get_running_loop()
+        jobs = {"long": batcher.make_job({"text": text}), "short": batcher.make_job({"text": SENTENCE})}
+        for name, job in jobs.items():
+            job.loop, job.future = loop, loop.create_future()
+            job.future.add_done_callback(lambda _, name=name: order.append(name))
+            batcher.submit(job)
+        out = {name: await job.future for name, job in jobs.items()}
+        assert set(out["long"]) == {"spans", "encoding"}  # decoded off the worker
+        out["long"]["mentions"] = await batcher.decode(
+            jobs["long"], out["long"]["spans"], out["long"]["encoding"]
+        )
+        return out
+
+    try:
+        assert batcher.make_job({"text": text}).kind == "long"
+        out = asyncio.run(go())
+    finally:
+        batcher.close()
+    assert order == ["short", "long"]
+    assert_same_mentions(out["long"]["mentions"], detector(text))
+    assert_same_mentions(out["short"]["mentions"], detector(SENTENCE))
+
+
+def test_full_queue_gives_503_with_retry_after(live):
+    import httpx
+
+    from tommer.integrations.server import ServerLimits
+
+    detector, _ = live
+    text = long_text(6, detector)
+    limits = ServerLimits(queue_size=1)
+    with BackgroundServer(create_app(detector, limits=limits)) as server:
+        with httpx.Client(timeout=120) as c:
+            long_answer = {}
+            thread = threading.Thread(
+                target=lambda: long_answer.update(r=c.post(server.url + "/api/detect", json={"text": text}))
+            )
+            thread.start()
+            wait_until(lambda: stats(server)["started"] == 1, "the long request to start")
+            r = c.post(server.url + "/api/detect", json={"text": SENTENCE})
+            thread.join()
+            after = c.post(server.url + "/api/detect", json={"text": SENTENCE})
+        counts = stats(server)
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert "busy" in r.json()["error"] and "queue_size 1" in r.json()["error"]
+    assert long_answer["r"].status_code == 200 and after.status_code == 200
+    assert counts["rejected_queue_full"] == 1
+
+
+def test_request_waiting_past_the_timeout_gets_503_and_never_runs(live):
+    """A short request behind a long text run in one turn (long_step_windows large) times out: 503,
+    and its work is dropped (no batch ever ran it)."""
+    import httpx
+
+    from tommer.integrations.server import ServerLimits
+
+    detector, _ = live
+    text = long_text(12, detector)
+    limits = ServerLimits(timeout=0.05, long_step_windows=1000)
+    with BackgroundServer(create_app(detector, limits=limits)) as server:
+        with httpx.Client(timeout=120) as c:
+            thread = threading.Thread(target=lambda: c.post(server.url + "/api/detect", json={"text": text}))
+            thread.start()
+            wait_until(lambda: stats(server)["started"] == 1, "the long request to start")
+            r = c.post(server.url + "/api/detect", json={"text": SENTENCE})
+            thread.join()
+        counts = stats(server)
+    assert r.status_code == 503 and r.headers["retry-after"]
+    assert "timeout" in r.json()["error"] and "dropped" in r.json()["error"]
+    assert counts["timed_out"] == 1 and counts["batched_texts"] == 0 and counts["queued"] == 0
+
+
+def test_token_limit_gives_413_naming_it(live):
+    from starlette.testclient import TestClient
+
+    from tommer.integrations.server import ServerLimits
+
+    detector, _ = live
+    limits = ServerLimits(max_request_tokens=40, max_viz_tokens=20)
+    text = " ".join(SENTENCES)  # about 80 tokens
+    n = len(detector.preprocess([text])[0][0])
+    with TestClient(create_app(detector, limits=limits)) as c:
+        r = c.post("/api/detect", json={"text": text})
+        assert r.status_code == 413
+        assert r.json()["error"] == (
+            f"text has {n} tokens, over the limit of 40 tokens per request (max_request_tokens); "
+            "split the text"
+        )
+        r = c.post("/api/detect", json={"text": " ".join(SENTENCES[1:4]), "viz": True})
+        assert r.status_code == 413 and "limit of 20 tokens for viz / gold requests" in r.json()["error"]
+        # more bytes than the limit, fewer tokens: counted, accepted
+        under = "Angela Merkel met Emmanuel Macron in Paris and Berlin."
+        assert len(under.encode()) > 40 >= len(detector.preprocess([under])[0][0])
+        assert c.post("/api/detect", json={"text": under}).status_code == 200
+
+
+def test_api_key_is_required_when_set(live):
+    from starlette.testclient import TestClient
+
+    with TestClient(create_app(live[0], api_key="s3cret")) as c:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+            r = c.post("/api/detect", json={"text": SENTENCE}, headers=headers)
+            assert r.status_code == 401 and "Authorization: Bearer" in r.json()["error"]
+            assert r.headers["www-authenticate"] == "Bearer"
+            assert c.get("/health", headers=headers).status_code == 401
+        ok = {"Authorization": "Bearer s3cret"}
+        assert c.post("/api/detect", json={"text": SENTENCE}, headers=ok).status_code == 200
+        assert c.get("/health", headers=ok).json()["auth"] is True
+        assert c.get("/").status_code == 200  # the page itself is public
+
+
+def test_refuses_a_non_loopback_address_without_a_key(monkeypatch, capsys):
+    from tommer.cli.main import main
+    from tommer.integrations.server import API_KEY_ENV, check_exposure, is_loopback, serve
+
+    assert all(map(is_loopback, ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"]))
+    assert not any(map(is_loopback, ["0.0.0.0", "::", "192.168.1.2", "example.org", ""]))
+    check_exposure("127.0.0.1", None)
+    check_exposure("0.0.0.0", "key")
+    monkeypatch.delenv(API_KEY_ENV, raising=False)
+    with pytest.raises(TommerError, match="refusing to listen on 0.0.0.0: it is not a loopback address"):
+        serve("no-such-model", "0.0.0.0", 0)  # refused before binding or loading anything
+    assert main(["serve", "--host", "0.0.0.0", "--model", "no-such-model"]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to listen on 0.0.0.0" in err and "--api-key" in err and API_KEY_ENV in err
+
+
+def test_lone_surrogate_text_is_answered_escaped(client):
+    r = client.post(
+        "/api/detect",
+        content=b'{"text": "Paris \\udcff is nice"}',
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 200
+    r.content.decode("utf-8")  # valid UTF-8
+    assert b"\\udcff" in r.content
+    out = json.loads(r.content)
+    assert out["text"] == "Paris \udcff is nice"
+    assert all(out["text"][m["start"] : m["end"]] == m["text"] for m in out["mentions"])
+
+
+def test_internal_error_body_carries_no_internals(live, caplog):
+    """A real failure (a probe built for another hidden size than the backbone's): 500 with a generic
+    message and a request id; the exception is in the server's log under that id."""
+    from starlette.testclient import TestClient
+
+    from tommer.core.config import DetectorConfig
+    from tommer.core.probe import ProbeConfig, ToMMeRProbe
+    from tommer.typed.detector import MentionDetector
+
+    detector = live[0]
+    probe = ToMMeRProbe(ProbeConfig(detector.backbone.hidden_size + 8))
+    broken = MentionDetector(
+        DetectorConfig(detector.config.backbone, detector.config.layer, probe.config),
+        detector.backbone,
+        probe,
+    )
+    with caplog.at_level("ERROR", logger="tommer.server"), TestClient(create_app(broken)) as c:
+        r = c.post("/api/detect", json={"text": SENTENCE})
+    assert r.status_code == 500
+    body = r.json()
+    assert set(body) == {"error", "request_id"}
+    assert body["error"] == f"internal server error (request id {body['request_id']})"
+    assert "Error" not in body["error"] and "Traceback" not in r.text
+    logged = [rec for rec in caplog.records if body["request_id"] in rec.getMessage()]
+    assert logged and logged[0].exc_info is not None
+
+
+def test_cors_only_when_asked(live):
+    from starlette.testclient import TestClient
+
+    origin = {"Origin": "https://example.org"}
+    with TestClient(create_app(live[0])) as c:
+        r = c.post("/api/detect", json={"text": SENTENCE}, headers=origin)
+        assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+    with TestClient(create_app(live[0], cors_origin="https://example.org")) as c:
+        r = c.post("/api/detect", json={"text": SENTENCE}, headers=origin)
+        assert r.headers["access-control-allow-origin"] == "https://example.org"
+        pre = c.options(
+            "/api/detect",
+            headers={
+                **origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type",
+            },
+        )
+        assert pre.status_code == 200 and "POST" in pre.headers["access-control-allow-methods"]
+        other = c.post("/api/detect", json={"text": SENTENCE}, headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+def test_bad_limits_are_refused():
+    from tommer.errors import ConfigError
+    from tommer.integrations.server import ServerLimits
+
+    for bad in (
+        {"queue_size": 0},
+        {"max_batch_texts": -1},
+        {"timeout": 0},
+        {"max_batch_wait_ms": float("nan")},
+    ):
+        with pytest.raises(ConfigError):
+            ServerLimits(**bad)
+
+
+def test_web_page_asks_for_the_api_key(live):
+    """With --api-key the page prompts once for the key and sends it (Authorization: Bearer)."""
+    if not (os.path.isfile(CHROMIUM) or shutil.which(CHROMIUM)):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set TOMMER_CHROMIUM)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the 'playwright' package is not installed (pip install playwright)"
+    )
+    detector, _ = live
+    expected = [m.text for m in detector(SENTENCE)]
+    prompts: list[str] = []
+
+    def answer(dialog) -> None:
+        prompts.append(dialog.message)
+        dialog.accept("s3cret")
+
+    with (
+        BackgroundServer(create_app(detector, "keyed", api_key="s3cret")) as server,
+        sync_api.sync_playwright() as pw,
+    ):
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=HEADLESS_CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.on("dialog", answer)
+            page.goto(server.url + "/")
+            page.wait_for_selector("#model:has-text('Model: keyed')")
+            page.locator("#text").fill(SENTENCE)
+            page.click("#detect")
+            page.wait_for_selector(f'body[data-state="done"] #result[data-text="{SENTENCE}"]', timeout=60_000)
+            marks = page.eval_on_selector_all(
+                "#result .tm-text mark.tm-pred", "els => els.map(e => e.dataset.text)"
+            )
+        finally:
+            browser.close()
+    assert prompts == ["This server needs an API key:"]  # asked once, then remembered
+    assert set(marks) == set(expected)

@@ -282,13 +282,19 @@ class ProbeDetector:
         threshold = self.config.threshold if threshold is None else threshold
         encodings, windows = self.preprocess(texts)
         spans: list[list[Span]] = [[] for _ in texts]
-        engine = self.engine
         for batch in batches(windows, batch_size):
-            ids, mask = collate_arrays(batch, encodings, engine.bos_id, engine.pad_id)
-            probs = engine.span_probabilities(ids, mask)
-            for row, w in enumerate(batch):
-                spans[w.doc] += window_spans(w, encodings[w.doc], probs[row], threshold)
+            for w, found in zip(batch, self.window_candidates(batch, encodings, threshold)):
+                spans[w.doc] += found
         return encodings, spans
+
+    def window_candidates(
+        self, batch: Sequence[Window], encodings: Sequence[Encoding], threshold: float
+    ) -> list[list[Span]]:
+        """Candidate spans of each window of a batch (one engine call), in document token indices."""
+        engine = self.engine
+        ids, mask = collate_arrays(batch, encodings, engine.bos_id, engine.pad_id)
+        probs = engine.span_probabilities(ids, mask)
+        return [window_spans(w, encodings[w.doc], probs[row], threshold) for row, w in enumerate(batch)]
 
     def __call__(
         self,

@@ -7,6 +7,24 @@
   const $ = (id) => document.getElementById(id);
   let seq = 0; // only the newest request's answer is shown
   let timer = null;
+  const KEY_NAME = "tommer-api-key";
+  let apiKey = sessionStorage.getItem(KEY_NAME) || "";
+
+  // fetch with the API key (a server started with --api-key answers 401 without it: ask once)
+  async function api(path, options, retried) {
+    const headers = Object.assign({}, (options && options.headers) || {});
+    if (apiKey) headers["Authorization"] = "Bearer " + apiKey;
+    const response = await fetch(path, Object.assign({}, options, { headers: headers }));
+    if (response.status === 401 && !retried) {
+      const key = window.prompt("This server needs an API key:");
+      if (key) {
+        apiKey = key.trim();
+        sessionStorage.setItem(KEY_NAME, apiKey);
+        return api(path, options, true);
+      }
+    }
+    return response;
+  }
 
   function setState(state, message) {
     document.body.dataset.state = state;
@@ -31,7 +49,7 @@
     const started = performance.now();
     let response, data;
     try {
-      response = await fetch("/api/detect", {
+      response = await api("/api/detect", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify(body),
@@ -73,7 +91,7 @@
 
   async function loadInfo() {
     try {
-      const info = await (await fetch("/health")).json();
+      const info = await (await api("/health")).json();
       $("model").textContent =
         `Model: ${info.model} (backbone ${info.backbone}, layer ${info.layer}); ` +
         `heatmaps cover the first ${info.heatmap_tokens} tokens.`;
