@@ -38,9 +38,9 @@ jobs from two lanes and answers each job's asyncio future:
   long step plus one batch, however big the text in flight. The steps are the detector's own
   pipeline (``preprocess``, ``window_candidates``, ``postprocess``,
   exactly what ``detector(text)`` runs), so mentions are the same. The last step, decoding the
-  candidate spans into mentions, is pure Python and grows faster than linearly with the number of
-  spans (``flat``, ``nested``), so it runs off the worker: in a thread, or with over
-  ``PROCESS_DECODE_SPANS`` spans in one spawned process (no GIL shared with the worker). (A
+  candidate spans into mentions, is pure Python (linear in the spans), so it runs off the worker:
+  in a thread, or with over ``PROCESS_DECODE_SPANS`` spans in one spawned process (no GIL shared
+  with the worker). (A
   detector with a supervised type head gives typed mentions only through its full call: there a
   long text is one turn.)
 
