@@ -202,6 +202,10 @@ def notes(res: dict[str, Any]) -> list[str]:
             f"results/engines.json was measured on a CPU with native bf16 = {agr['native_bf16']}, this "
             f"one has {m['native_bf16']}: the `torch` engine's dtype (hence its agreement) may differ here."
         )
+    if m["native_bf16"] and m["auto_engine"] == "torch":
+        out.append(
+            "Native bf16 on this CPU: `torch` runs bf16, the same engine as `torch-bf16` (measured apart)."
+        )
     if not m["native_bf16"]:
         out.append(
             "No native bf16 on this CPU: `torch` runs fp32 (the same as `torch-fp32`); torch-bf16 is not run."
