@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import SPACY_MODELS, load_spacy, machine_info, n_words, repeat  # noqa: E402
+from speedbench.common import SPACY_MODELS, load_spacy, machine_info, n_words, repeat  # noqa: E402
 
 HEADS = "smollm2-135m-conll03"  # the shipped CoNLL 2003 head
 ZERO_SHOT_LABELS = ["person", "location", "organization", "miscellaneous"]

@@ -1,8 +1,10 @@
-"""scripts/bench.py's pure helpers and report rendering on synthetic results (nothing is timed)."""
+"""scripts/bench.py and its parts (scripts/speedbench/): pure helpers and report rendering on synthetic
+results (nothing is timed, no process is started)."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -16,7 +18,7 @@ def bench():
     spec = importlib.util.spec_from_file_location("tommer_bench_script", BENCH)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    spec.loader.exec_module(module)  # puts scripts/ on sys.path: speedbench is importable from here on
     return module
 
 
@@ -24,124 +26,164 @@ def t(best: float) -> dict:
     return {"best": best, "median": best, "runs": [best]}
 
 
-def synthetic_workers() -> dict:
-    env = {"torch_threads": 2, "cpu_capability": "AVX2", "mkldnn_bf16": False, "torch": "x"}
-    model = {"model": "m", "fallback": False, "trained": True, "dtype": "float32", "layer": 6}
+MACHINE = {
+    "cpu": "cpu",
+    "cpu_flags": ["avx2", "fma"],
+    "native_bf16": False,
+    "auto_engine": "onnx",
+    "cores": 2,
+    "cores_usable": 2,
+    "engine_threads": 2,
+    "omp_num_threads": None,
+    "platform": "p",
+    "python": "3",
+    "loadavg_start": [0.1, 0, 0],
+    "loadavg_end": [2.0, 0, 0],
+}
+TEXTS = {
+    "data_root": "d",
+    "sentences": 2,
+    "words": 1000,
+    "sources": [{"benchmark": "x", "sentences": 2, "words": 1000}],
+    "warmup_sentences": 2,
+    "sweep_sentences": 1,
+    "sweep_words": 500,
+    "document_words": [250, 500, 1000],
+}
+
+
+def whole(wps: float, rss: float, words: int = 1000) -> dict:
     return {
-        "warm_runs": [
-            {
-                "wall_s": 3.0,
-                "peak_rss_mb": 400.0,
-                "process_to_first_mentions_s": 3.0,
-                "result": {"import_s": 1.0, "load_s": s, "first_call_s": 0.1, "second_load_s": 0.5},
-            }
-            for s in (1.0, 1.5, 3.0)
-        ],
-        "rss": {
+        "warmup": {"wall_s": 1.0},
+        "runs": [],
+        "seconds": t(words / wps),
+        "words_per_s": wps,
+        "peak_rss_mb": rss,
+        "found": 7,
+        "stats": None,
+    }
+
+
+def synthetic_parts() -> dict:
+    spacy = whole(400.0, 350.0)
+    spacy["stats"] = {
+        "model": "sm 3.8",
+        "spacy": "3.8",
+        "pipes": ["ner"],
+        "import_s": 1.0,
+        "load_s": 0.5,
+        "pipe_s": 1.0,
+    }
+    split = {"import_s": 0.2, "runtime_s": 0.1, "load_s": 0.5, "first_call_s": 0.05, "rest_s": 0.1}
+    return {
+        "texts": TEXTS,
+        "whole_process": {
+            "tommer:torch-fp32": whole(500.0, 600.0),
+            "tommer:onnx": whole(1000.0, 380.0),
+            "tommer:onnx-int8": {"warmup": {"error": "boom"}, "runs": []},
+            "spacy:full": spacy,
+            "spacy:ner": dict(spacy, words_per_s=800.0, seconds=t(1.25)),
+        },
+        "in_process": {
             "wall_s": 5.0,
-            "peak_rss_mb": 450.0,
+            "peak_rss_mb": 390.0,
+            "exit_code": 0,
             "result": {
-                "batch_size": 8,
-                "peak_rss_after_import_mb": 250.0,
-                "peak_rss_after_load_mb": 440.0,
-                "peak_rss_after_detect_mb": 450.0,
-                "env": env,
-                "model": model,
-            },
-        },
-        "tommer": {
-            "wall_s": 9.0,
-            "peak_rss_mb": 460.0,
-            "result": {
+                "engine": "onnx",
+                "ran_as": "onnx",
+                "threads": 2,
+                "sweep": {
+                    "texts": 10,
+                    "words": 500,
+                    "rows": [
+                        {"batch_size": 1, "seconds": t(1.0), "words_per_s": 500.0, "mentions": 3},
+                        {"batch_size": 8, "seconds": t(0.5), "words_per_s": 1000.0, "mentions": 3},
+                    ],
+                },
                 "best_batch_size": 8,
-                "env": env,
-                "rows": [
-                    {"batch_size": 1, "seconds": t(2.0), "words_per_s": 500.0, "tokens_per_s": 600.0},
-                    {"batch_size": 8, "seconds": t(1.0), "words_per_s": 1000.0, "tokens_per_s": 1200.0},
-                ],
+                "scaling": {
+                    "batch_size": 8,
+                    "rows": [
+                        {
+                            "words": w,
+                            "seconds": t(w / 1000),
+                            "ms_per_1k_words": 1000.0,
+                            "words_per_s": 1000.0,
+                            "mentions": 1,
+                        }
+                        for w in (250, 500, 1000)
+                    ],
+                    "fit": {"slope": 0.001, "intercept": 0.0, "r2": 1.0},
+                    "per_word_ratio": 1.0,
+                },
             },
         },
-        "profile": {
-            "wall_s": 9.0,
-            "peak_rss_mb": 460.0,
-            "result": {
-                "rows": [
-                    {
-                        "corpus": c,
-                        "batch_size": 8,
-                        "groups_s": {"tokenize": 0.1, "backbone": 1.0, "probe": p, "decode+offsets": 0.05},
-                        "probe_decode_over_backbone": p + 0.05,
-                        "candidate_spans": 10,
-                        "matches_detector": True,
-                    }
-                    for c, p in (("sentences", 0.05), ("document (2000 words)", 0.2))
-                ]
+        "warm_start": {
+            "onnx": {
+                "cli_runs": [],
+                "probe_runs": [],
+                "seconds": t(1.2),
+                "peak_rss_mb": 300.0,
+                "split_median": split,
+                "imported_torch": False,
+                "ran_as": "onnx",
+            },
+            "torch-fp32": {
+                "cli_runs": [],
+                "probe_runs": [],
+                "seconds": t(4.0),
+                "peak_rss_mb": 600.0,
+                "split_median": split,
+                "imported_torch": True,
+                "ran_as": "torch-fp32",
             },
         },
-        "backbone": {
-            "wall_s": 1.0,
-            "peak_rss_mb": 1.0,
-            "result": {
-                "layers": 6,
-                "rows": [{"batch_size": 8, "seconds": t(0.5), "words_per_s": 2000.0, "tokens_per_s": 1.0}],
-            },
-        },
-        "full": {
-            "wall_s": 1.0,
-            "peak_rss_mb": 1.0,
-            "result": {
-                "layers": 30,
-                "rows": [{"batch_size": 8, "seconds": t(2.5), "words_per_s": 400.0, "tokens_per_s": 1.0}],
-            },
-        },
-        "scaling": {
-            "wall_s": 1.0,
-            "peak_rss_mb": 1.0,
-            "result": {
-                "batch_size": 8,
-                "rows": [
-                    {"words": w, "tokens": w, "seconds": t(w / 1000), "words_per_s": 1000.0}
-                    for w in (2000, 5000, 10000)
-                ],
-            },
-        },
-        "spacy": {
-            "wall_s": 1.0,
-            "peak_rss_mb": 1.0,
-            "result": {
-                "model": "en_core_web_sm 3.8.0",
-                "rows": [
-                    {
-                        "variant": "full",
-                        "pipes": ["ner"],
-                        "seconds": t(1),
-                        "words_per_s": 400.0,
-                        "spacy_tokens_per_s": 1.0,
-                    },
-                    {
-                        "variant": "ner",
-                        "pipes": ["ner"],
-                        "seconds": t(1),
-                        "words_per_s": 800.0,
-                        "spacy_tokens_per_s": 1.0,
-                    },
-                ],
-                "doc_rows": [{"words": w, "seconds": t(w / 400), "words_per_s": 400.0} for w in (2000, 5000)],
+        "cold_start": {
+            "onnx": {
+                "wall_s": 60.0,
+                "peak_rss_mb": 1400.0,
+                "exit_code": 0,
+                "split": split,
+                "built_mb": {"backbones": 270.0, "engines": 200.0},
             },
         },
     }
 
 
+def write_agreement(path: Path) -> Path:
+    rows = [
+        {"engine": "torch-fp32", "ran_as": "torch-fp32", "dice": 1.0, "delta_recall": 0.0, "eligible": True},
+        {"engine": "onnx", "ran_as": "onnx", "dice": 0.999, "delta_recall": 0.1, "eligible": True},
+        {"engine": "onnx-int8", "ran_as": "onnx-int8", "dice": 0.86, "delta_recall": -1.6, "eligible": False},
+    ]
+    path.write_text(json.dumps({"cpu": "x", "native_bf16": True, "limit": 200, "engines": rows}))
+    return path
+
+
 def test_make_document_has_exact_word_counts(bench):
+    from speedbench.corpus import make_document
+
     pool = ["Angela Merkel met Emmanuel Macron in Paris.", "A  b\tc\nd.", "One"]
     for words in (1, 5, 17, 250):
-        doc = bench.make_document(pool, words)
+        doc = make_document(pool, words)
         assert len(doc.split()) == words
         assert doc.startswith("Angela")
 
 
+def test_interleave_and_subsample(bench):
+    from speedbench.corpus import interleave, subsample
+
+    texts = ["a1", "a2", "a3", "b1", "b2"]
+    sources = [{"benchmark": "a", "sentences": 3}, {"benchmark": "b", "sentences": 2}]
+    assert interleave(texts, sources) == ["a1", "b1", "a2", "b2", "a3"]
+    assert subsample(["w w"] * 10, 5) == ["w w"] * 3  # every 4th of 20 words
+    assert subsample(["w"] * 3, 100) == ["w"] * 3
+
+
 def test_linear_fit_is_exact_on_a_line(bench):
-    fit = bench.linear_fit([1, 2, 3, 4], [3, 5, 7, 9])
+    from speedbench.common import linear_fit
+
+    fit = linear_fit([1, 2, 3, 4], [3, 5, 7, 9])
     assert fit["slope"] == pytest.approx(2.0)
     assert fit["intercept"] == pytest.approx(1.0)
     assert fit["r2"] == pytest.approx(1.0)
@@ -149,58 +191,67 @@ def test_linear_fit_is_exact_on_a_line(bench):
 
 def test_quick_defaults_and_overrides(bench):
     args = bench.parse_args(["--quick", "--repeats", "2"])
-    assert args.sentences == bench.QUICK["sentences"]
-    assert args.repeats == 2 and args.doc_repeats == 2
+    assert args.words == bench.QUICK["words"] and args.repeats == 2
     full = bench.parse_args([])
-    assert full.batch_sizes == "1,4,8,16,32" and full.repeats == 3
+    assert full.words == 100_000 and full.batch_sizes == "1,8,32" and full.out == "results/bench"
+    assert full.benchmarks.count(",") == 7  # 8 benchmarks
+
+
+def test_commands_are_the_cli_and_spacy_processes(bench, tmp_path):
+    from speedbench.startup import cli_cmd
+    from speedbench.whole_process import spacy_cmd, systems, tommer_cmd
+
+    cmd = tommer_cmd("onnx", tmp_path / "c.jsonl", tmp_path / "o.jsonl", None)
+    assert cmd[1:5] == ["-m", "tommer.cli", "detect", "-i"] and cmd[-2:] == ["--engine", "onnx"]
+    assert "--ner-only" in spacy_cmd("ner", tmp_path / "c", tmp_path / "o", tmp_path / "s", None)
+    assert cli_cmd("torch", None)[-2:] == ["--engine", "torch"]
+    assert systems(["torch"], True) == ["tommer:torch", "spacy:full", "spacy:ner"]
+
+
+def test_agreement_alias_for_torch(bench, tmp_path):
+    from speedbench.report import agreement_of, read_agreement
+
+    agr = read_agreement(write_agreement(tmp_path / "engines.json"))
+    assert agreement_of(agr, "torch", native_bf16=False)["dice"] == 1.0  # torch runs fp32 here
+    assert agreement_of(agr, "torch", native_bf16=True) is None  # no torch-bf16 row
+    assert agreement_of(agr, "onnx-int8", False)["eligible"] is False
+    assert read_agreement(tmp_path / "missing.json") is None
 
 
 def test_summary_targets_and_reports(bench, tmp_path):
-    workers = synthetic_workers()
-    texts = {
-        "sentences": ["a b"],
-        "sentence_sources": [{"benchmark": "x", "sentences": 1}],
-        "documents": ["a"],
-    }
-    args = bench.parse_args(["--quick", "--out", str(tmp_path / "bench")])
-    machine = {
-        "cpu": "cpu",
-        "cores": 2,
-        "cores_usable": 2,
-        "platform": "p",
-        "python": "3",
-        "loadavg_start": [0.1, 0, 0],
-        "loadavg_end": [2.0, 0, 0],
-    }
-    res = bench.assemble(args, "python scripts/bench.py --quick", machine, texts, workers)
+    args = bench.parse_args(["--quick", "--agreement", str(write_agreement(tmp_path / "engines.json"))])
+    res = bench.assemble(args, "python scripts/bench.py --quick", dict(MACHINE), synthetic_parts())
     s = res["summary"]
-    assert s["tommer_over_spacy"] == pytest.approx(2.5)
-    assert s["probe_decode_over_backbone"] == pytest.approx(0.25)  # the worse of the two texts
-    assert s["truncation_speedup"] == {"8": pytest.approx(5.0)}
-    assert s["warm_start_s"] == pytest.approx(1.5)
-    assert s["scaling_fit"]["r2"] == pytest.approx(1.0)
-    status = {row["target"].split(" (")[0]: row["status"] for row in res["targets"]}
+    assert s["auto_engine"] == "onnx"
+    assert s["default_over_spacy_full"] == pytest.approx(2.5)
+    assert s["engines"]["torch-fp32"]["over_spacy_ner"] == pytest.approx(500 / 800)
+    assert s["default_warm_start_s"] == pytest.approx(1.2)
+    assert s["in_process_words_per_s_bs1"] == 500.0 and s["best_batch_size"] == 8
+    status = {row["target"].split(",")[0].split(":")[0]: row["status"] for row in res["targets"]}
     assert status == {
-        "tommer ÷ spaCy words/s": "PASS",
-        "probe+decode ÷ backbone time": "MISS",
-        "peak RSS, load + detect sentences": "PASS",
-        "warm start: first tommer.load() in a new process, cache warm": "PASS",
-        "linear in length: per-word time longest ÷ shortest": "PASS",
+        "whole-process words/s": "PASS",
+        "warm start": "PASS",
+        "peak RSS": "PASS",
+        "agreement of `onnx` with torch-fp32": "PASS",
+        "linear in length": "PASS",
     }
-    assert any("no native bf16" in n for n in res["notes"])
+    assert any("FAILED: tommer:onnx-int8" in n for n in res["notes"])
     assert not any("busy" in n for n in res["notes"])  # the end-of-run load is the benchmark's own
     md = bench.render_md(res)
-    assert "| tommer end to end | 8 (best) |" in md and "**MISS**" in md
-    bench.plot(res, tmp_path / "bench.png")
+    assert "| tommer `onnx` **(auto)** | onnx |" in md and "| 8 (best) |" in md
+    assert "failed: boom" in md and "backbones 270, engines 200" in md
+    from speedbench.report import plot
+
+    plot(res, tmp_path / "bench.png")
     assert (tmp_path / "bench.png").stat().st_size > 0
 
 
-def test_missing_parts_render_as_na(bench):
-    machine = {"cpu": "cpu", "cores": 2, "platform": "p", "python": "3", "loadavg_start": [3.0, 0, 0]}
-    texts = {"sentences": ["a"], "sentence_sources": [], "documents": ["a"]}
-    res = bench.assemble(bench.parse_args(["--quick"]), "cmd", machine, texts, {})
+def test_missing_parts_render_as_na(bench, tmp_path):
+    machine = dict(MACHINE, loadavg_start=[3.0, 0, 0])
+    args = bench.parse_args(["--quick", "--agreement", str(tmp_path / "none.json")])
+    res = bench.assemble(args, "cmd", machine, {"texts": TEXTS})
     assert {row["status"] for row in res["targets"]} == {"n/a"}
-    assert any("busy" in n for n in res["notes"])
+    assert any("busy" in n for n in res["notes"]) and any("engines.json" in n for n in res["notes"])
     assert "## Targets" in bench.render_md(res)
 
 
