@@ -147,6 +147,9 @@ def test_cached_state_predictions_match_the_detector(detector):
     from tommer.data.mention import AnnotatedText
     from tommer.training.training import encode_corpus, predicted_spans
 
+    from tommer.typed.detector import MentionDetector
+
+    detector = MentionDetector(detector.config, detector.backbone, detector.probe)  # torch, whatever the CPU
     texts = [TEXT, "The Eiffel Tower is in Paris , France .", "No entity here."]
     corpus = encode_corpus(detector.backbone, [AnnotatedText(t) for t in texts])
     threshold, margin = detector.config.threshold, detector.config.margin

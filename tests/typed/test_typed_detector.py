@@ -171,7 +171,7 @@ def test_detector_lm_labels_relabel_the_zero_shot_mentions(zero_shot_detector, c
 
 def test_lm_labels_need_a_zero_shot_head(tmp_path):
     head = small_head("supervised", hidden=576)
-    detector = tommer.load("smollm2-135m")
+    detector = tommer.load("smollm2-135m", engine="torch")  # a MentionDetector on any CPU
     detector.type_head = head
     with pytest.raises(ConfigError, match="supervised"):
         detector(SENTENCE, lm_labels=True)

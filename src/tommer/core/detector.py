@@ -161,7 +161,7 @@ class ProbeDetector:
             raise ModelNotFoundError(f"{directory / CONFIG_NAME} is not a tommer config: {err}") from None
         name = resolve_engine(engine)
         weights = directory / WEIGHTS_NAME
-        if name in ONNX_ENGINES:
+        if name in ONNX_ENGINES and backbone is None:  # a given backbone is run by torch
             from .engines.build import load_onnx_engine
 
             try:
@@ -315,8 +315,8 @@ class ProbeDetector:
         """
         if typed_options:
             raise ConfigError(
-                f"{', '.join(sorted(typed_options))}: typed call options, and this model has no type head "
-                "(train one with `tommer train-types`, or load a typed model)"
+                f"{', '.join(sorted(typed_options))} applies to typed calls only, and this model has no "
+                "type head (train one with `tommer train-types`, or load a typed model)"
             )
         batch, single = self.check_call(texts, threshold, decoding, batch_size, output)
         encodings, spans = self.predict_spans(batch, threshold, batch_size)

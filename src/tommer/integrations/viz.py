@@ -25,7 +25,7 @@ import torch
 
 from ..core.decoding import DEFAULT_DECODING, check_options
 from ..core.detector import ProbeDetector, window_spans
-from ..core.windows import Encoding, Window, token_spans_for
+from ..core.windows import Encoding, Window, collate_arrays, token_spans_for
 from ..data.mention import Mention
 from ..errors import ConfigError
 
@@ -246,9 +246,11 @@ def _normalise_gold(text: str, gold: Iterable[Gold] | None) -> list[tuple[int, i
 
 @torch.inference_mode()
 def _window_matrices(detector: ProbeDetector, window: Window, encoding: Encoding):
-    """Span probabilities and token-matching scores (T × T, BOS at 0) and the span mask."""
+    """Span probabilities (from the detector's engine, as its calls compute them) and token-matching
+    scores (the torch probe's, for the heatmap) (T × T, BOS at 0), and the span mask."""
+    engine = detector.engine
+    probs = engine.span_probabilities(*collate_arrays([window], [encoding], engine.bos_id, engine.pad_id))[0]
     hidden, _, mask = detector.window_states([window], [encoding])
-    probs = detector.probe_probs(hidden, mask)[0]
     feats, valid = detector.probe.features(hidden, mask)
     return probs, feats[0, :, :, 0].numpy(), valid[0].numpy()
 
