@@ -146,7 +146,6 @@ def test_cached_state_predictions_match_the_detector(detector):
     """training.predicted_spans (used by the layer sweep) post-processes like the detector."""
     from tommer.data.mention import AnnotatedText
     from tommer.training.training import encode_corpus, predicted_spans
-
     from tommer.typed.detector import MentionDetector
 
     detector = MentionDetector(detector.config, detector.backbone, detector.probe)  # torch, whatever the CPU
