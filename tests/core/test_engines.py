@@ -194,3 +194,16 @@ def test_cli_detect_on_onnx_imports_neither_torch_nor_transformers(engine_cache,
 def test_untyped_onnx_detector_refuses_typed_options(onnx_detector):
     with pytest.raises(ConfigError, match="no type head"):
         onnx_detector("Angela Merkel met Emmanuel Macron in Paris.", labels=["person"])
+
+
+def test_a_corrupted_export_is_rebuilt_not_used(engine_cache, onnx_detector, caplog):
+    directory = onnx_detector.engine.directory
+    model = directory / MODEL_FP32
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)  # zeroed weights: a valid file, wrong output
+    model.write_bytes(bytes(data))
+    with caplog.at_level("WARNING"):
+        again = ProbeDetector.from_pretrained(DEFAULT_MODEL, engine="onnx")
+    assert "exporting again" in caplog.text
+    assert again(SENTENCES[:3]) == onnx_detector(SENTENCES[:3])
+    assert model.read_bytes() != bytes(data)

@@ -29,7 +29,7 @@ from ..errors import ConfigError, ModelNotFoundError, TommerError
 from .config import DetectorConfig
 from .decoding import DEFAULT_DECODING, Span, candidates, check_options, get_decoder
 from .engines import AUTO, ENV, ONNX_ENGINES, Engine, resolve_engine
-from .layout import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, resolve_model_dir
+from .layout import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, probe_weights, resolve_model_dir
 from .modelcard import render_card
 from .outputs import format_mentions
 from .windows import Encoding, Window, collate_arrays, make_windows
@@ -160,7 +160,7 @@ class ProbeDetector:
         except (KeyError, ValueError) as err:
             raise ModelNotFoundError(f"{directory / CONFIG_NAME} is not a tommer config: {err}") from None
         name = resolve_engine(engine)
-        weights = directory / WEIGHTS_NAME
+        weights = probe_weights(directory)
         if name in ONNX_ENGINES and backbone is None:  # a given backbone is run by torch
             from .engines.build import load_onnx_engine
 

@@ -3,6 +3,7 @@ path resolves to its directory (no heavy imports)."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -20,13 +21,33 @@ def resolve_model_dir(path: str | os.PathLike) -> Path:
     directory = Path(path).expanduser()
     if not directory.exists() and (PRETRAINED_DIR / str(path)).is_dir():
         directory = PRETRAINED_DIR / str(path)
-    if not (directory / CONFIG_NAME).is_file() or not (directory / WEIGHTS_NAME).is_file():
+    if not (directory / CONFIG_NAME).is_file() or not probe_weights(directory).is_file():
         shipped = sorted(p.name for p in PRETRAINED_DIR.glob("*") if p.is_dir())
         raise ModelNotFoundError(
             f"no tommer model at '{path}' (expected {CONFIG_NAME} and {WEIGHTS_NAME} there; "
             f"shipped models: {', '.join(shipped) or 'none'})"
         )
     return directory
+
+
+PROBE_FROM = "probe_from"
+"""A ``config.json`` key: the shipped model whose ``model.safetensors`` this model's probe is (a typed
+model shipped on the default's probe stores no copy of it)."""
+
+
+def probe_weights(directory: Path) -> Path:
+    """The probe's weights file of a model directory: its own ``model.safetensors``, else the one of
+    the shipped model its ``config.json`` names under ``probe_from``."""
+    own = directory / WEIGHTS_NAME
+    if own.is_file() or not (directory / CONFIG_NAME).is_file():
+        return own
+    try:
+        shared = json.loads((directory / CONFIG_NAME).read_text()).get(PROBE_FROM)
+    except (OSError, ValueError, AttributeError):
+        return own
+    if not isinstance(shared, str) or not (PRETRAINED_DIR / shared / WEIGHTS_NAME).is_file():
+        return own
+    return PRETRAINED_DIR / shared / WEIGHTS_NAME
 
 
 HEAD_CONFIG_NAME = "types.json"

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from ..core.backbone import cache_root
 from ..core.decoding import check_options
-from ..core.layout import DEFAULT_MODEL, WEIGHTS_NAME, resolve_model_dir
+from ..core.layout import DEFAULT_MODEL, probe_weights, resolve_model_dir
 from ..data.mention import AnnotatedText, trim_span
 from ..data.metrics import pct
 from ..errors import ConfigError, DataFormatError
@@ -563,7 +563,7 @@ def run_judge(
         "split": split,
         "detector": str(model or DEFAULT_MODEL),
         "detector_sha256": hashlib.sha256(
-            (resolve_model_dir(model or DEFAULT_MODEL) / WEIGHTS_NAME).read_bytes()
+            probe_weights(resolve_model_dir(model or DEFAULT_MODEL)).read_bytes()
         ).hexdigest()[:16],
         "threshold": threshold,
         "decoding": decoding,

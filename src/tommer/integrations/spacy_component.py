@@ -32,7 +32,7 @@ from spacy.tokens import Doc, SpanGroup
 from spacy.util import minibatch
 
 from ..core.decoding import DEFAULT_DECODING, check_options
-from ..core.layout import CONFIG_NAME, DEFAULT_MODEL, WEIGHTS_NAME, resolve_model_dir
+from ..core.layout import CONFIG_NAME, DEFAULT_MODEL, probe_weights, resolve_model_dir
 from ..core.outputs import DEFAULT_LABEL
 from ..data.mention import Mention
 from ..errors import ConfigError
@@ -63,7 +63,7 @@ def pretrained_detector(directory: Path, backbone: "Backbone | None" = None) -> 
 def load_detector(model: str) -> "MentionDetector":
     """Load a detector once per process (keyed by its directory and weights' mtime) and share it."""
     directory = resolve_model_dir(model).resolve()
-    key = (str(directory), (directory / WEIGHTS_NAME).stat().st_mtime_ns)
+    key = (str(directory), probe_weights(directory).stat().st_mtime_ns)
     if key not in _DETECTORS:
         _DETECTORS[key] = pretrained_detector(directory)
     return _DETECTORS[key]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ...errors import ConfigError, ModelFileError
 from ..config import DetectorConfig
-from ..layout import WEIGHTS_NAME
+from ..layout import probe_weights
 from ..sources import cache_root, is_sealed, resolve_source, seal
 from . import ENGINE_VERSION
 from .onnx_engine import COMPLETE, FILES, META, MODEL_FP32, MODEL_INT8, OnnxEngine
@@ -45,7 +45,7 @@ def export_key(model_dir: Path, config: DetectorConfig) -> str:
             sort_keys=True,
         ).encode()
     )
-    weights = Path(model_dir) / WEIGHTS_NAME
+    weights = probe_weights(Path(model_dir))
     if not weights.is_file():
         raise ModelFileError(f"{weights} is missing")
     with weights.open("rb") as f:

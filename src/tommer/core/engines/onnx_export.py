@@ -23,7 +23,7 @@ from torch import nn
 
 from ...errors import TommerError
 from ..config import DetectorConfig
-from ..layout import WEIGHTS_NAME
+from ..layout import probe_weights
 from ..probe import NEG_LOGIT, ToMMeRProbe
 from ..sources import is_sealed, seal
 from . import ENGINE_VERSION
@@ -132,7 +132,7 @@ def _backbone_matmuls(path: Path) -> list[str]:
 def export_detector(model_dir: Path, config: DetectorConfig, target: Path) -> Path:
     """Export a saved detector into ``target`` (built under a temporary name, then renamed)."""
     backbone = load_backbone(config, "torch-fp32")
-    probe = load_probe(Path(model_dir) / WEIGHTS_NAME, config)
+    probe = load_probe(probe_weights(Path(model_dir)), config)
     module = SpanLogits(backbone.model, probe, backbone.bidirectional).eval()
     vocab = int(backbone.model.get_input_embeddings().num_embeddings)
     ids, mask = _sample(backbone.bos_id, backbone.pad_id, vocab)
