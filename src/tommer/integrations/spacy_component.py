@@ -192,16 +192,16 @@ class TommerComponent:
         self.detector.save_pretrained(path / MODEL_DIR)
 
     def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> "TommerComponent":
-        """Use the probe saved by :meth:`to_disk` (the backbone is shared when it is the same)."""
+        """Use the probe saved by :meth:`to_disk` (on the engine a load by name picks; an ONNX export of
+        the same probe is shared, as its cache key is the probe's weights)."""
         directory = Path(path) / MODEL_DIR
         if (directory / CONFIG_NAME).is_file():
-            current = self.detector
             try:
                 saved = json.loads((directory / CONFIG_NAME).read_text())
-                same = (saved["backbone"], saved["layer"]) == (current.config.backbone, current.config.layer)
+                saved["backbone"], saved["layer"]
             except (KeyError, TypeError, ValueError) as err:
                 raise ConfigError(f"{directory / CONFIG_NAME} is not a tommer config: {err}") from None
-            self.detector = pretrained_detector(directory, current.backbone if same else None)
+            self.detector = load_detector(str(directory))  # same engine as a load by name
         return self
 
     def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:

@@ -56,7 +56,7 @@ def export_key(model_dir: Path, config: DetectorConfig) -> str:
 
 def export_dir(model_dir: Path, config: DetectorConfig) -> Path:
     """Where a detector's export is (or will be) in the cache."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(model_dir).resolve().name) or "model"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", config.backbone) or "backbone"  # copies of a probe share it
     return cache_root() / "engines" / f"{name}-L{config.layer}-{export_key(model_dir, config)}"
 
 
