@@ -352,15 +352,13 @@ def test_long_text_runs_window_by_window_with_the_same_mentions(live):
     assert n_windows >= 3 and counts["long_texts"] == 1 and counts["long_steps"] == n_windows
 
 
-def test_long_text_with_many_spans_is_decoded_in_a_process(live):
+def test_long_text_is_decoded_off_the_worker_like_the_detector(live):
     detector, _ = live
     text = long_text(2, detector)
-    app = create_app(detector)
-    app.state.batcher.process_decode_spans = 1  # (default: 2000 spans)
-    with BackgroundServer(app) as server:
+    with BackgroundServer(create_app(detector)) as server:
         (r,) = post_all(server.url, [{"text": text, "decoding": "nested"}])
         counts = stats(server)
-    assert r.status_code == 200 and counts["process_decodes"] == 1
+    assert r.status_code == 200 and counts["long_texts"] == 1
     assert_same_mentions(r.json()["mentions"], detector(text, decoding="nested"))
 
 

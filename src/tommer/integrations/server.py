@@ -38,9 +38,8 @@ jobs from two lanes and answers each job's asyncio future:
   long step plus one batch, however big the text in flight. The steps are the detector's own
   pipeline (``preprocess``, ``window_candidates``, ``postprocess``,
   exactly what ``detector(text)`` runs), so mentions are the same. The last step, decoding the
-  candidate spans into mentions, is pure Python (linear in the spans), so it runs off the worker:
-  in a thread, or with over ``PROCESS_DECODE_SPANS`` spans in one spawned process (no GIL shared
-  with the worker). (A
+  candidate spans into mentions, is pure Python (linear in the spans) and runs off the worker, in a
+  thread. (A
   detector with a supervised type head gives typed mentions only through its full call: there a
   long text is one turn.)
 
@@ -102,7 +101,6 @@ HEADLESS_CHROMIUM_ARGS = [
 ]
 
 
-PROCESS_DECODE_SPANS = 2_000  # a long text with more candidate spans is decoded in a process
 
 
 class RequestError(Exception):
@@ -177,7 +175,7 @@ class Job:
 
 
 def decode_spans(text: str, encoding, spans: list, decoding: str, margin: float) -> list[dict]:
-    """``ProbeDetector.postprocess`` for one text, as dicts (a module function: runs in a process)."""
+    """``ProbeDetector.postprocess`` for one text, as dicts."""
     return [m.to_dict() for m in spans_to_mentions(text, encoding, get_decoder(decoding)(spans, margin))]
 
 
@@ -209,8 +207,6 @@ class Batcher:
         self.long_turn = False  # after a short batch, a long job's turn (when one waits)
         self.closed = False
         self.thread: threading.Thread | None = None
-        self.pool = None  # the process decoding long texts' many spans (started when first needed)
-        self.process_decode_spans = PROCESS_DECODE_SPANS
         self.counts = dict.fromkeys(
             [
                 "requests",
@@ -221,7 +217,6 @@ class Batcher:
                 "viz_calls",
                 "long_texts",
                 "long_steps",
-                "process_decodes",
                 "rejected_queue_full",
                 "timed_out",
                 "errors",
@@ -303,11 +298,8 @@ class Batcher:
         with self.cond:
             self.closed = True
             self.cond.notify_all()
-            pool, self.pool = self.pool, None
         if self.thread is not None:
             self.thread.join(timeout=30)
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
 
     # -- worker side ---------------------------------------------------------------------------
     def _start(self, job: Job) -> None:  # (holding the lock)
@@ -498,23 +490,10 @@ class Batcher:
 
     # -- decoding long texts (not on the worker) -------------------------------------------------
     async def decode(self, job: Job, spans: list, encoding) -> list[dict]:
-        """A long job's mentions from its candidate spans: the detector's ``postprocess``, run off
-        the worker thread (decoding is pure Python: many thousand spans take seconds, and
-        ``flat`` / ``nested`` grow faster than linearly), in a process when there are many spans."""
+        """A long job's mentions from its candidate spans: the detector's ``postprocess``, run in a
+        thread, off the worker (pure Python, linear in the spans)."""
         args = (job.text, encoding, spans, job.decoding, self.detector.config.margin)
-        loop = asyncio.get_running_loop()
-        if job.decoding == "threshold" or len(spans) < self.process_decode_spans:
-            return await loop.run_in_executor(None, decode_spans, *args)
-        with self.cond:
-            if self.pool is None:
-                import multiprocessing
-                from concurrent.futures import ProcessPoolExecutor
-
-                context = multiprocessing.get_context("spawn")  # no fork of a process with torch threads
-                self.pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
-            pool = self.pool
-            self.counts["process_decodes"] += 1
-        return await loop.run_in_executor(pool, decode_spans, *args)
+        return await asyncio.get_running_loop().run_in_executor(None, decode_spans, *args)
 
 
 def _json_type(value: object) -> str:
