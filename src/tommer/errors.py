@@ -27,8 +27,12 @@ class DataFormatError(TommerError):
     def __init__(self, path: str | Path, line: int | None, message: str) -> None:
         self.path = str(path)
         self.line = line
+        self.detail = message
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {message}")
+
+    def __reduce__(self):  # picklable (Ray sends errors between processes)
+        return type(self), (self.path, self.line, self.detail)
 
 
 class ConfigError(TommerError):
@@ -49,3 +53,6 @@ class Stopped(TommerError):
     def __init__(self, signum: int, message: str) -> None:
         self.signum = signum
         super().__init__(message)
+
+    def __reduce__(self):
+        return type(self), (self.signum, str(self))

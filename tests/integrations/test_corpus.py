@@ -262,3 +262,73 @@ def test_chunk_size_must_be_positive(tmp_path, detector, reference):
     src, _ = reference
     with pytest.raises(ConfigError, match="chunk size"):
         stream_corpus(detector, plan_corpus(src, tmp_path / "o.jsonl"), chunk_size=0)
+
+
+# -- Parquet (pyarrow, no Ray) ----------------------------------------------------------
+def _parquet(path: Path, rows: list[dict], row_group_size: int = 7) -> Path:
+    pa = pytest.importorskip("pyarrow", reason="the parquet extra is not installed")
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "id": pa.array([r["id"] for r in rows], pa.int32()),
+            "text": pa.array([r["text"] for r in rows], pa.string()),
+        }
+    )
+    pq.write_table(table, path, row_group_size=row_group_size)
+    return path
+
+
+def test_parquet_input_gives_the_jsonl_input_s_records(tmp_path, detector, reference):
+    """Rows streamed in row groups (7 rows, not a multiple of the chunk) give the same records."""
+    src, ref = reference
+    rows = [json.loads(line) for line in src.read_text().splitlines()]
+    _parquet(tmp_path / "in.parquet", rows)
+    run(detector, tmp_path / "in.parquet", tmp_path / "out.jsonl")
+    got = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    want = [{k: r[k] for k in ("id", "text", "mentions")} for r in map(json.loads, ref.splitlines())]
+    assert got == want
+
+
+def test_parquet_output_keeps_column_types_and_adds_mentions(tmp_path, detector, reference):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src, ref = reference
+    rows = [json.loads(line) for line in src.read_text().splitlines()]
+    _parquet(tmp_path / "in.parquet", rows)
+    run(detector, tmp_path / "in.parquet", tmp_path / "out.parquet")
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert table.schema.field("id").type == pa.int32() and table.column_names == ["id", "text", "mentions"]
+    assert not (tmp_path / "out.parquet.partial").exists()
+    want = [json.loads(line)["mentions"] for line in ref.splitlines()]
+    assert table.column("mentions").to_pylist() == want
+    run(detector, src, tmp_path / "from_jsonl.parquet")  # JSONL in, Parquet out: the fields kept
+    from_jsonl = pq.read_table(tmp_path / "from_jsonl.parquet").to_pylist()
+    assert from_jsonl == [json.loads(line) for line in ref.splitlines()]
+
+
+def test_parquet_bad_input_names_the_file_and_row(tmp_path, capsys):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": [1, 2, 3], "text": ["a", None, "c"]}), tmp_path / "nulls.parquet")
+    pq.write_table(pa.table({"id": [1], "body": ["a"]}), tmp_path / "notext.parquet")
+    pq.write_table(pa.table({"text": [1, 2]}), tmp_path / "ints.parquet")
+    (tmp_path / "torn.parquet").write_bytes(b"PAR1 not really")
+    for name, message in [
+        ("nulls", "row 2: 'text' is null"),
+        ("notext", "no 'text' column"),
+        ("ints", "column 'text' is int64, not a string"),
+        ("torn", "not a readable Parquet file"),
+    ]:
+        argv = ["detect", "-q", "-i", str(tmp_path / f"{name}.parquet"), "-o", str(tmp_path / "o.jsonl")]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"{name}.parquet" in err and message in err and "Traceback" not in err, err
+    assert not (tmp_path / "o.jsonl").exists() or (tmp_path / "o.jsonl").stat().st_size == 0
+
+
+def test_parquet_output_cannot_be_resumed(tmp_path, reference):
+    with pytest.raises(ConfigError, match="written whole"):
+        plan_corpus(reference[0], tmp_path / "out.parquet", resume=True)

@@ -8,10 +8,9 @@ import sys
 from ..core.decoding import DECODERS, DEFAULT_DECODING
 from ..core.engines import AUTO, ENGINES
 from ..core.layout import DEFAULT_MODEL
-from ..core.outputs import format_mentions
 from ..data import jsonl
 from ..errors import TommerError
-from ..integrations.corpus import plan_corpus, stream_corpus
+from ..integrations.corpus import Detection, plan_corpus, stream_corpus
 from ..typed.loading import load_detector
 from .common import logger
 
@@ -31,11 +30,6 @@ def _output_format(args: argparse.Namespace) -> str:
     return "json" if args.json else (args.format or "table")
 
 
-def _mention_dicts(mentions, fmt: str) -> list[dict]:
-    """JSON mentions: ``Mention.to_dict()``, or Hugging Face pipeline dicts for ``--format pipeline``."""
-    return format_mentions(mentions, "pipeline" if fmt == "pipeline" else "dicts")
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``tommer detect``."""
     if not args.texts and not args.input:
@@ -43,48 +37,81 @@ def run(args: argparse.Namespace) -> int:
     if args.lm_labels and args.labels is None:
         raise TommerError("--lm-labels needs --labels")
     fmt = _output_format(args)
+    labels = None if args.labels is None else tuple(lab.strip() for lab in args.labels.split(","))
+    detection = Detection(
+        threshold=args.threshold,
+        decoding=args.decoding,
+        batch_size=args.batch_size,
+        labels=labels,
+        label_threshold=args.label_threshold,
+        lm_labels=args.lm_labels,
+        style="pipeline" if fmt == "pipeline" else "json",
+    )
+    chunk_size = args.chunk_size or max(args.batch_size * 8, 64)
+    if args.ray:
+        return _run_ray(args, detection, chunk_size)
+    for flag in ("address", "workers", "cpus_per_worker", "errors", "output_format"):
+        if getattr(args, flag) is not None:
+            raise TommerError(f"--{flag.replace('_', '-')} is an option of --ray runs")
     if not args.texts:  # check the files (and repair a resumed output) before loading the model
         plan = plan_corpus(args.input, args.output, resume=args.resume, overwrite=args.overwrite)
     detector = load_detector(args.model, engine=args.engine)
-    options = dict(threshold=args.threshold, decoding=args.decoding, batch_size=args.batch_size)
-    predict = detector
-    if args.labels is not None:  # zero-shot typed mentions (the --html view stays untyped)
-        labels = [lab.strip() for lab in args.labels.split(",")]
-
-        def predict(texts, **kw):
-            return detector(
-                texts, labels=labels, label_threshold=args.label_threshold, lm_labels=args.lm_labels, **kw
-            )
-
-    html_docs: list[tuple[str, list | None]] = []  # (text, gold spans) for --html
     if args.texts:
         for text in args.texts:
-            mentions = predict(text, **options)
+            mentions = detection.detect(detector, [text])[0]
             if fmt != "table":
-                print(jsonl.dumps(_mention_dicts(mentions, fmt)))
+                print(jsonl.dumps(detection.render({}, mentions)["mentions"]))
             else:
                 _print_readable(text, mentions)
         if args.html:
             _write_html(args, detector, [(t, None) for t in args.texts])
         return 0
 
-    def render(rec: dict, mentions: list) -> dict:
+    html_docs: list[tuple[str, list | None]] = []  # (text, gold spans) for --html
+
+    def keep_for_html(rec: dict) -> None:
         if args.html and len(html_docs) < args.html_limit:
             html_docs.append((rec["text"], rec.get("spans")))
-        rec["mentions"] = _mention_dicts(mentions, fmt)
-        return rec
 
     stream_corpus(
-        predict,
+        detector,
         plan,
-        **options,
-        chunk_size=args.chunk_size or max(args.batch_size * 8, 64),
+        detection,
+        chunk_size=chunk_size,
         progress=not args.quiet,
-        render=render,
+        on_record=keep_for_html,
         log=logger(args),
     )
     if args.html:
         _write_html(args, detector, html_docs)
+    return 0
+
+
+def _run_ray(args: argparse.Namespace, detection: Detection, chunk_size: int) -> int:
+    """``tommer detect --ray``: the corpus on a Ray cluster (``tommer[ray]``)."""
+    if args.texts or not args.input or not args.output:
+        raise TommerError("--ray annotates files: give -i INPUT (files, folders or globs) and -o FOLDER")
+    for flag in ("resume", "html"):
+        if getattr(args, flag):
+            raise TommerError(f"--{flag} is not available with --ray (its output is a folder of parts)")
+    from ..integrations.distributed import detect_files  # the ray extra
+
+    run = detect_files(
+        args.input,
+        args.output,
+        detection,
+        model=args.model,
+        engine=args.engine,
+        output_format=args.output_format,
+        errors=args.errors,
+        workers=args.workers or 1,
+        cpus_per_worker=args.cpus_per_worker or 1.0,
+        chunk_size=chunk_size,
+        address=args.address,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    logger(args)(run.summary())
     return 0
 
 
@@ -110,9 +137,12 @@ def add_parser(sub) -> None:
     det = sub.add_parser("detect", help="find mentions in texts")
     det.add_argument("texts", nargs="*", help="texts to analyse")
     det.add_argument(
-        "-i", "--input", help="input .jsonl (objects with a 'text' field) or .txt (one doc per line)"
+        "-i",
+        "--input",
+        help="input .jsonl (objects with a 'text' field), .parquet (a string 'text' column) or .txt (one "
+        "doc per line); .gz compressed",
     )
-    det.add_argument("-o", "--output", help="output .jsonl, or .jsonl.gz (default: stdout)")
+    det.add_argument("-o", "--output", help="output .jsonl, .jsonl.gz or .parquet (default: stdout)")
     det.add_argument("--resume", action="store_true", help="continue an interrupted run's -o output")
     det.add_argument("--overwrite", action="store_true", help="replace an existing -o output")
     det.add_argument("--chunk-size", type=int, help="docs per written chunk (default: 8 batches, >= 64)")
@@ -143,5 +173,14 @@ def add_parser(sub) -> None:
     )
     det.add_argument("--html", metavar="PATH", help="also write an HTML view: highlights, scores, heatmaps")
     det.add_argument("--html-limit", type=int, default=100, help="at most N texts in the --html page")
+    ray = det.add_argument_group("a corpus on a Ray cluster (pip install 'tommer[ray]')")
+    ray.add_argument(
+        "--ray", action="store_true", help="run on Ray Data: -i takes files, folders or globs; -o is a folder"
+    )
+    ray.add_argument("--address", help="the Ray cluster to join (e.g. auto); default: start a local one")
+    ray.add_argument("--workers", type=int, help="detector actors (default 1)")
+    ray.add_argument("--cpus-per-worker", type=float, help="CPUs (and threads) per actor (default 1)")
+    ray.add_argument("--output-format", choices=["jsonl", "parquet"], help="default: the input's")
+    ray.add_argument("--errors", metavar="FOLDER", help="write bad records here (JSONL) instead of failing")
     det.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     det.set_defaults(func=run)

@@ -1,11 +1,14 @@
 """Streaming a corpus through a detector: constant memory, progress, ``--resume``, gzip.
 
-The input (``.jsonl`` / ``.ndjson`` objects with a ``text`` field, or any other file as one
-document per line; ``.gz`` compressed by extension) is read twice: once up front to check every
-line and count the records (for the ETA), then in fixed chunks of ``chunk_size`` records that
-go through the detector together. Each output line is the input record plus ``"mentions"``, in
-input order; a chunk's lines are written by one write of whole lines, flushed and fsynced
-(a gzip output gets one gzip member per chunk).
+The input (``.jsonl`` / ``.ndjson`` objects with a ``text`` field, ``.parquet`` rows with a
+string ``text`` column, or any other file as one document per line; ``.gz`` compressed by
+extension) is read twice: once up front to check every line and count the records (for the
+ETA), then in fixed chunks of ``chunk_size`` records that go through the detector together.
+Each output record is the input record plus ``"mentions"``, in input order. A JSONL chunk is
+one write of whole lines, flushed and fsynced (a gzip output gets one gzip member per chunk).
+A ``.parquet`` output keeps the input's columns and types and adds ``mentions``
+(:mod:`tommer.data.parquet`); it is written to ``<output>.partial`` in row groups and renamed
+when the run is complete, so a stopped run never leaves a torn Parquet file.
 
 Resume: the existing output is repaired first (a torn last line or a truncated gzip member
 left by ``kill -9`` is cut away), its records are checked against the input, and the run goes
@@ -32,14 +35,53 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from ..data import jsonl
+from ..core.decoding import DEFAULT_DECODING
+from ..core.outputs import format_mentions
+from ..data import jsonl, parquet
+from ..data.mention import Mention
 from ..data.readers import is_gzip, iter_lines, parse_json_object
 from ..errors import ConfigError, DataFormatError, OutputError, Stopped
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 BLOCK = 1 << 20
 
-Render = Callable[[dict, list], dict]
+
+# -- what a run detects ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Detection:
+    """A run's detection options and the style of each record's ``mentions``: one object for a
+    local run (:func:`stream_corpus`) and a Ray one (:mod:`tommer.integrations.distributed`)."""
+
+    threshold: float | None = None
+    decoding: str = DEFAULT_DECODING
+    batch_size: int = 8
+    labels: tuple[str, ...] | None = None  # zero-shot types
+    label_threshold: float | None = None
+    lm_labels: bool = False
+    style: str = "json"  # json: Mention.to_dict(); pipeline: Hugging Face token-classification dicts
+
+    def detect(self, detector: Any, texts: list[str]) -> list[list[Mention]]:
+        """The mentions of each text."""
+        options: dict[str, Any] = dict(threshold=self.threshold, decoding=self.decoding)
+        options["batch_size"] = self.batch_size
+        if self.labels is not None:
+            options.update(labels=list(self.labels), label_threshold=self.label_threshold)
+            options["lm_labels"] = self.lm_labels
+        return detector(texts, **options)
+
+    def render(self, record: dict, mentions: list[Mention]) -> dict:
+        """The output record: the input record (every field, same order) plus ``"mentions"``."""
+        record["mentions"] = format_mentions(mentions, "pipeline" if self.style == "pipeline" else "dicts")
+        return record
+
+    def typed(self, detector: Any) -> bool:
+        """Whether mentions carry labels (zero-shot labels given, or a supervised head)."""
+        head = getattr(detector, "type_head", None)
+        return self.labels is not None or (head is not None and not head.zero_shot)
+
+    def mentions_type(self, detector: Any):
+        """The Arrow type of the ``mentions`` column (Parquet output)."""
+        return parquet.mentions_type(self.style, self.typed(detector))
 
 
 # -- reading -----------------------------------------------------------------------------
@@ -49,19 +91,30 @@ def is_jsonl(path: str | Path) -> bool:
     return name.endswith(JSONL_SUFFIXES)
 
 
+def line_record(path: str | Path, number: int, line: str, as_jsonl: bool) -> dict | None:
+    """The record of one input line (None for a blank JSONL line): a JSONL object with a string
+    ``text``, or ``{"text": line}``; a DataFormatError names the file and line."""
+    if not as_jsonl:
+        return {"text": line}
+    if not line.strip():
+        return None
+    rec = parse_json_object(path, number, line)
+    if not isinstance(rec.get("text"), str):
+        raise DataFormatError(path, number, "missing string field 'text'")
+    return rec
+
+
 def iter_records(path: str | Path) -> Iterator[tuple[int, dict]]:
-    """(line number, record): JSONL objects with a string ``text``, or ``{"text": line}``."""
+    """(line or row number, record) of a JSONL, Parquet or text input."""
+    if parquet.is_parquet(path):
+        for first, table in parquet.iter_row_chunks(path, 1024, path):
+            yield from parquet.table_records(table, first, path)
+        return
     as_jsonl = is_jsonl(path)
     for number, line in iter_lines(path):
-        if not as_jsonl:
-            yield number, {"text": line}
-            continue
-        if not line.strip():
-            continue
-        rec = parse_json_object(path, number, line)
-        if not isinstance(rec.get("text"), str):
-            raise DataFormatError(path, number, "missing string field 'text'")
-        yield number, rec
+        rec = line_record(path, number, line, as_jsonl)
+        if rec is not None:
+            yield number, rec
 
 
 # -- repairing an interrupted output -------------------------------------------------------
@@ -153,18 +206,25 @@ def _repair_gzip(path: Path) -> tuple[int, int]:
 
 
 # -- writing -----------------------------------------------------------------------------
+def _output_error(path, err: OSError) -> OutputError:
+    return OutputError(
+        f"cannot write {path}: {err.strerror or err}; it holds whole records up to the "
+        "last chunk written (a torn end is repaired by --resume, which continues the run)"
+    )
+
+
 class _Sink:
-    """Append whole chunks of output lines: one write per chunk, then flush and fsync."""
+    """Append whole chunks of output records as JSONL: one write per chunk, then flush and fsync."""
 
     def __init__(self, path: str | Path | None, append: bool) -> None:
         self.path = path
         self.gzip = path is not None and is_gzip(path)
         self.handle = None if path is None else open(path, "ab" if append else "wb", buffering=0)  # noqa: SIM115
 
-    def write(self, lines: list[str]) -> None:
-        if not lines:
+    def write(self, records: list[dict]) -> None:
+        if not records:
             return
-        text = "".join(lines)
+        text = "".join(jsonl.dumps(rec) + "\n" for rec in records)
         if self.handle is None:
             sys.stdout.write(text)
             sys.stdout.flush()
@@ -178,14 +238,53 @@ class _Sink:
                 view = view[self.handle.write(view) :]
             os.fsync(self.handle.fileno())
         except OSError as err:  # full disk, file size limit: the chunk may be torn
-            raise OutputError(
-                f"cannot write {self.path}: {err.strerror or err}; it holds whole records up to the "
-                "last chunk written (a torn end is repaired by --resume, which continues the run)"
-            ) from None
+            raise _output_error(self.path, err) from None
 
-    def close(self) -> None:
+    def close(self, complete: bool = True) -> None:
         if self.handle is not None:
             self.handle.close()
+
+
+class _ParquetSink:
+    """Write output records to ``<path>.partial`` in row groups; rename it to ``path`` when complete."""
+
+    ROW_GROUP = 8192
+
+    def __init__(self, path: Path, mentions, base=None) -> None:
+        self.pa = parquet.pyarrow()
+        self.path, self.mentions, self.base = path, mentions, base
+        self.partial = path.with_name(path.name + ".partial")
+        self.writer, self.schema, self.pending = None, None, []
+
+    def write(self, records: list[dict]) -> None:
+        if self.schema is None:
+            self.schema = parquet.output_schema(records, self.mentions, self.base)
+        self.pending.append(parquet.records_table(records, self.schema, str(self.path)))
+        if sum(t.num_rows for t in self.pending) >= self.ROW_GROUP:
+            self._flush()
+
+    def _flush(self) -> None:
+        try:
+            if self.writer is None:
+                self.writer = self.pa.parquet.ParquetWriter(self.partial, self.schema)
+            if self.pending:
+                self.writer.write_table(self.pa.concat_tables(self.pending), row_group_size=1 << 20)
+        except OSError as err:
+            raise OutputError(f"cannot write {self.path}: {err}; a Parquet output is written whole: "
+                              "run again with --overwrite") from None
+        self.pending = []
+
+    def close(self, complete: bool = True) -> None:
+        if complete:
+            if self.schema is None:
+                self.schema = parquet.output_schema([], self.mentions, self.base or self.pa.schema([]))
+            self._flush()
+            self.writer.close()
+            os.replace(self.partial, self.path)
+            return
+        if self.writer is not None:
+            self.writer.close()
+        self.partial.unlink(missing_ok=True)
 
 
 # -- the run -----------------------------------------------------------------------------
@@ -201,12 +300,6 @@ class CorpusRun:
     @property
     def docs_per_second(self) -> float:
         return self.written / self.seconds if self.seconds > 0 else 0.0
-
-
-def default_render(record: dict, mentions: list) -> dict:
-    """The output record: the input record (every field, same order) plus ``"mentions"``."""
-    record["mentions"] = [m.to_dict() for m in mentions]
-    return record
 
 
 @dataclass
@@ -247,6 +340,11 @@ def plan_corpus(
         raise ConfigError(f"output folder {out.parent} does not exist")
     if out.exists() and input_path.exists() and out.samefile(input_path):
         raise ConfigError(f"output {out} is the input file")
+    if resume and parquet.is_parquet(out):
+        raise ConfigError(
+            f"--resume continues a JSONL output; a Parquet output ({out}) is written whole: "
+            "run again with --overwrite"
+        )
     if not resume and out.exists() and out.stat().st_size > 0 and not overwrite:
         raise ConfigError(
             f"output {out} exists ({out.stat().st_size:,} bytes): use --resume to continue it "
@@ -260,6 +358,8 @@ def plan_corpus(
 
 def _scan_input(input_path: Path, output_path: Path | None, done: int) -> int:
     """Check every input line and count the records; the first ``done`` must match the output."""
+    if parquet.is_parquet(input_path) and not done:
+        return _scan_parquet(input_path)
     records = iter_records(input_path)
     if done:
         outputs = iter_lines(output_path)
@@ -280,6 +380,24 @@ def _scan_input(input_path: Path, output_path: Path | None, done: int) -> int:
             )
         outputs.close()
     return sum(1 for _ in records) + done
+
+
+def _scan_parquet(path: Path) -> int:
+    """Check a Parquet input's ``text`` column (a string, never null) and count its rows."""
+    pa = parquet.pyarrow()
+    try:
+        file = pa.parquet.ParquetFile(path)
+    except (OSError, pa.ArrowInvalid) as err:
+        raise DataFormatError(path, None, f"not a readable Parquet file ({err})") from None
+    parquet.check_text_column(file.schema_arrow, path)
+    row = 1
+    for batch in file.iter_batches(batch_size=65536, columns=["text"]):
+        column = batch.column(0)
+        if column.null_count:
+            first = row + column.is_null().to_pylist().index(True)
+            raise DataFormatError(path, None, f"row {first}: 'text' is null")
+        row += batch.num_rows
+    return row - 1
 
 
 class _SignalStop:
@@ -311,28 +429,32 @@ class _SignalStop:
 def stream_corpus(
     detector: Any,
     plan: CorpusPlan,
+    detection: Detection | None = None,
     *,
-    threshold: float | None = None,
-    decoding: str = "threshold",
-    batch_size: int = 8,
     chunk_size: int = 64,
     progress: bool = True,
-    render: Render = default_render,
+    on_record: Callable[[dict], None] | None = None,
     log: Callable[[str], None] = lambda message: None,
 ) -> CorpusRun:
-    """Detect mentions in the records still to do; append JSONL to the output (or stdout).
+    """Detect mentions in the records still to do; append them to the output (or stdout).
 
-    ``render(record, mentions)`` builds each output record (default: the record plus ``"mentions"``).
+    ``detection`` holds the detection options and the mentions' style (default: the detector's
+    defaults, Mention dicts). ``on_record`` sees each output record before it is written.
     """
     if chunk_size < 1:
         raise ConfigError(f"chunk size must be >= 1, not {chunk_size}")
+    detection = detection or Detection()
     done, total = plan.done, plan.total
     if plan.resume:
         cut = f" (its torn end, {plan.cut_bytes} bytes, was repaired)" if plan.cut_bytes else ""
         log(f"resume: {done} of {total} records already in {plan.output_path}{cut}")
-    options = dict(threshold=threshold, decoding=decoding, batch_size=batch_size)
-    sink = _Sink(plan.output_path, append=plan.resume)
-    written, start = 0, time.perf_counter()
+    out = plan.output_path
+    if out is not None and parquet.is_parquet(out):
+        base = _parquet_schema(plan.input_path) if parquet.is_parquet(plan.input_path) else None
+        sink: _Sink | _ParquetSink = _ParquetSink(out, detection.mentions_type(detector), base)
+    else:
+        sink = _Sink(out, append=plan.resume)
+    written, start, complete = 0, time.perf_counter(), False
     bar = tqdm(
         total=total,
         initial=done,
@@ -350,29 +472,39 @@ def stream_corpus(
             chunk = list(group)
             if chunk[-1][0] < done:
                 continue  # already in the output
-            results = detector([rec["text"] for _, (_, rec) in chunk], **options)
-            lines = []
+            results = detection.detect(detector, [rec["text"] for _, (_, rec) in chunk])
+            records = []
             for (index, (_, rec)), mentions in zip(chunk, results):
                 if index < done:
                     continue  # run only so that the chunk's batches match an uninterrupted run
-                lines.append(jsonl.dumps(render(rec, mentions)) + "\n")
-            sink.write(lines)
-            written += len(lines)
-            bar.update(len(lines))
+                records.append(detection.render(rec, mentions))
+                if on_record is not None:
+                    on_record(rec)
+            sink.write(records)
+            written += len(records)
+            bar.update(len(records))
             if stop.signum is not None:
-                where = f" in {plan.output_path}; continue with --resume" if plan.output_path else ""
+                if isinstance(sink, _ParquetSink):
+                    raise Stopped(stop.signum, f"stopped by {stop.name}: the Parquet output {out} is "
+                                  "written whole, so nothing was kept; run again with --overwrite")
+                where = f" in {out}; continue with --resume" if out else ""
                 raise Stopped(stop.signum, f"stopped by {stop.name}: {done + written} records{where}")
+        complete = True
     except KeyboardInterrupt:
-        if plan.output_path is not None:
-            log(f"interrupted: {done + written} records in {plan.output_path}; continue with --resume")
+        if out is not None and not isinstance(sink, _ParquetSink):
+            log(f"interrupted: {done + written} records in {out}; continue with --resume")
         raise
     finally:
         stop.restore()
         bar.close()
-        sink.close()
+        sink.close(complete)
     run = CorpusRun(total, done, written, time.perf_counter() - start)
     log(
         f"{written} records written ({done} kept from before, {total} in the input) in "
         f"{run.seconds:.1f} s, {run.docs_per_second:.1f} docs/s"
     )
     return run
+
+
+def _parquet_schema(path: Path):
+    return parquet.pyarrow().parquet.ParquetFile(path).schema_arrow
