@@ -2,14 +2,15 @@
 
 Texts are drawn (seeded) from arbitrary code points (lone surrogates, controls, unassigned ones),
 pieces of real and hard text (combining marks, RTL, ZWJ emoji, CJK, BOM / NUL / bidi controls),
-words of 10,000 characters without spaces, and ``--long`` documents of 1,000,000 characters.
-For every text: ``text[m.start:m.end] == m.text``, offsets inside the text and sorted (by start,
-a longer span first), flat mentions non-overlapping, and no exception other than ``TommerError``.
-On a sample: determinism, and the same mentions alone and in a batch, on the backbone as loaded
-(bf16 where the CPU has it) and on fp32. Writes ``<out>.md`` and ``<out>.json``.
+``--long-words`` words of 10,000 characters without spaces, and ``--long`` documents of 1,000,000
+characters. For every text: ``text[m.start:m.end] == m.text``, offsets inside the text and sorted
+(by start, a longer span first), flat mentions non-overlapping, and no exception other than
+``TommerError``. On a sample: determinism, and the same mentions alone and in a batch, on the
+default engine (``tommer.load()``) and on each of ``--agreement-engines``. Writes ``<out>.md`` and
+``<out>.json``.
 
     python scripts/fuzz.py                    # 100,000 texts -> results/fuzz.md
-    python scripts/fuzz.py --texts 2000 --long 0 --out build/fuzz
+    python scripts/fuzz.py --texts 2000 --long 0 --long-words 5 --out build/fuzz
 """
 
 from __future__ import annotations
@@ -22,15 +23,11 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sweep_common import cpu_flags  # noqa: E402
 
 import tommer  # noqa: E402
-from tommer.core.backbone import Backbone  # noqa: E402
 from tommer.errors import TommerError  # noqa: E402
-from tommer.typed.detector import MentionDetector  # noqa: E402
 
 PIECES = [
     "Angela Merkel met Emmanuel Macron in Paris. ",
@@ -56,18 +53,22 @@ def random_char(rng: random.Random) -> str:
 
 
 def random_text(rng: random.Random) -> str:
-    kind = rng.random()
-    if kind < 0.4:
+    if rng.random() < 0.4:
         return "".join(random_char(rng) for _ in range(rng.randrange(0, 80)))
-    if kind < 0.995:
-        parts = []
-        for _ in range(rng.randrange(1, 10)):
-            if rng.random() < 0.6:
-                parts.append(rng.choice(PIECES))
-            else:
-                parts.append("".join(random_char(rng) for _ in range(rng.randrange(1, 10))))
-        return "".join(parts)
-    return rng.choice("ab\u6771") * 10_000  # a 10,000-character word without spaces
+    parts = []
+    for _ in range(rng.randrange(1, 10)):
+        if rng.random() < 0.6:
+            parts.append(rng.choice(PIECES))
+        else:
+            parts.append("".join(random_char(rng) for _ in range(rng.randrange(1, 10))))
+    return "".join(parts)
+
+
+def long_word(rng: random.Random) -> str:
+    """A 10,000-character word without spaces: one repeated character, or random letters."""
+    if rng.random() < 0.5:
+        return rng.choice("ab\u6771") * 10_000
+    return "".join(chr(rng.randrange(0x61, 0x7B)) for _ in range(10_000))
 
 
 def violations(text: str, mentions) -> list[str]:
@@ -101,6 +102,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--texts", type=int, default=100_000)
     ap.add_argument("--long", type=int, default=2, help="1,000,000-character documents")
+    ap.add_argument("--long-words", type=int, default=100, help="10,000-character words without spaces")
+    ap.add_argument(
+        "--agreement-engines", default="torch-bf16", help="more engines checked alone vs in a batch (a, b)"
+    )
     ap.add_argument("--sample", type=int, default=400, help="texts for the determinism / batch checks")
     ap.add_argument("--batch-size", type=int, default=64, help="texts per detector call")
     ap.add_argument("--seed", type=int, default=0)
@@ -109,6 +114,8 @@ def main(argv=None) -> int:
     rng = random.Random(args.seed)
     detector = tommer.load()
     texts = [random_text(rng) for _ in range(args.texts)]
+    for k in range(min(args.long_words, len(texts))):  # spread through the texts
+        texts[k * len(texts) // max(args.long_words, 1)] = long_word(rng)
     long_docs = [" ".join(rng.choice(PIECES) for _ in range(40_000))[:1_000_000] for _ in range(args.long)]
     figures = ("texts", "characters", "mentions", "violations", "tommer_errors", "other_errors")
     counts = dict.fromkeys(figures, 0)
@@ -143,21 +150,22 @@ def main(argv=None) -> int:
     seconds = time.perf_counter() - started
     sample = texts[: args.sample]
     deterministic = sum(detector(t) == detector(t) for t in sample[:100])
-    fp32 = MentionDetector(
-        detector.config,
-        Backbone.load(detector.config.backbone, detector.config.layer, dtype=torch.float32),
-        detector.probe,
-    )
+    engine = detector.engine.name
+    agreements = {engine: agreement(detector, sample)}
+    for name in filter(None, args.agreement_engines.split(",")):
+        if name != engine:
+            agreements[name] = agreement(tommer.load(engine=name), sample)
     report = {
         "command": "python scripts/fuzz.py " + shlex.join(sys.argv[1:] if argv is None else argv),
         "seed": args.seed,
         "cpu_flags": cpu_flags(),
-        "backbone_dtype": str(detector.backbone.dtype).replace("torch.", ""),
+        "engine": engine,
         "long_documents": len(long_docs),
+        "long_words": min(args.long_words, len(texts)),
         **counts,
         "seconds": round(seconds, 1),
         "deterministic": f"{deterministic}/{min(100, len(sample))}",
-        "alone_vs_batch": {"as_loaded": agreement(detector, sample), "fp32": agreement(fp32, sample)},
+        "alone_vs_batch": agreements,
         "examples": examples,
     }
     out = Path(args.out)
@@ -169,29 +177,30 @@ def main(argv=None) -> int:
 
 
 def render(r: dict) -> str:
-    loaded, fp32 = r["alone_vs_batch"]["as_loaded"], r["alone_vs_batch"]["fp32"]
     lines = [
         "# Fuzzed inputs",
         "",
         f"Regenerate with `{r['command']}` (seed {r['seed']}; CPU flags: {r['cpu_flags']}; "
-        f"backbone as loaded: {r['backbone_dtype']}).",
+        f"engine: the default, `{r['engine']}`).",
         "",
         "| figure | value |",
         "|---|---:|",
-        f"| texts (incl. {r['long_documents']} of 1,000,000 characters) | {r['texts']:,} |",
+        f"| texts (incl. {r['long_words']} words of 10,000 characters and {r['long_documents']} documents "
+        f"of 1,000,000 characters) | {r['texts']:,} |",
         f"| characters | {r['characters']:,} |",
         f"| mentions | {r['mentions']:,} |",
         f"| texts with an invariant violated | {r['violations']} |",
         f"| texts in a call that raised TommerError | {r['tommer_errors']} |",
         f"| texts in a call that raised another exception | {r['other_errors']} |",
         f"| deterministic (the same call twice) | {r['deterministic']} |",
-        f"| alone vs in a batch, {r['backbone_dtype']}: texts whose spans differ | "
-        f"{loaded['spans_differ']}/{loaded['texts']} |",
-        f"| alone vs in a batch, {r['backbone_dtype']}: largest score change | "
-        f"{loaded['max_score_change']:.4f} |",
-        f"| alone vs in a batch, float32: texts whose spans differ | "
-        f"{fp32['spans_differ']}/{fp32['texts']} |",
-        f"| alone vs in a batch, float32: largest score change | {fp32['max_score_change']:.6f} |",
+    ]
+    for engine, a in r["alone_vs_batch"].items():
+        lines += [
+            f"| alone vs in a batch, `{engine}`: texts whose spans differ | "
+            f"{a['spans_differ']}/{a['texts']} |",
+            f"| alone vs in a batch, `{engine}`: largest score change | {a['max_score_change']:.6f} |",
+        ]
+    lines += [
         f"| seconds (main pass) | {r['seconds']} |",
         "",
         "Invariants: `text[m.start:m.end] == m.text`, offsets inside the text, sorted by start (a longer "
