@@ -96,6 +96,27 @@ def test_options_reach_the_workers(cluster, tmp_path):
     assert "entity_group" in got.decode()
 
 
+def test_labels_reach_the_workers(cluster, tmp_path):
+    """Zero-shot labels on a typed model: the local run's typed mentions."""
+    src = write_jsonl(tmp_path / "in.jsonl", corpus(24, seed=7))
+    args = ["--model", "smollm2-135m-types", "--labels", "person,location,organization"]
+    assert main(["detect", "-q", "-i", str(src), "-o", str(tmp_path / "local.jsonl"), *args]) == 0
+    detection = Detection(labels=("person", "location", "organization"))
+    detect_files(src, tmp_path / "out", detection, model="smollm2-135m-types", progress=False)
+    got = b"".join(p.read_bytes() for p in parts(tmp_path / "out"))
+    assert got == (tmp_path / "local.jsonl").read_bytes()
+    assert '"label": "person"' in got.decode()
+
+
+def test_bad_parquet_input_names_file_and_row(cluster, tmp_path):
+    pq.write_table(pa.table({"id": [1, 2, 3], "text": ["Paris", None, "Tokyo"]}), tmp_path / "nulls.parquet")
+    with pytest.raises(DataFormatError, match=r"nulls\.parquet: row 2: 'text' is null"):
+        detect_files(tmp_path / "nulls.parquet", tmp_path / "out", progress=False)
+    pq.write_table(pa.table({"id": [1], "body": ["Paris"]}), tmp_path / "notext.parquet")
+    with pytest.raises(DataFormatError, match=r"notext\.parquet: no 'text' column"):
+        detect_files(tmp_path / "notext.parquet", tmp_path / "out2", progress=False)
+
+
 def test_bad_record_fails_with_its_location(cluster, tmp_path):
     rows = corpus(50)
     rows[30] = {"id": 30, "body": "no text field"}

@@ -13,7 +13,8 @@ records and mentions are identical to a local run's. Parts are named by write ta
 Faults: Ray restarts a killed actor and retries its batch, and a retried write task rewrites the
 same part, so no record is lost or duplicated. A bad record (not a JSON object, no string
 ``text``, undecodable bytes) fails the run with its file and line; with ``errors=`` it goes to
-that folder instead, one JSONL line per bad record (``path``, ``line``, ``error``, ``raw``).
+that folder instead, one JSONL line per bad record (``path``, ``line`` or Parquet ``row``,
+``error``, ``raw``).
 """
 
 from __future__ import annotations
@@ -129,13 +130,21 @@ class _LineChunk:
 # -- the detector actor --------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Bad:
+    """A bad record: its file and line (text inputs) or row (Parquet), why, and the raw line."""
+
     path: str | None
+    line: int | None
     row: int | None
     error: str
     raw: str | None
 
-    def location(self) -> str:
-        return f"{self.path}:{self.row}" if self.path else f"row {self.row}"
+    def exception(self) -> DataFormatError:
+        where = f"row {self.row}: " if self.row is not None else ""
+        return DataFormatError(self.path or "dataset", self.line, where + self.error)
+
+    def record(self) -> dict:
+        where = {"line": self.line} if self.row is None else {"row": self.row}
+        return {"path": self.path, **where, "error": self.error, "raw": self.raw}
 
 
 class _Annotator:
@@ -161,8 +170,7 @@ class _Annotator:
         records, bad, base = self._records(block)
         if bad:
             if self.errors is None:
-                first = bad[0]
-                raise DataFormatError(first.path or "dataset", first.row, first.error)
+                raise bad[0].exception()
             self._write_errors(bad)
         found = self.detection.detect(self.detector, [rec["text"] for rec in records]) if records else []
         rendered = [self.detection.render(rec, mentions) for rec, mentions in zip(records, found)]
@@ -183,7 +191,7 @@ class _Annotator:
                         raise DataFormatError(path, row, error)
                     good.append(line_record(path, row, line, is_jsonl(path)))
                 except DataFormatError as err:
-                    bad.append(_Bad(path, row, err.detail, line))
+                    bad.append(_Bad(path, row, None, err.detail, line))
             return good, bad, None
         where = ("_path", "_row") if "_row" in names else ()
         rows = block.drop_columns(list(where)).to_pylist() if where else block.to_pylist()
@@ -196,18 +204,17 @@ class _Annotator:
             else:
                 key = f"id={rec['id']!r}: " if "id" in rec else f"record {k + 1} of a block: "
                 problem = "no 'text' column" if "text" not in rec else "'text' is not a string"
-                bad.append(_Bad(path, row, (key if path is None else "") + problem, None))
+                problem = "'text' is null" if "text" in rec and rec["text"] is None else problem
+                bad.append(_Bad(path, None, row, (key if path is None else "") + problem, None))
         base = block.drop_columns(list(where)).schema if where else block.schema
         return good, bad, base
 
     def _write_errors(self, bad: list[_Bad]) -> None:
         """The block's bad records, in a file named by the block (a retried block rewrites it)."""
         first = bad[0]
-        name = hashlib.sha1(f"{first.path}:{first.row}".encode()).hexdigest()[:16]
+        name = hashlib.sha1(f"{first.path}:{first.line}:{first.row}".encode()).hexdigest()[:16]
         filesystem, folder = pyarrow.fs.FileSystem.from_uri(self.errors)
-        lines = [
-            jsonl.dumps({"path": b.path, "line": b.row, "error": b.error, "raw": b.raw}) + "\n" for b in bad
-        ]
+        lines = [jsonl.dumps(b.record()) + "\n" for b in bad]
         with filesystem.open_output_stream(f"{folder}/{name}.jsonl") as out:
             out.write("".join(lines).encode("utf-8"))
 

@@ -27,7 +27,8 @@ jobs from two lanes and answers each job's asyncio future:
 - **short lane**: texts that fit in one backbone window (``config.max_tokens``). The worker takes the
   oldest job and every queued job with the same options (threshold, decoding), up to
   ``max_batch_texts`` texts and ``max_batch_tokens`` tokens, and runs them as **one**
-  ``detector(texts, ...)`` call. When it is idle it waits at most ``max_batch_wait_ms`` after the
+  ``detector(texts, ...)`` call, which sorts them by length into forward passes of ``forward_batch``
+  texts (less padding than one pass of them all). When it is idle it waits at most ``max_batch_wait_ms`` after the
   first job arrives for others to join; when it was busy, jobs have queued meanwhile and it starts
   at once. Requests with ``viz`` or ``gold`` are short-lane jobs run alone (at most
   ``max_viz_tokens`` tokens: the page's visualisation is for reading, not for bulk input).
@@ -431,7 +432,7 @@ class Batcher:
 
     def _batch(self, jobs: list[Job]) -> None:
         threshold, decoding = jobs[0].options
-        batch_size = min(len(jobs), self.limits.max_batch_texts)
+        batch_size = min(len(jobs), self.limits.forward_batch)  # the call sorts texts by length
         results = self.detector(
             [j.text for j in jobs], threshold=threshold, decoding=decoding, batch_size=batch_size
         )

@@ -1,0 +1,122 @@
+"""Which backbone MatMuls can be int8 without drift? (issue #20: the int8 engine's DICE is 0.87).
+
+Dynamic int8 quantisation (ONNX Runtime ``quantize_dynamic``: int8 weights per channel, activations
+quantised per tensor at run time) of subsets of the default export's 42 backbone MatMuls (7 a layer,
+in the order q, k, v, o, gate, up, down). Each variant's mentions on dev sentences (the first
+``--limit`` of each benchmark's dev split with an entity) are compared with the fp32 export's:
+DICE of the (sentence, start, end) sets, recall against gold, and words/s in this process
+(``--threads``, one pass each, after a warm-up).
+
+    python experiments/int8_exclusions.py --limit 100 --out build/int8_exclusions.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import tommer
+from tommer.core.engines.onnx_engine import META, MODEL_FP32, MODEL_INT8, OnnxEngine
+from tommer.data.readers import data_root, read_benchmark_json
+
+PER_LAYER = ("q", "k", "v", "o", "gate", "up", "down")
+
+
+def dev_texts(limit: int):
+    texts, gold = [], []
+    for folder in sorted((data_root() / "benchmarks").iterdir()):
+        if not (folder / "dev.json").is_file():
+            continue
+        docs = [d for d in read_benchmark_json(folder / "dev.json") if d.spans][:limit]
+        for d in docs:
+            texts.append(d.text)
+            gold.append(set(d.spans))
+    return texts, gold
+
+
+def spans(results) -> set:
+    return {(k, m.start, m.end) for k, ms in enumerate(results) for m in ms}
+
+
+def dice(a: set, b: set) -> float:
+    return 2 * len(a & b) / (len(a) + len(b)) if a or b else 1.0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--limit", type=int, default=100)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default="build/int8_exclusions.json")
+    args = ap.parse_args()
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    texts, gold = dev_texts(args.limit)
+    words = sum(len(t.split()) for t in texts)
+    detector = tommer.load(engine="onnx")
+    source = detector.engine.directory
+    names = json.loads((source / META).read_text())["backbone_matmuls"]
+    layers = len(names) // len(PER_LAYER)
+    scratch = Path(tempfile.mkdtemp(prefix="int8-"))
+    for item in source.iterdir():
+        if item.name != MODEL_INT8:
+            (scratch / item.name).symlink_to(item)
+
+    def kind(name: str) -> str:
+        return PER_LAYER[names.index(name) % len(PER_LAYER)]
+
+    def layer(name: str) -> int:
+        return names.index(name) // len(PER_LAYER)
+
+    variants = {"fp32 (no int8)": None, "all 42 int8": names}
+    variants["all but down_proj"] = [n for n in names if kind(n) != "down"]
+    variants["all but gate/up/down (attention only)"] = [n for n in names if kind(n) in "qkvo"]
+    for skip in range(layers):
+        variants[f"all but layer {skip}'s down_proj"] = [
+            n for n in names if not (kind(n) == "down" and layer(n) == skip)
+        ]
+    variants["all but layer 0"] = [n for n in names if layer(n) != 0]
+
+    def run(engine) -> tuple[set, float]:
+        detector._engine = engine
+        detector(texts[:20])  # warm-up
+        start = time.perf_counter()
+        found = detector(texts)
+        return spans(found), time.perf_counter() - start
+
+    rows = []
+    reference = None
+    for name, nodes in variants.items():
+        if nodes is None:
+            engine = OnnxEngine(source, "onnx", threads=args.threads)
+        else:
+            target = scratch / MODEL_INT8
+            target.unlink(missing_ok=True)
+            quantize_dynamic(source / MODEL_FP32, target, weight_type=QuantType.QInt8, per_channel=True,
+                             op_types_to_quantize=["MatMul"], nodes_to_quantize=nodes)
+            engine = OnnxEngine(scratch, "onnx-int8", threads=args.threads)
+        found, seconds = run(engine)
+        reference = found if reference is None else reference
+        gold_set = {(k, s, e) for k, g in enumerate(gold) for s, e in g}
+        row = {
+            "variant": name,
+            "int8_matmuls": 0 if nodes is None else len(nodes),
+            "dice_vs_fp32": round(dice(found, reference), 4),
+            "recall": round(100 * len(found & gold_set) / len(gold_set), 2),
+            "precision": round(100 * len(found & gold_set) / max(len(found), 1), 2),
+            "words_per_s": round(words / seconds),
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    shutil.rmtree(scratch)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"sentences": len(texts), "words": words, "threads": args.threads,
+                                          "rows": rows}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
