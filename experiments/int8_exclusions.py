@@ -7,7 +7,9 @@ in the order q, k, v, o, gate, up, down). Each variant's mentions on dev sentenc
 DICE of the (sentence, start, end) sets, recall against gold, and words/s in this process
 (``--threads``, one pass each, after a warm-up).
 
-    python experiments/int8_exclusions.py --limit 100 --out build/int8_exclusions.json
+    python experiments/int8_exclusions.py --limit 100 --set 1 --out build/int8_exclusions_1.json
+    python experiments/int8_exclusions.py --limit 100 --set 2 --out build/int8_exclusions_2.json
+    python experiments/int8_exclusions.py --render build/int8_exclusions_1.json build/int8_exclusions_2.json
 """
 
 from __future__ import annotations
@@ -46,12 +48,55 @@ def dice(a: set, b: set) -> float:
     return 2 * len(a & b) / (len(a) + len(b)) if a or b else 1.0
 
 
+def render(paths: list[str], out: str) -> None:
+    """One markdown table of the runs' rows (the fp32 reference row once)."""
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    first = runs[0]
+    lines = [
+        "# int8 MatMuls against drift (issue #20)",
+        "",
+        "Written by `python experiments/int8_exclusions.py --render " + " ".join(paths) + "` from the runs",
+        "in its docstring: dynamic int8 (ONNX Runtime `quantize_dynamic`, weights per channel, activations",
+        "per tensor) of subsets of the default export's backbone MatMuls, on "
+        f"{first['sentences']} dev sentences ({first['words']:,} words, the first 100 with an entity of each",
+        f"benchmark's dev split), {first['threads']} thread. DICE: the (sentence, start, end) sets against",
+        "the fp32 export; words/s: in process, one pass, after a warm-up (a noisy, single figure).",
+        "",
+        "| variant | int8 MatMuls | DICE vs fp32 | recall | precision | words/s | × fp32 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    seen = set()
+    for run in runs:
+        base = run["rows"][0]["words_per_s"]
+        for r in run["rows"]:
+            if r["variant"] in seen:
+                continue
+            seen.add(r["variant"])
+            lines.append(
+                f"| {r['variant']} | {r['int8_matmuls']} | {r['dice_vs_fp32']:.4f} | {r['recall']:.2f} | "
+                f"{r['precision']:.2f} | {r['words_per_s']} | {r['words_per_s'] / base:.2f} |"
+            )
+    lines += [
+        "",
+        "`onnx-int8` now quantises \"all but down_proj\" (`tommer.core.engines.build.int8_matmuls`).",
+        "No variant with a real speed-up reaches the eligibility rule of results/engines.md (DICE >= 0.99).",
+        "",
+    ]
+    Path(out).write_text("\n".join(lines))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--render", nargs="+", metavar="JSON", help="write --md from these runs, and stop")
+    ap.add_argument("--md", default="results/int8_exclusions.md")
     ap.add_argument("--limit", type=int, default=100)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="build/int8_exclusions.json")
+    ap.add_argument("--set", type=int, default=1, help="1: by layer and kind; 2: by kind only")
     args = ap.parse_args()
+    if args.render:
+        render(args.render, args.md)
+        return 0
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     texts, gold = dev_texts(args.limit)
@@ -72,13 +117,18 @@ def main() -> int:
         return names.index(name) // len(PER_LAYER)
 
     variants = {"fp32 (no int8)": None, "all 42 int8": names}
+    if args.set == 2:
+        for kinds in ("gate up", "up", "gate up o", "gate up v o", "v o", "gate up v o down"):
+            variants[f"only {kinds.replace(' ', '/')}"] = [n for n in names if kind(n) in kinds.split()]
+        variants = {k: v for k, v in variants.items() if k != "all 42 int8"}
     variants["all but down_proj"] = [n for n in names if kind(n) != "down"]
-    variants["all but gate/up/down (attention only)"] = [n for n in names if kind(n) in "qkvo"]
-    for skip in range(layers):
-        variants[f"all but layer {skip}'s down_proj"] = [
-            n for n in names if not (kind(n) == "down" and layer(n) == skip)
-        ]
-    variants["all but layer 0"] = [n for n in names if layer(n) != 0]
+    if args.set == 1:
+        variants["all but gate/up/down (attention only)"] = [n for n in names if kind(n) in "qkvo"]
+        for skip in range(layers):
+            variants[f"all but layer {skip}'s down_proj"] = [
+                n for n in names if not (kind(n) == "down" and layer(n) == skip)
+            ]
+        variants["all but layer 0"] = [n for n in names if layer(n) != 0]
 
     def run(engine) -> tuple[set, float]:
         detector._engine = engine

@@ -18,8 +18,8 @@ import tommer
 from tommer.core.config import DetectorConfig
 from tommer.core.detector import ProbeDetector
 from tommer.core.engines import ENGINES, auto_engine, resolve_engine
-from tommer.core.engines.build import export_dir, export_key
-from tommer.core.engines.onnx_engine import COMPLETE, MODEL_FP32, TOKENIZER
+from tommer.core.engines.build import export_dir, export_key, int8_matmuls
+from tommer.core.engines.onnx_engine import COMPLETE, META, MODEL_FP32, MODEL_INT8, TOKENIZER
 from tommer.core.layout import CONFIG_NAME, DEFAULT_MODEL, HEAD_CONFIG_NAME, WEIGHTS_NAME, resolve_model_dir
 from tommer.core.sources import cache_root
 from tommer.core.windows import encode
@@ -207,3 +207,21 @@ def test_a_corrupted_export_is_rebuilt_not_used(engine_cache, onnx_detector, cap
     assert "exporting again" in caplog.text
     assert again(SENTENCES[:3]) == onnx_detector(SENTENCES[:3])
     assert model.read_bytes() != bytes(data)
+
+
+def test_int8_keeps_the_mlp_output_projections_fp32(engine_cache, onnx_detector):
+    """onnx-int8 quantises 6 of each layer's 7 MatMuls (down_proj stays fp32); its mentions keep
+    their offsets and, on clear sentences, the fp32 export's spans."""
+    import onnx
+
+    int8 = ProbeDetector.from_pretrained(DEFAULT_MODEL, engine="onnx-int8")
+    directory = int8.engine.directory
+    names = json.loads((directory / META).read_text())["backbone_matmuls"]
+    kept = int8_matmuls(directory / MODEL_FP32, names)
+    assert len(names) == 42 and len(kept) == 36
+    graph = onnx.load(str(directory / MODEL_INT8), load_external_data=False).graph
+    assert sum(node.op_type == "MatMulInteger" for node in graph.node) == len(kept)
+    found = int8(SENTENCES)
+    for text, mentions in zip(SENTENCES, found):
+        assert all(text[m.start : m.end] == m.text for m in mentions)
+    assert [m.text for m in found[0]] == ["Angela Merkel", "Emmanuel Macron", "Paris"]

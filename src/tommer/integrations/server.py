@@ -27,11 +27,12 @@ jobs from two lanes and answers each job's asyncio future:
 - **short lane**: texts that fit in one backbone window (``config.max_tokens``). The worker takes the
   oldest job and every queued job with the same options (threshold, decoding), up to
   ``max_batch_texts`` texts and ``max_batch_tokens`` tokens, and runs them as **one**
-  ``detector(texts, ...)`` call, which sorts them by length into forward passes of ``forward_batch``
-  texts (less padding than one pass of them all). When it is idle it waits at most ``max_batch_wait_ms`` after the
-  first job arrives for others to join; when it was busy, jobs have queued meanwhile and it starts
-  at once. Requests with ``viz`` or ``gold`` are short-lane jobs run alone (at most
-  ``max_viz_tokens`` tokens: the page's visualisation is for reading, not for bulk input).
+  ``detector(texts, ...)`` call, which sorts them by length into forward passes of
+  ``forward_batch`` texts (less padding than one pass of them all). When it is idle it waits at
+  most ``max_batch_wait_ms`` after the first job arrives for others to join; when it was busy,
+  jobs have queued meanwhile and it starts at once. Requests with ``viz`` or ``gold`` are
+  short-lane jobs run alone (at most ``max_viz_tokens`` tokens: the page's visualisation is for
+  reading, not for bulk input).
 - **long lane**: texts longer than one window. Their tokens and windows are computed in the
   handler's thread (not the worker's), and the worker runs them **one window batch per turn**
   (``long_step_windows`` windows, a fraction of a second on a CPU), alternating with short-lane

@@ -34,7 +34,7 @@ ENV = "TOMMER_ENGINE"
 AUTO = "auto"
 ENGINES = ("torch", "torch-fp32", "torch-bf16", "onnx", "onnx-int8")
 ONNX_ENGINES = ("onnx", "onnx-int8")
-ENGINE_VERSION = 2  # 2: the completion marker lists every file's SHA-256
+ENGINE_VERSION = 3  # 2: the completion marker lists every file's SHA-256; 3: int8 keeps down_proj fp32
 """Part of every export's cache key: bump it when the exported graph changes."""
 
 
