@@ -209,9 +209,10 @@ def test_killed_worker_loses_and_duplicates_nothing(cluster, big, tmp_path):
 
 
 def test_cli_ray_run(cluster, tmp_path):
-    """``tommer detect --ray`` in a real subprocess joining this test's cluster (``--address auto``)."""
+    """``tommer detect --engine ray`` (the same as ``--ray``) in a real subprocess joining this test's
+    cluster (``--address auto``)."""
     src = write_jsonl(tmp_path / "in.jsonl", corpus(40, seed=6))
-    argv = ["detect", "--ray", "--address", "auto", "-i", str(src), "-o", str(tmp_path / "out")]
+    argv = ["detect", "--engine", "ray", "--address", "auto", "-i", str(src), "-o", str(tmp_path / "out")]
     done = subprocess.run([sys.executable, "-m", "tommer.cli", *argv], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "40 records written" in done.stderr

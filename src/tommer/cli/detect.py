@@ -14,6 +14,8 @@ from ..integrations.corpus import Detection, plan_corpus, stream_corpus
 from ..typed.loading import load_detector
 from .common import logger
 
+RAY = "ray"  # --engine ray: --ray
+
 
 def _print_readable(text: str, mentions) -> None:
     if not mentions:
@@ -48,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
         style="pipeline" if fmt == "pipeline" else "json",
     )
     chunk_size = args.chunk_size or max(args.batch_size * 8, 64)
+    if args.engine == RAY:  # the same as --ray; the workers' engine is then auto (or $TOMMER_ENGINE)
+        args.ray, args.engine = True, None
     if args.ray:
         return _run_ray(args, detection, chunk_size)
     for flag in ("address", "workers", "cpus_per_worker", "errors", "output_format"):
@@ -168,8 +172,9 @@ def add_parser(sub) -> None:
     det.add_argument("--batch-size", type=int, default=8)
     det.add_argument(
         "--engine",
-        choices=[AUTO, *ENGINES],
-        help="what runs the backbone and probe (default: $TOMMER_ENGINE, else auto: picked per CPU)",
+        choices=[AUTO, *ENGINES, RAY],
+        help="what runs the backbone and probe (default: $TOMMER_ENGINE, else auto: picked per CPU); "
+        "ray: the same as --ray, each worker on the default engine",
     )
     det.add_argument("--html", metavar="PATH", help="also write an HTML view: highlights, scores, heatmaps")
     det.add_argument("--html-limit", type=int, default=100, help="at most N texts in the --html page")
