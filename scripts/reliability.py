@@ -49,7 +49,7 @@ def _date(path: str) -> str:
     done = subprocess.run(["git", "log", "-1", "--format=%cs", "--", path], cwd=ROOT, capture_output=True,
                           text=True)
     stamp = time.strftime("%Y-%m-%d", time.gmtime((ROOT / path).stat().st_mtime))
-    return stamp if not done.stdout.strip() else f"{stamp} (last committed {done.stdout.strip()})"
+    return f"written {stamp}" + (f", last committed {done.stdout.strip()}" if done.stdout.strip() else "")
 
 
 def markdown() -> str:
@@ -74,8 +74,8 @@ def markdown() -> str:
     if load:
         env = load.get("environment", {})
         lines += [
-            f"`{load['command']}` ([server_load.md](server_load.md), {load.get('date', '?')}; CPU affinity "
-            f"{env.get('affinity', '?')}, engine {load.get('server', {}).get('engine', 'default')}).",
+            f"`{load['command']}` ([server_load.md](server_load.md), {load.get('date', '?')}; "
+            f"{env.get('cpu_model', '?')}, CPUs {env.get('cpu_affinity', '?')}, the default engine).",
             "",
             "| concurrency | requests | errors | requests/s | p50 ms | p99 ms |",
             "|---:|---:|---:|---:|---:|---:|",
