@@ -97,15 +97,23 @@ def check_text_column(schema, where: str | Path) -> None:
         raise DataFormatError(where, None, f"column 'text' is {kind}, not a string")
 
 
+def open_file(source, where: str | Path):
+    """A ``pyarrow.parquet.ParquetFile`` with a string ``text`` column, or a DataFormatError naming
+    ``where``. ``source`` is a path or an open random-access file."""
+    pa = pyarrow()
+    try:
+        file = pa.parquet.ParquetFile(source)
+    except (OSError, pa.ArrowInvalid) as err:
+        raise DataFormatError(where, None, f"not a readable Parquet file ({err})") from None
+    check_text_column(file.schema_arrow, where)
+    return file
+
+
 def iter_row_chunks(source, size: int, where: str | Path) -> Iterator[tuple[int, Any]]:
     """(first row number, Arrow table of ``size`` rows) of a Parquet file, streamed by row group;
     row numbers start at 1. ``source`` is a path or an open random-access file."""
     pa = pyarrow()
-    try:
-        parquet = pa.parquet.ParquetFile(source)
-    except (OSError, pa.ArrowInvalid) as err:
-        raise DataFormatError(where, None, f"not a readable Parquet file ({err})") from None
-    check_text_column(parquet.schema_arrow, where)
+    parquet = open_file(source, where)
     pending, first = [], 1
     held = 0
     try:
@@ -139,6 +147,7 @@ __all__ = [
     "is_parquet",
     "iter_row_chunks",
     "mentions_type",
+    "open_file",
     "output_schema",
     "pyarrow",
     "records_table",

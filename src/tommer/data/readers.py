@@ -31,6 +31,16 @@ def is_gzip(path: str | Path) -> bool:
     return str(path).endswith(".gz")
 
 
+def decode_line(path: str | Path, number: int, raw: bytes) -> str:
+    """One line's bytes as text without its line break; undecodable bytes are a DataFormatError."""
+    try:
+        return raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as err:
+        raise DataFormatError(
+            path, number, f"invalid UTF-8 byte(s) at column {err.start + 1}: {err.reason}"
+        ) from None
+
+
 def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     """(line number, text) pairs of a UTF-8 file, gunzipped if it ends in ``.gz``;
     undecodable bytes and corrupt gzip data are reported, not dropped."""
@@ -42,12 +52,7 @@ def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     try:
         with opener(path, "rb") as handle:
             for number, raw in enumerate(handle, start=1):
-                try:
-                    yield number, raw.decode("utf-8").rstrip("\r\n")
-                except UnicodeDecodeError as err:
-                    raise DataFormatError(
-                        path, number, f"invalid UTF-8 byte(s) at column {err.start + 1}: {err.reason}"
-                    ) from None
+                yield number, decode_line(path, number, raw)
     except (EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise DataFormatError(path, number + 1, f"corrupt or truncated gzip data ({err})") from None
 

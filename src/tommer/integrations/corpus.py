@@ -206,13 +206,6 @@ def _repair_gzip(path: Path) -> tuple[int, int]:
 
 
 # -- writing -----------------------------------------------------------------------------
-def _output_error(path, err: OSError) -> OutputError:
-    return OutputError(
-        f"cannot write {path}: {err.strerror or err}; it holds whole records up to the "
-        "last chunk written (a torn end is repaired by --resume, which continues the run)"
-    )
-
-
 class _Sink:
     """Append whole chunks of output records as JSONL: one write per chunk, then flush and fsync."""
 
@@ -238,7 +231,10 @@ class _Sink:
                 view = view[self.handle.write(view) :]
             os.fsync(self.handle.fileno())
         except OSError as err:  # full disk, file size limit: the chunk may be torn
-            raise _output_error(self.path, err) from None
+            raise OutputError(
+                f"cannot write {self.path}: {err.strerror or err}; it holds whole records up to the "
+                "last chunk written (a torn end is repaired by --resume, which continues the run)"
+            ) from None
 
     def close(self, complete: bool = True) -> None:
         if self.handle is not None:
@@ -277,7 +273,7 @@ class _ParquetSink:
     def close(self, complete: bool = True) -> None:
         if complete:
             if self.schema is None:
-                self.schema = parquet.output_schema([], self.mentions, self.base or self.pa.schema([]))
+                self.schema = parquet.output_schema([], self.mentions, self.base)
             self._flush()
             self.writer.close()
             os.replace(self.partial, self.path)
@@ -384,12 +380,7 @@ def _scan_input(input_path: Path, output_path: Path | None, done: int) -> int:
 
 def _scan_parquet(path: Path) -> int:
     """Check a Parquet input's ``text`` column (a string, never null) and count its rows."""
-    pa = parquet.pyarrow()
-    try:
-        file = pa.parquet.ParquetFile(path)
-    except (OSError, pa.ArrowInvalid) as err:
-        raise DataFormatError(path, None, f"not a readable Parquet file ({err})") from None
-    parquet.check_text_column(file.schema_arrow, path)
+    file = parquet.open_file(path, path)
     row = 1
     for batch in file.iter_batches(batch_size=65536, columns=["text"]):
         column = batch.column(0)
@@ -450,7 +441,8 @@ def stream_corpus(
         log(f"resume: {done} of {total} records already in {plan.output_path}{cut}")
     out = plan.output_path
     if out is not None and parquet.is_parquet(out):
-        base = _parquet_schema(plan.input_path) if parquet.is_parquet(plan.input_path) else None
+        source = plan.input_path
+        base = parquet.open_file(source, source).schema_arrow if parquet.is_parquet(source) else None
         sink: _Sink | _ParquetSink = _ParquetSink(out, detection.mentions_type(detector), base)
     else:
         sink = _Sink(out, append=plan.resume)
@@ -505,6 +497,3 @@ def stream_corpus(
     )
     return run
 
-
-def _parquet_schema(path: Path):
-    return parquet.pyarrow().parquet.ParquetFile(path).schema_arrow

@@ -30,6 +30,7 @@ from typing import Any
 
 from ..core.layout import DEFAULT_MODEL
 from ..data import jsonl, parquet
+from ..data.readers import decode_line
 from ..errors import ConfigError, DataFormatError, TommerError
 from ..typed.loading import load_detector
 from .corpus import Detection, is_jsonl, line_record
@@ -96,16 +97,16 @@ def _lines(f, path: str):
         *whole, carry = carry.split(b"\n")
         for raw in whole:
             number += 1
-            yield (number, *_decode(raw))
+            yield (number, *_decode(path, number, raw))
     if carry:
-        yield (number + 1, *_decode(carry))
+        yield (number + 1, *_decode(path, number + 1, carry))
 
 
-def _decode(raw: bytes) -> tuple[str | None, str | None]:
+def _decode(path: str, number: int, raw: bytes) -> tuple[str | None, str | None]:
     try:
-        return raw.decode("utf-8").rstrip("\r\n"), None
-    except UnicodeDecodeError as err:
-        return None, f"invalid UTF-8 byte(s) at column {err.start + 1}: {err.reason}"
+        return decode_line(path, number, raw), None
+    except DataFormatError as err:
+        return None, err.detail
 
 
 class _LineChunk:
@@ -193,8 +194,9 @@ class _Annotator:
                 except DataFormatError as err:
                     bad.append(_Bad(path, row, None, err.detail, line))
             return good, bad, None
-        where = ("_path", "_row") if "_row" in names else ()
-        rows = block.drop_columns(list(where)).to_pylist() if where else block.to_pylist()
+        where = ["_path", "_row"] if "_row" in names else []
+        records = block.drop_columns(where)
+        rows = records.to_pylist()
         paths = block.column("_path").to_pylist() if where else [None] * len(rows)
         numbers = block.column("_row").to_pylist() if where else [None] * len(rows)
         good, bad = [], []
@@ -206,8 +208,7 @@ class _Annotator:
                 problem = "no 'text' column" if "text" not in rec else "'text' is not a string"
                 problem = "'text' is null" if "text" in rec and rec["text"] is None else problem
                 bad.append(_Bad(path, None, row, (key if path is None else "") + problem, None))
-        base = block.drop_columns(list(where)).schema if where else block.schema
-        return good, bad, base
+        return good, bad, records.schema
 
     def _write_errors(self, bad: list[_Bad]) -> None:
         """The block's bad records, in a file named by the block (a retried block rewrites it)."""
