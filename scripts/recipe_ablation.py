@@ -11,7 +11,9 @@ the function behind ``tommer train``, and scores it on
 each under threshold decoding (0.5) and greedy ``flat`` decoding (candidates above 0.5).
 Then self-distillation rows (teacher: the best recipe row by held-out F1 under ``flat``), and a
 decoder table for the best model: ``flat`` / ``nested`` over a grid of margins, and the old
-maximum-total-probability decoder for reference. Hidden states are cached in ``--cache-dir``.
+maximum-total-probability decoder for reference. Hidden states are cached in ``--cache-dir``
+(keyed by the token ids). A row's ``rank_weight`` adds :func:`covering_rank_loss` (a research loss,
+not an option of ``tommer train``) through ``train_probe(extra_loss=...)``.
 
     python scripts/recipe_ablation.py --epochs 6 --dev-limit 150 --out results/recipe_ablation
 """
@@ -31,7 +33,7 @@ import torch
 from sweep_common import cpu_flags, encode_cached, pct, pooled
 
 from tommer.core.backbone import DEFAULT_BACKBONE, Backbone
-from tommer.core.probe import ProbeConfig, ToMMeRProbe
+from tommer.core.probe import NEG_LOGIT, ProbeConfig, ToMMeRProbe
 from tommer.data.readers import PILE_NER_BIO, data_root, read_bio
 from tommer.evaluation.evaluation import BENCHMARKS, load_benchmark
 from tommer.training.training import (
@@ -54,6 +56,7 @@ BASE = {
     "max_span_tokens": 32,
     "batch_size": 8,
     "overlap_weight": 0.0,
+    "rank_weight": 0.0,
     "val_decoding": "threshold",
 }
 # one change per row, each on top of the rows above
@@ -69,6 +72,29 @@ STEPS = [
     ("+ layer 7 (the reference's layer 6: output of block index 6)", {"layer": 7}),
 ]
 MARGINS = [0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0]
+
+
+def _covering_lse(logits: torch.Tensor) -> torch.Tensor:
+    """(B, T): at token t, the log-sum-exp of the logits of every span covering t (end >= t >= start).
+
+    A prefix log-sum-exp over starts, then a suffix one over ends, read on the diagonal.
+    """
+    prefix = torch.logcumsumexp(logits, dim=2)
+    return torch.logcumsumexp(prefix.flip(1), dim=1).flip(1).diagonal(dim1=1, dim2=2)
+
+
+def covering_rank_loss(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over tokens t inside a gold span of −log P(a gold span | the spans covering t).
+
+    Greedy non-overlapping decoding keeps, around each token, the highest-logit span that covers it;
+    this loss trains the gold span to win that contest against every overlapping span (a sub-span, a
+    super-span or a crossing one), which the per-span BCE does not ask for.
+    """
+    z = logits.masked_fill(~mask, NEG_LOGIT)
+    everything = _covering_lse(z)
+    gold = _covering_lse(z.masked_fill(~labels, NEG_LOGIT))
+    inside = gold > NEG_LOGIT / 2
+    return (everything - gold)[inside].mean() if inside.any() else logits.sum() * 0
 
 
 def max_total_flat(spans, margin=0.0):
@@ -159,8 +185,10 @@ def main() -> None:
             val_decoding=recipe["val_decoding"],
         )
         started = time.perf_counter()
+        weight = recipe.get("rank_weight", 0.0)
+        extra = (lambda *a: weight * covering_rank_loss(*a)) if weight > 0 else None  # noqa: E731
         probe, history = train_probe(
-            (corpus or train)[layer], held[layer], probe_config, train_config, log=print
+            (corpus or train)[layer], held[layer], probe_config, train_config, log=print, extra_loss=extra
         )
         row = score_row(probe, held[layer], {n: c[layer] for n, c in dev.items()})
         row.update(recipe=dict(recipe), train_wall_s=time.perf_counter() - started, epochs=len(history))
@@ -179,11 +207,15 @@ def main() -> None:
     teacher, best_recipe = probes[best_k], rows[best_k]["recipe"]
     layer = best_recipe["layer"]
     distill_rows = []
-    for name, kwargs in [] if args.no_distill else [
-        ("self-distillation: all teacher spans (p >= 0.9)", {}),
-        ("+ drop teacher spans that cross a gold span", {"drop_crossing": True}),
-        ("+ cap: at most 0.5 teacher spans per gold span", {"drop_crossing": True, "cap": 0.5}),
-    ]:
+    for name, kwargs in (
+        []
+        if args.no_distill
+        else [
+            ("self-distillation: all teacher spans (p >= 0.9)", {}),
+            ("+ drop teacher spans that cross a gold span", {"drop_crossing": True}),
+            ("+ cap: at most 0.5 teacher spans per gold span", {"drop_crossing": True, "cap": 0.5}),
+        ]
+    ):
         relabelled, added = add_teacher_spans(train[layer], teacher, 0.9, **kwargs)
         probe, row = run(best_recipe, {layer: relabelled})
         row.update(name=name, teacher_spans_added=added, gold_spans=sum(len(g) for g in train[layer].gold))
@@ -209,7 +241,7 @@ def main() -> None:
                 }
             )
             print(json.dumps(decoder_rows[-1]), flush=True)
-    import tommer.decoding as dec
+    from tommer.core import decoding as dec
 
     dec.DECODERS["max-total"] = max_total_flat
     d = pooled(model, dev_best, "max-total")

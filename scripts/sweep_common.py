@@ -12,7 +12,13 @@ from pathlib import Path
 import torch
 
 from tommer.data.metrics import SpanScores
-from tommer.training.training import EncodedCorpus, encode_corpus_layers, evaluate, window_corpus
+from tommer.training.training import (
+    EncodedCorpus,
+    encode_corpus_layers,
+    evaluate,
+    token_digest,
+    window_corpus,
+)
 
 
 def concat(corpora: list[EncodedCorpus]) -> EncodedCorpus:
@@ -30,9 +36,10 @@ def concat(corpora: list[EncodedCorpus]) -> EncodedCorpus:
 
 def encode_cached(backbone, docs, layers, cache: Path, name: str) -> dict[int, EncodedCorpus]:
     """``encode_corpus_layers`` with the states of each layer kept on disk under ``cache``."""
-    files = {layer: cache / f"{name}-L{layer}.pt" for layer in layers}
+    win = window_corpus(backbone, docs, 512, 64)
+    tokens = token_digest(win)  # states depend on the token ids, not only on the texts
+    files = {layer: cache / f"{name}-{tokens}-L{layer}.pt" for layer in layers}
     if all(f.exists() for f in files.values()):
-        win = window_corpus(backbone, docs, 512, 64)
         return {
             layer: EncodedCorpus(win.docs, win.encodings, win.windows, torch.load(files[layer]), win.gold)
             for layer in layers

@@ -19,7 +19,7 @@ from tommer.core.config import DetectorConfig
 from tommer.core.detector import ProbeDetector
 from tommer.core.engines import ENGINES, auto_engine, resolve_engine
 from tommer.core.engines.build import export_dir, export_key, int8_matmuls
-from tommer.core.engines.onnx_engine import COMPLETE, META, MODEL_FP32, MODEL_INT8, TOKENIZER
+from tommer.core.engines.onnx_engine import COMPLETE, META, MODEL_FP32, MODEL_INT8, TOKENIZER, WEIGHTS_FP32
 from tommer.core.layout import CONFIG_NAME, DEFAULT_MODEL, HEAD_CONFIG_NAME, WEIGHTS_NAME, resolve_model_dir
 from tommer.core.sources import cache_root
 from tommer.core.windows import encode
@@ -198,7 +198,7 @@ def test_untyped_onnx_detector_refuses_typed_options(onnx_detector):
 
 def test_a_corrupted_export_is_rebuilt_not_used(engine_cache, onnx_detector, caplog):
     directory = onnx_detector.engine.directory
-    model = directory / MODEL_FP32
+    model = directory / WEIGHTS_FP32
     data = bytearray(model.read_bytes())
     data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)  # zeroed weights: a valid file, wrong output
     model.write_bytes(bytes(data))

@@ -14,7 +14,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,21 +78,23 @@ def split_holdout(
     return [d for k, d in enumerate(docs) if k not in held], [docs[k] for k in sorted(held)]
 
 
-def _corpus_key(
-    backbone: Backbone,
-    docs: Sequence[AnnotatedText],
-    max_tokens: int,
-    context: int,
-    echo: bool = False,
-    layer: int | None = None,
-) -> str:
+def token_digest(corpus: EncodedCorpus) -> str:
+    """A digest of a corpus's windows and their token ids: what cached hidden states depend on.
+
+    Keying a cache on the tokens, not the texts, means that a change of tokenization (or of the
+    characters the tokenizer reads) never reuses states computed for other tokens.
+    """
     digest = hashlib.sha1()
-    digest.update(f"{backbone.source}|{layer or backbone.layer}|{max_tokens}|{context}|".encode())
+    for w in corpus.windows:
+        digest.update(f"{w.doc}:{w.start}:{w.stop}|".encode())
+        digest.update(corpus.encodings[w.doc].ids[w.start : w.stop].tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _corpus_key(backbone: Backbone, corpus: EncodedCorpus, echo: bool, layer: int) -> str:
+    digest = hashlib.sha1(f"{backbone.source}|{layer}|{token_digest(corpus)}|".encode())
     if echo:
         digest.update(b"echo|")
-    for d in docs:
-        digest.update(d.text.encode())
-        digest.update(json.dumps(d.spans).encode())
     return digest.hexdigest()[:16]
 
 
@@ -115,10 +117,9 @@ def encode_corpus(
     layer = layer or backbone.layer
     cache_file = None
     if cache_dir is not None:
-        key = _corpus_key(backbone, docs, max_tokens, context, echo, layer)
-        cache_file = Path(cache_dir) / f"hidden-{key}.pt"
+        corpus = window_corpus(backbone, docs, max_tokens, context)
+        cache_file = Path(cache_dir) / f"hidden-{_corpus_key(backbone, corpus, echo, layer)}.pt"
         if cache_file.exists():
-            corpus = window_corpus(backbone, docs, max_tokens, context)
             corpus.hidden = torch.load(cache_file)
             return corpus
     corpus = encode_corpus_layers(backbone, docs, [layer], max_tokens, context, batch_size, desc, echo)[layer]
@@ -343,8 +344,12 @@ def train_probe(
     probe_config: ProbeConfig,
     config: TrainConfig,
     log=print,
+    extra_loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[ToMMeRProbe, list[dict]]:
-    """Train a probe; return the best one (by held-out F1, else last) and the epoch history."""
+    """Train a probe; return the best one (by held-out F1, else last) and the epoch history.
+
+    ``extra_loss(logits, labels, mask)``, if given, is added to each batch's loss (a research hook:
+    scripts/recipe_ablation.py tries losses with it)."""
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     probe = ToMMeRProbe(probe_config)
@@ -383,6 +388,8 @@ def train_probe(
                         logits[hard], torch.zeros_like(logits[hard])
                     )
                     loss = loss + config.overlap_weight * bce
+            if extra_loss is not None:
+                loss = loss + extra_loss(logits, labels, mask & trainable)
             opt.zero_grad()
             loss.backward()
             if config.grad_clip > 0:

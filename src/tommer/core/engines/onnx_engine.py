@@ -4,6 +4,7 @@
 lives in the user cache, ``<cache>/engines/<model>-L<layer>-<key>/``::
 
     model.onnx        ids, mask -> span logits (fp32), built by :mod:`.onnx_export` (torch) once
+    model.onnx.data   its weights (external data: ONNX Runtime memory-maps them instead of copying)
     model.int8.onnx   the same with int8 backbone weights (built on first use of ``onnx-int8``)
     tokenizer.json    the backbone's tokenizer, for ``tokenizers.Tokenizer``
     meta.json         BOS / padding ids, layer, what the export was built from
@@ -27,6 +28,7 @@ from . import thread_count
 
 MODEL_FP32 = "model.onnx"
 MODEL_INT8 = "model.int8.onnx"
+WEIGHTS_FP32 = MODEL_FP32 + ".data"
 TOKENIZER = "tokenizer.json"
 META = "meta.json"
 COMPLETE = ".tommer-complete"
@@ -72,4 +74,4 @@ class OnnxEngine:
         return np.exp(-np.logaddexp(0.0, -logits))  # sigmoid, without overflow at -1e4
 
 
-__all__ = ["COMPLETE", "FILES", "META", "MODEL_FP32", "MODEL_INT8", "TOKENIZER", "OnnxEngine"]
+__all__ = ["COMPLETE", "FILES", "META", "MODEL_FP32", "MODEL_INT8", "TOKENIZER", "WEIGHTS_FP32", "OnnxEngine"]

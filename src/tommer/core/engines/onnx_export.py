@@ -156,7 +156,7 @@ def export_detector(model_dir: Path, config: DetectorConfig, target: Path) -> Pa
                 dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}},
                 dynamo=True,
                 optimize=True,
-                external_data=False,
+                external_data=True,  # weights in model.onnx.data: memory-mapped, never copied on load
                 verbose=False,
             )
         _save_tokenizer(backbone.tokenizer, tmp / TOKENIZER)
