@@ -128,6 +128,22 @@ def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 1)
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux ``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def with_cpu(phase: dict, client_s: float, server_s: float) -> dict:
+    """``phase`` with the client's and the server's CPU use over its wall time (100% = one core)."""
+    wall = phase["wall_s"] or 1e-9
+    return {
+        **phase,
+        "client_cpu_pct": round(100 * client_s / wall),
+        "server_cpu_pct": round(100 * server_s / wall),
+    }
+
+
 # -- the server --------------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as s:
@@ -338,13 +354,18 @@ def markdown(report: dict) -> str:
         "",
         "## Short requests",
         "",
-        "| concurrency | sent | ok | errors | requests/s | p50 ms | p99 ms | max ms |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "CPU columns: CPU time over the phase's wall time (100% = one core), of the load client (this "
+        "process) and of the server process.",
+        "",
+        "| concurrency | sent | ok | errors | requests/s | p50 ms | p99 ms | max ms | client CPU "
+        "| server CPU |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in report["phases"]:
         lines.append(
             f"| {p['concurrency']} | {p['sent']} | {p['ok']} | {p['errors']} | {p['requests_per_s']} | "
-            f"{p['p50_ms']} | {p['p99_ms']} | {p['max_ms']} |"
+            f"{p['p50_ms']} | {p['p99_ms']} | {p['max_ms']} | {p.get('client_cpu_pct', '-')}% "
+            f"| {p.get('server_cpu_pct', '-')}% |"
         )
     big = report.get("big")
     if big:
@@ -437,7 +458,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(run_phase(url, texts, args.warmup, 1, args.phase_seconds, 104729))
         report["phases"] = []
         for c in levels:
+            client0, server0 = time.process_time(), process_cpu_s(proc.pid)
             phase = asyncio.run(run_phase(url, texts, args.requests, c, args.phase_seconds))
+            phase = with_cpu(phase, time.process_time() - client0, process_cpu_s(proc.pid) - server0)
             print(json.dumps(phase), flush=True)
             report["phases"].append(phase)
         if args.big_bytes > 0:
