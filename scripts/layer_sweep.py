@@ -111,6 +111,7 @@ def main() -> None:
         f"--epochs {args.epochs} --dev-limit {args.dev_limit}"
         + (f" --train-docs {args.train_docs}" if args.train_docs else "")
         + (f" --save-best {args.save_best}" if args.save_best else "")
+        + (f" --out {args.out}" if args.out else "")
     )
     meta = {
         "command": command,

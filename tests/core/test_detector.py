@@ -174,3 +174,14 @@ def test_package_import_is_light_and_lazy():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_layer_12_model_loads_by_name_and_reads_its_layer():
+    """smollm2-135m-l12 (the more accurate SmolLM2 model) is a shipped name: it reads layer 12 and
+    finds the README sentence's two people and the place too."""
+    import tommer
+
+    accurate = tommer.load("smollm2-135m-l12")
+    assert accurate.config.layer == 12 and accurate.config.backbone == "smollm2-135m"
+    found = [(m.text, m.start, m.end) for m in accurate(SENTENCE)]
+    assert found == [("Angela Merkel", 0, 13), ("Emmanuel Macron", 18, 33), ("Paris", 37, 42)]
