@@ -48,6 +48,7 @@ from speedbench.corpus import (
     write_jsonl,
 )
 from speedbench.in_process import run_in_process
+from speedbench.models import model_facts
 from speedbench.report import plot, print_targets, read_agreement, render_md, summarize, target_rows
 from speedbench.startup import cold_start, warm_start
 from speedbench.whole_process import run_whole_process, systems
@@ -61,7 +62,7 @@ __all__ = [
     "main",
 ]  # bench_typed.py uses these
 
-PARTS = ("whole", "spacy", "inproc", "warm", "cold")
+PARTS = ("whole", "spacy", "models", "inproc", "warm", "cold")
 FULL = {
     "words": 100_000,
     "sweep_words": 12_000,
@@ -70,6 +71,7 @@ FULL = {
     "repeats": 2,
     "warm_repeats": 3,
     "cold_engines": "torch,onnx",
+    "models": "gemma3-270m,smollm2-135m-l12,minilm-l6",
 }
 QUICK = {
     "words": 3_000,
@@ -79,6 +81,7 @@ QUICK = {
     "repeats": 1,
     "warm_repeats": 1,
     "cold_engines": "torch",
+    "models": "",
 }
 WARMUP_SENTENCES = 40
 
@@ -107,6 +110,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--cold-engines", help=f"engines to cold-start ({FULL['cold_engines']}; '' for none)")
     ap.add_argument("--skip", default="", help=f"comma-separated parts to skip: {','.join(PARTS)}")
     ap.add_argument("--model", help="tommer model name or directory (default: the CLI's default)")
+    ap.add_argument(
+        "--models",
+        help=f"other shipped models, whole process with engine auto, for the cost / quality table "
+        f"(default {FULL['models']}; '' for none)",
+    )
     ap.add_argument("--spacy-model", help=f"default: the first installed of {', '.join(SPACY_MODELS)}")
     ap.add_argument(
         "--agreement", default=str(REPO / "results" / "engines.json"), help="engine agreement JSON to read"
@@ -163,8 +171,9 @@ def run_all(args: argparse.Namespace, workdir: Path, machine: dict) -> dict[str,
     texts = build_texts(args, workdir)
     info = texts["info"]
     log(f"corpus: {info['sentences']} sentences, {info['words']} words; engines: {', '.join(engines)}")
-    res: dict[str, Any] = {"texts": info}
-    keys = systems(engines if "whole" not in skip else [], "spacy" not in skip)
+    models = names(args.models) if "models" not in skip else []
+    res: dict[str, Any] = {"texts": info, "models": facts([args.model or default_model(), *models])}
+    keys = systems(engines if "whole" not in skip else [], "spacy" not in skip, models)
     if keys:
         res["whole_process"] = run_whole_process(
             keys, texts["corpus"], texts["warmup"], info["words"], workdir, args
@@ -184,6 +193,19 @@ def run_all(args: argparse.Namespace, workdir: Path, machine: dict) -> dict[str,
     if "cold" not in skip and names(args.cold_engines):
         res["cold_start"] = cold_start(names(args.cold_engines), workdir, args.model)
     return res
+
+
+def facts(models: Sequence[str]) -> dict[str, Any]:
+    """Config, cost per token and dev operating point of each model (read from files, not measured)."""
+    from tommer.errors import TommerError
+
+    out: dict[str, Any] = {}
+    for name in models:
+        try:
+            out[name] = model_facts(name, default_model())
+        except (TommerError, OSError, KeyError, ValueError) as exc:
+            out[name] = {"error": str(exc)}
+    return out
 
 
 def default_model() -> str:

@@ -44,7 +44,7 @@ def encode_cached(backbone, docs, layers, cache: Path, name: str) -> dict[int, E
             layer: EncodedCorpus(win.docs, win.encodings, win.windows, torch.load(files[layer]), win.gold)
             for layer in layers
         }
-    out = encode_corpus_layers(backbone, docs, layers, desc=name)
+    out = encode_corpus_layers(backbone, docs, layers, desc=name, windowed=win)
     cache.mkdir(parents=True, exist_ok=True)
     for layer, corpus in out.items():
         tmp = files[layer].with_suffix(".tmp")

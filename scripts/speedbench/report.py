@@ -87,7 +87,32 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
     s["warm_start_s"] = {e: w["seconds"]["best"] for e, w in warm.items() if "seconds" in w}
     s["default_warm_start_s"] = s["warm_start_s"].get(auto)
     s["cold_start_s"] = {e: c["wall_s"] for e, c in res.get("cold_start", {}).items() if "error" not in c}
+    s["models"] = model_rows(res, full, ner)
     return s
+
+
+def model_rows(res: dict[str, Any], full: float | None, ner: float | None) -> list[dict[str, Any]]:
+    """One row per model of ``res["models"]`` (the first is the benched model, run as ``tommer:<auto>``;
+    the others as ``model:<name>``): its facts next to its whole-process speed."""
+    whole, auto = res.get("whole_process", {}), res["machine"]["auto_engine"]
+    rows = []
+    for i, (name, facts) in enumerate((res.get("models") or {}).items()):
+        run = whole.get(f"tommer:{auto}" if i == 0 else f"model:{name}", {})
+        wps = run.get("words_per_s")
+        error = facts.get("error") or (run.get("warmup") or {}).get("error")
+        rows.append(
+            {
+                "model": name,
+                **facts,
+                "words_per_s": wps,
+                "over_spacy_full": ratio(wps, full) if wps else None,
+                "over_spacy_ner": ratio(wps, ner) if wps else None,
+                "peak_rss_mb": run.get("peak_rss_mb"),
+                "found": run.get("found"),
+                "error": error,
+            }
+        )
+    return rows
 
 
 def target_rows(s: dict[str, Any]) -> list[dict[str, Any]]:
@@ -182,6 +207,7 @@ def render_md(res: dict[str, Any]) -> str:
     lines += [""]
     lines += texts_md(res["texts"])
     lines += whole_md(res)
+    lines += models_md(res)
     lines += in_process_md(res)
     lines += startup_md(res)
     notes = res.get("notes", [])
@@ -253,6 +279,8 @@ def whole_md(res: dict) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, r in whole.items():
+        if key.startswith("model:"):  # in the models table
+            continue
         if "words_per_s" not in r:
             lines.append(f"| {key} | failed: {(r['warmup'].get('error') or '')[:80]} | | | | | | | | | |")
             continue
@@ -303,6 +331,44 @@ def whole_md(res: dict) -> list[str]:
     else:
         lines += ["Agreement columns: n/a (no results/engines.json: run scripts/engine_agreement.py).", ""]
     return lines
+
+
+def models_md(res: dict) -> list[str]:
+    rows = res["summary"].get("models") or []
+    if len(rows) < 2:
+        return []
+    auto = res["summary"]["auto_engine"]
+    lines = [
+        f"## Shipped models: cost and quality (whole process, engine `{auto}`)",
+        "",
+        "The same corpus and command as above, one process per run, with `--model M` (the first row is "
+        "the benched model's `" + auto + "` row above). Not measured here: MFLOP per token of the "
+        "first L blocks (`results/layer_sweep_<backbone>*.json`, scripts/layer_sweep.py) and pooled "
+        "dev P / R / F1 at the model's operating point (first 300 dev sentences of each of the 13 "
+        "benchmarks, scripts/choose_operating_point.py; the file is named per row).",
+        "",
+        "| model | backbone, layer | MFLOP/token | dev P / R / F1 (decoding, margin) | words/s "
+        "| × spaCy full | × spaCy NER | peak RSS (MB) | found | dev source |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if r.get("error") and not r.get("words_per_s"):
+            lines.append(f"| {r['model']} | failed: {str(r['error'])[:80]} | | | | | | | | |")
+            continue
+        dev = r.get("dev")
+        quality = (
+            "n/a"
+            if not dev
+            else f"{100 * dev['precision']:.1f} / {100 * dev['recall']:.1f} / {100 * dev['f1']:.1f} "
+            f"({dev['decoding']}, {dev.get('margin', 0):g})"
+        )
+        lines.append(
+            f"| `{r['model']}` | `{r['backbone']}`, {r['layer']} | {fmt_x(r.get('mflop_per_token'), '.1f')} "
+            f"| {quality} | {fmt_x(r.get('words_per_s'), '.0f')} | {fmt_x(r.get('over_spacy_full'))} | "
+            f"{fmt_x(r.get('over_spacy_ner'))} | {fmt_x(r.get('peak_rss_mb'), '.0f')} | "
+            f"{r.get('found') if r.get('found') is not None else 'n/a'} | {r.get('dev_source') or 'n/a'} |"
+        )
+    return lines + [""]
 
 
 def in_process_md(res: dict) -> list[str]:
@@ -419,7 +485,8 @@ def plot(res: dict[str, Any], path: Path) -> None:
     auto = f"tommer:{s['auto_engine']}"
     bars = [
         (
-            k.replace("tommer:", "tommer ").replace("spacy:", "spaCy sm ") + (" (auto)" if k == auto else ""),
+            k.replace("tommer:", "tommer ").replace("model:", "tommer ").replace("spacy:", "spaCy sm ")
+            + (" (auto)" if k == auto else ""),
             r["words_per_s"],
         )
         for k, r in res.get("whole_process", {}).items()

@@ -10,6 +10,7 @@ hits all systems alike). The best run is reported (the median and all runs are k
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,23 +32,27 @@ def spacy_cmd(variant: str, corpus: Path, out: Path, stats: Path, model: str | N
     return cmd + (["--model", model] if model else [])
 
 
-def systems(engines: Sequence[str], spacy: bool) -> list[str]:
-    """The systems compared, by key: ``tommer:<engine>`` and ``spacy:full`` / ``spacy:ner``."""
-    return [f"tommer:{e}" for e in engines] + (["spacy:full", "spacy:ner"] if spacy else [])
+def systems(engines: Sequence[str], spacy: bool, models: Sequence[str] = ()) -> list[str]:
+    """The systems compared, by key: ``tommer:<engine>`` (the benched model), ``model:<name>`` (another
+    shipped model, engine ``auto``) and ``spacy:full`` / ``spacy:ner``."""
+    keys = [f"tommer:{e}" for e in engines] + [f"model:{m}" for m in models]
+    return keys + (["spacy:full", "spacy:ner"] if spacy else [])
 
 
 def run_once(system: str, corpus: Path, workdir: Path, tag: str, args: Any) -> dict[str, Any]:
     """One process of one system on ``corpus``: wall, peak RSS, and what it found."""
     kind, _, which = system.partition(":")
-    name = f"{system.replace(':', '-')}-{tag}"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", system) + f"-{tag}"  # a model may be a directory
     out, stats = workdir / f"{name}.jsonl", workdir / f"{name}.stats.json"
     if kind == "tommer":
         cmd = tommer_cmd(which, corpus, out, args.model)
+    elif kind == "model":
+        cmd = tommer_cmd("auto", corpus, out, which)
     else:
         cmd = spacy_cmd(which, corpus, out, stats, args.spacy_model)
     rec = run_process(cmd, workdir, name)
     if rec["exit_code"] == 0:
-        rec["found"] = count_mentions(out, "mentions" if kind == "tommer" else "entities")
+        rec["found"] = count_mentions(out, "entities" if kind == "spacy" else "mentions")
         if stats.is_file():
             rec["stats"] = json.loads(stats.read_text())
     out.unlink(missing_ok=True)

@@ -206,6 +206,7 @@ def test_commands_are_the_cli_and_spacy_processes(bench, tmp_path):
     assert "--ner-only" in spacy_cmd("ner", tmp_path / "c", tmp_path / "o", tmp_path / "s", None)
     assert cli_cmd("torch", None)[-2:] == ["--engine", "torch"]
     assert systems(["torch"], True) == ["tommer:torch", "spacy:full", "spacy:ner"]
+    assert systems(["onnx"], False, ["minilm-l6"]) == ["tommer:onnx", "model:minilm-l6"]
 
 
 def test_agreement_alias_for_torch(bench, tmp_path):
@@ -244,6 +245,32 @@ def test_summary_targets_and_reports(bench, tmp_path):
 
     plot(res, tmp_path / "bench.png")
     assert (tmp_path / "bench.png").stat().st_size > 0
+
+
+def test_models_table_joins_speed_with_cost_and_dev_quality(bench, tmp_path):
+    """The first model is the benched one (its `tommer:<auto>` row); the others run as `model:<name>`;
+    a model that failed is shown as failed; MFLOP and dev quality come from the files named."""
+    parts = synthetic_parts()
+    parts["whole_process"]["model:fast"] = whole(4000.0, 300.0)
+    parts["whole_process"]["model:broken"] = {"warmup": {"error": "no wheel"}, "runs": []}
+    dev = {"decoding": "flat", "margin": 4.0, "precision": 0.34, "recall": 0.646, "f1": 0.4456}
+    facts = {"backbone": "b", "layer": 6, "margin": 4.0, "mflop_per_token": 42.5, "dev": dev}
+    parts["models"] = {
+        "default": dict(facts, dev_source="results/operating_point.json"),
+        "fast": dict(facts, layer=3, mflop_per_token=10.6, dev=None, dev_source=None),
+        "broken": dict(facts),
+    }
+    args = bench.parse_args(["--quick", "--agreement", str(write_agreement(tmp_path / "engines.json"))])
+    res = bench.assemble(args, "cmd", dict(MACHINE), parts)
+    rows = {r["model"]: r for r in res["summary"]["models"]}
+    assert rows["default"]["words_per_s"] == 1000.0  # tommer:onnx, the auto engine
+    assert rows["fast"]["over_spacy_full"] == pytest.approx(10.0)
+    assert rows["broken"]["error"] == "no wheel"
+    md = bench.render_md(res)
+    assert "| `default` | `b`, 6 | 42.5 | 34.0 / 64.6 / 44.6 (flat, 4) | 1000 | 2.50 |" in md
+    assert "| `fast` | `b`, 3 | 10.6 | n/a | 4000 | 10.00 |" in md
+    assert "| broken | failed: no wheel |" in md
+    assert "model:fast" not in md.split("## Shipped models")[0]  # not among the engines
 
 
 def test_missing_parts_render_as_na(bench, tmp_path):

@@ -115,14 +115,16 @@ def encode_corpus(
     ``layer``: the layer whose states are kept (default: the backbone's ``layer``).
     """
     layer = layer or backbone.layer
+    base = window_corpus(backbone, docs, max_tokens, context)
     cache_file = None
     if cache_dir is not None:
-        corpus = window_corpus(backbone, docs, max_tokens, context)
-        cache_file = Path(cache_dir) / f"hidden-{_corpus_key(backbone, corpus, echo, layer)}.pt"
+        cache_file = Path(cache_dir) / f"hidden-{_corpus_key(backbone, base, echo, layer)}.pt"
         if cache_file.exists():
-            corpus.hidden = torch.load(cache_file)
-            return corpus
-    corpus = encode_corpus_layers(backbone, docs, [layer], max_tokens, context, batch_size, desc, echo)[layer]
+            base.hidden = torch.load(cache_file)
+            return base
+    corpus = encode_corpus_layers(
+        backbone, docs, [layer], max_tokens, context, batch_size, desc, echo, windowed=base
+    )[layer]
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(".tmp")
@@ -160,14 +162,16 @@ def encode_corpus_layers(
     batch_size: int = 8,
     desc: str = "encoding",
     echo: bool = False,
+    windowed: EncodedCorpus | None = None,
 ) -> dict[int, EncodedCorpus]:
     """One backbone pass over ``docs`` keeping the hidden states of several layers.
 
-    ``echo``: feed echo input and keep the second copy's (aligned) states.
+    ``echo``: feed echo input and keep the second copy's (aligned) states. ``windowed``: the result of
+    :func:`window_corpus` for these docs and settings, if already computed (not tokenized again).
     """
     if echo:
         check_echo(backbone)
-    base = window_corpus(backbone, docs, max_tokens, context)
+    base = windowed if windowed is not None else window_corpus(backbone, docs, max_tokens, context)
     hidden = {layer: [torch.empty(0)] * len(base.windows) for layer in layers}
     index = {id(w): k for k, w in enumerate(base.windows)}
     make_batch = collate_echo if echo else collate
