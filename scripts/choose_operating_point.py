@@ -79,9 +79,9 @@ def main() -> None:
         "chosen": chosen,
         "rows": rows,
     }
-    out = Path(args.out)
+    out = Path(args.out)  # a stem that may hold dots (qwen2.5-0.5b): names are appended, not with_suffix
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    out.parent.joinpath(out.name + ".json").write_text(json.dumps(meta, indent=2) + "\n")
     lines = [
         "# Operating point (threshold, margin, decoding), chosen on dev data",
         "",
@@ -100,7 +100,7 @@ def main() -> None:
             f"| {r['decoding']}{mark} | {r['threshold']} | {r['margin']} | {100 * r['precision']:.1f} | "
             f"{100 * r['recall']:.1f} | {100 * r['f1']:.1f} |"
         )
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    out.parent.joinpath(out.name + ".md").write_text("\n".join(lines) + "\n")
     print(json.dumps(chosen))
     if args.write_config:  # config.json and the model card are rewritten by save_pretrained
         detector.config.threshold = chosen["threshold"]
