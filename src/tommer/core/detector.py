@@ -32,7 +32,7 @@ from .engines import AUTO, ENV, ONNX_ENGINES, Engine, resolve_engine
 from .layout import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, probe_weights, resolve_model_dir
 from .modelcard import render_card
 from .outputs import format_mentions
-from .windows import Encoding, Window, collate_arrays, make_windows
+from .windows import Encoding, Window, collate_arrays, collate_shapes, make_windows
 
 log = logging.getLogger(__name__)
 
@@ -255,12 +255,18 @@ class ProbeDetector:
                 parts = [echoed] if same else [split_echo(x, batch)[1] for x in parts]
         return probe_states, parts, mask
 
-    def probe_probs(self, hidden, mask) -> np.ndarray:
-        """The probe's span probabilities on torch hidden states (see :meth:`window_states`)."""
+    def batch_shapes(self, batch: Sequence[Window], encodings: Sequence[Encoding]) -> np.ndarray | None:
+        """The token shapes of a batch of windows if the probe reads them (``token_shapes``), else None."""
+        return collate_shapes(batch, encodings) if self.config.probe.token_shapes else None
+
+    def probe_probs(self, hidden, mask, shapes: np.ndarray | None = None) -> np.ndarray:
+        """The probe's span probabilities on torch hidden states (see :meth:`window_states`);
+        ``shapes``: :meth:`batch_shapes` of the same windows."""
         import torch
 
         with torch.inference_mode():
-            return self.probe.probabilities(hidden, mask)
+            shapes_t = None if shapes is None else torch.from_numpy(shapes)
+            return self.probe.probabilities(hidden, mask, shapes_t)
 
     def postprocess(
         self,
@@ -293,7 +299,7 @@ class ProbeDetector:
         """Candidate spans of each window of a batch (one engine call), in document token indices."""
         engine = self.engine
         ids, mask = collate_arrays(batch, encodings, engine.bos_id, engine.pad_id)
-        probs = engine.span_probabilities(ids, mask)
+        probs = engine.span_probabilities(ids, mask, self.batch_shapes(batch, encodings))
         return [window_spans(w, encodings[w.doc], probs[row], threshold) for row, w in enumerate(batch)]
 
     def __call__(

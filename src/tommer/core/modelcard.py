@@ -30,6 +30,7 @@ def render_card(config: DetectorConfig, num_parameters: int) -> str:
         f"| rank | {probe.rank} |",
         f"| similarity | {'cosine' if probe.cosine else 'scaled dot product'} |",
         f"| max span length (tokens) | {probe.max_span_tokens} |",
+        f"| token shapes (case) | {'read' if probe.token_shapes else 'not read'} |",
         f"| window / context (tokens) | {config.max_tokens} / {config.context} |",
         f"| probe parameters | {num_parameters:,} |",
         f"| default threshold | {config.threshold} |",

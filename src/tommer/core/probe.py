@@ -1,7 +1,9 @@
 """The ToMMeR probe: layer-L hidden states → span logits.
 
 For hidden states X (seq × d), each token is first RMS-normalised (layer activations are
-large and the BOS position is an outlier). Then::
+large and the BOS position is an outlier); with ``token_shapes``, a learnt vector per token
+shape (its case, :data:`~tommer.core.windows.SHAPES`) is added, for backbones whose tokenizer
+drops case. Then::
 
     Q = X W_Q, K = X W_K                       (rank r)
     S[i, j] = scale · <Q_i, K_j>               (or cosine)  for start j ≤ end i
@@ -18,7 +20,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from .config import ProbeConfig  # noqa: F401  (re-exported)
+from .windows import SHAPES
 
 NEG_LOGIT = -1e4
 
@@ -55,15 +59,30 @@ class ToMMeRProbe(nn.Module):
         self.w_k = nn.Linear(d, r, bias=False)
         self.end_probe = nn.Linear(d, 1)
         self.combine = nn.Linear(5, 1)
+        self.shape_embedding = nn.Embedding(len(SHAPES), d) if config.token_shapes else None
         with torch.no_grad():
             self.combine.weight.fill_(1.0)
             self.combine.bias.zero_()
+            if self.shape_embedding is not None:
+                self.shape_embedding.weight.zero_()
         self.scale = 1.0 if config.cosine else r**-0.5
 
-    def features(self, hidden: torch.Tensor, attention_mask: torch.Tensor):
-        """The five span features (B, T, T, 5) and the valid-span mask (B, T, T)."""
+    def token_states(self, hidden: torch.Tensor, shapes: torch.Tensor | None = None) -> torch.Tensor:
+        """The states the probe reads: RMS-normalised, plus the token-shape vectors if it has them."""
         x = hidden.float()
         x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
+        if self.shape_embedding is not None:
+            if shapes is None:
+                raise ConfigError("this probe reads token shapes: pass the batch's shapes (collate_shapes)")
+            x = x + self.shape_embedding(shapes)
+        return x
+
+    def features(
+        self, hidden: torch.Tensor, attention_mask: torch.Tensor, shapes: torch.Tensor | None = None
+    ):
+        """The five span features (B, T, T, 5) and the valid-span mask (B, T, T). ``shapes``: the
+        token shapes (B, T), needed only by a probe with ``token_shapes``."""
+        x = self.token_states(hidden, shapes)
         q, k = self.w_q(x), self.w_k(x)
         if self.config.cosine:
             q = nn.functional.normalize(q, dim=-1)
@@ -86,17 +105,19 @@ class ToMMeRProbe(nn.Module):
         )
         return feats, mask
 
-    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor):
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor, shapes: torch.Tensor | None = None):
         """Span logits (B, T_end, T_start), ``NEG_LOGIT`` where masked, and the mask."""
-        feats, mask = self.features(hidden, attention_mask)
+        feats, mask = self.features(hidden, attention_mask, shapes)
         logits = self.combine(feats).squeeze(-1)
         return logits.masked_fill(~mask, NEG_LOGIT), mask
 
     @torch.no_grad()
-    def probabilities(self, hidden: torch.Tensor, attention_mask: torch.Tensor):
+    def probabilities(
+        self, hidden: torch.Tensor, attention_mask: torch.Tensor, shapes: torch.Tensor | None = None
+    ):
         """Span probabilities (B, T_end, T_start) as a float64 array: logits up to ~36 survive
         the round trip, so decoders can rank on exact logits."""
-        logits, _ = self(hidden, attention_mask)
+        logits, _ = self(hidden, attention_mask, shapes)
         return torch.sigmoid(logits.double()).numpy()
 
     def num_parameters(self) -> int:

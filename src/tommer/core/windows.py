@@ -24,6 +24,8 @@ class Encoding:
 
     ``word_start[k]`` / ``word_end[k]`` say whether token k may begin / end a mention: a
     mention never starts or ends inside a word (between two alphanumeric characters).
+    ``shapes[k]`` is the surface shape of the token's characters (:data:`SHAPES`), which an
+    uncased tokenizer's ids no longer carry.
     """
 
     ids: np.ndarray
@@ -31,6 +33,7 @@ class Encoding:
     ends: np.ndarray
     word_start: np.ndarray
     word_end: np.ndarray
+    shapes: np.ndarray
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -69,6 +72,25 @@ def readable(text: str) -> str:
     return text.translate(_READ_AS) if _NOT_TEXT.search(text) else text
 
 
+SHAPES = ("none", "other", "digit", "lower", "title", "upper", "mixed")
+"""Token shapes by index; 0 ("none") is the BOS token and padding."""
+
+
+def token_shape(piece: str) -> int:
+    """The :data:`SHAPES` index of a token's characters: cased letters by case (a capital followed
+    by lower case is ``title``, a lone capital too), else digits, else ``other`` (punctuation, and
+    letters without case such as CJK)."""
+    if piece.islower():
+        return 3
+    if piece.isupper():
+        return 4 if sum(c.isalpha() for c in piece) == 1 and piece[:1].isalpha() else 5
+    if piece[:1].isupper() and piece[1:].islower():
+        return 4
+    if any(c.lower() != c.upper() for c in piece):  # upper and lower case letters
+        return 6
+    return 2 if any(c.isdigit() for c in piece) else 1
+
+
 def encode(tokenizer, text: str) -> Encoding:
     """Tokenize without special tokens; offsets exclude the whitespace a token carries. Characters
     that are not text are read as a space or U+FFFD (:func:`readable`); offsets index ``text``.
@@ -86,9 +108,11 @@ def encode(tokenizer, text: str) -> Encoding:
     ids = np.asarray(raw_ids, dtype=np.int64)
     starts = np.empty(len(ids), dtype=np.int64)
     ends = np.empty(len(ids), dtype=np.int64)
+    shapes = np.empty(len(ids), dtype=np.int64)
     for k, (s, e) in enumerate(offsets):
-        starts[k], ends[k] = trim_span(text, s, e)
-    return Encoding(ids, starts, ends, *word_boundaries(text, starts, ends))
+        starts[k], ends[k] = s, e = trim_span(text, s, e)
+        shapes[k] = token_shape(text[s:e])
+    return Encoding(ids, starts, ends, *word_boundaries(text, starts, ends), shapes)
 
 
 def word_boundaries(text: str, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -137,6 +161,16 @@ def collate_arrays(
         ids[row, 1 : w.length] = encodings[w.doc].ids[w.start : w.stop]
         mask[row, : w.length] = 1
     return ids, mask
+
+
+def collate_shapes(windows: Sequence[Window], encodings: Sequence[Encoding]) -> np.ndarray:
+    """The token shapes (:data:`SHAPES`, int64) of a batch of windows, aligned with
+    :func:`collate_arrays` (0 at BOS and padding)."""
+    seq = max(w.length for w in windows)
+    shapes = np.zeros((len(windows), seq), dtype=np.int64)
+    for row, w in enumerate(windows):
+        shapes[row, 1 : w.length] = encodings[w.doc].shapes[w.start : w.stop]
+    return shapes
 
 
 def token_spans_for(encoding: Encoding, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

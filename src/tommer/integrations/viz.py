@@ -249,9 +249,11 @@ def _window_matrices(detector: ProbeDetector, window: Window, encoding: Encoding
     """Span probabilities (from the detector's engine, as its calls compute them) and token-matching
     scores (the torch probe's, for the heatmap) (T × T, BOS at 0), and the span mask."""
     engine = detector.engine
-    probs = engine.span_probabilities(*collate_arrays([window], [encoding], engine.bos_id, engine.pad_id))[0]
+    shapes = detector.batch_shapes([window], [encoding])
+    ids, ids_mask = collate_arrays([window], [encoding], engine.bos_id, engine.pad_id)
+    probs = engine.span_probabilities(ids, ids_mask, shapes)[0]
     hidden, _, mask = detector.window_states([window], [encoding])
-    feats, valid = detector.probe.features(hidden, mask)
+    feats, valid = detector.probe.features(hidden, mask, None if shapes is None else torch.from_numpy(shapes))
     return probs, feats[0, :, :, 0].numpy(), valid[0].numpy()
 
 

@@ -27,7 +27,7 @@ from ..core.decoding import get_decoder
 from ..core.detector import batches, collate, spans_to_mentions, window_spans
 from ..core.echo import check_echo, collate_echo, split_echo
 from ..core.probe import ProbeConfig, ToMMeRProbe
-from ..core.windows import Encoding, Window, encode, make_windows, token_spans_for
+from ..core.windows import Encoding, Window, collate_shapes, encode, make_windows, token_spans_for
 from ..data.mention import AnnotatedText, trim_span
 from ..data.metrics import SpanScores
 from ..typed.detector import MentionDetector
@@ -195,8 +195,8 @@ def _with_hidden(base: EncodedCorpus, hidden: list[torch.Tensor]) -> EncodedCorp
     return EncodedCorpus(base.docs, base.encodings, base.windows, hidden, base.gold)
 
 
-def pad_states(corpus: EncodedCorpus, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Padded hidden states and attention mask for window indices."""
+def pad_states(corpus: EncodedCorpus, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Padded hidden states, attention mask and token shapes for window indices."""
     seq = max(corpus.windows[k].length for k in idx)
     hidden = torch.zeros(len(idx), seq, corpus.hidden[idx[0]].shape[-1])
     attn = torch.zeros(len(idx), seq, dtype=torch.long)
@@ -204,14 +204,15 @@ def pad_states(corpus: EncodedCorpus, idx: Sequence[int]) -> tuple[torch.Tensor,
         n = corpus.windows[k].length
         hidden[row, :n] = corpus.hidden[k].float()
         attn[row, :n] = 1
-    return hidden, attn
+    shapes = torch.from_numpy(collate_shapes([corpus.windows[k] for k in idx], corpus.encodings))
+    return hidden, attn, shapes
 
 
 def pad_batch(corpus: EncodedCorpus, idx: Sequence[int]):
-    """``(hidden, attention mask, gold, trainable)`` of the windows ``idx``: padded hidden states, their
-    mask, the gold span matrix (end × start) and the loss mask (the spans a window can predict, and
-    the gold ones)."""
-    hidden, attn = pad_states(corpus, idx)
+    """``(hidden, attention mask, token shapes, gold, trainable)`` of the windows ``idx``: padded hidden
+    states, their mask and token shapes, the gold span matrix (end × start) and the loss mask (the spans
+    a window can predict, and the gold ones)."""
+    hidden, attn, shapes = pad_states(corpus, idx)
     seq = hidden.shape[1]
     labels = torch.zeros(len(idx), seq, seq, dtype=torch.bool)
     trainable = torch.zeros(len(idx), seq, seq, dtype=torch.bool)
@@ -227,7 +228,7 @@ def pad_batch(corpus: EncodedCorpus, idx: Sequence[int]):
         trainable[row, hi:] = False
         for end, start in corpus.gold[k]:
             labels[row, end, start] = True
-    return hidden, attn, labels, trainable | labels
+    return hidden, attn, shapes, labels, trainable | labels
 
 
 def overlapping(labels: torch.Tensor) -> torch.Tensor:
@@ -266,8 +267,8 @@ def predicted_spans(
     order = sorted(range(len(corpus.windows)), key=lambda k: corpus.windows[k].length)
     for b in range(0, len(order), batch_size):
         idx = order[b : b + batch_size]
-        hidden, attn = pad_states(corpus, idx)
-        probs = probe.probabilities(hidden, attn)
+        hidden, attn, shapes = pad_states(corpus, idx)
+        probs = probe.probabilities(hidden, attn, shapes)
         for row, k in enumerate(idx):
             w = corpus.windows[k]
             spans[w.doc] += window_spans(w, corpus.encodings[w.doc], probs[row], threshold)
@@ -325,8 +326,8 @@ def add_teacher_spans(
     order = sorted(range(len(corpus.windows)), key=lambda k: corpus.windows[k].length)
     for b in range(0, len(order), batch_size):
         idx = order[b : b + batch_size]
-        hidden, attn, labels, trainable = pad_batch(corpus, idx)
-        logits, mask = teacher(hidden, attn)
+        hidden, attn, shapes, labels, trainable = pad_batch(corpus, idx)
+        logits, mask = teacher(hidden, attn, shapes)
         confident = (torch.sigmoid(logits) >= threshold) & mask & trainable & ~labels
         for row, k in enumerate(idx):
             for e, s in confident[row].nonzero().tolist():
@@ -382,8 +383,8 @@ def train_probe(
         started, total = time.process_time(), 0.0
         bar = tqdm(groups, desc=f"epoch {epoch}/{config.epochs}", leave=False)
         for idx in bar:
-            hidden, attn, labels, trainable = pad_batch(train, idx)
-            logits, mask = probe(hidden, attn)
+            hidden, attn, shapes, labels, trainable = pad_batch(train, idx)
+            logits, mask = probe(hidden, attn, shapes)
             loss = balanced_bce(logits, labels, mask & trainable)
             if config.overlap_weight > 0:  # hard negatives: spans that cut into or around a mention
                 hard = overlapping(labels) & ~labels & mask & trainable

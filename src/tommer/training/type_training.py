@@ -100,8 +100,8 @@ def probe_candidates(
     order = sorted(range(len(corpus.windows)), key=lambda k: corpus.windows[k].length)
     for b in tqdm(range(0, len(order), batch_size), desc="candidates", leave=False):
         idx = order[b : b + batch_size]
-        hidden, attn = pad_states(corpus, idx)
-        probs = probe.probabilities(hidden, attn)
+        hidden, attn, shapes = pad_states(corpus, idx)
+        probs = probe.probabilities(hidden, attn, shapes)
         for row, k in enumerate(idx):
             w = corpus.windows[k]
             out[k] = window_spans(w, corpus.encodings[w.doc], probs[row], threshold)

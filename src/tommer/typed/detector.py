@@ -186,7 +186,7 @@ class MentionDetector(ProbeDetector):
                 batch, encodings, reading.echo, reading.read_layers(self.config.layer)
             )
             head_states = join_layers(parts)
-            probs = self.probe_probs(hidden, mask)
+            probs = self.probe_probs(hidden, mask, self.batch_shapes(batch, encodings))
             for row, w in enumerate(batch):
                 enc = encodings[w.doc]
                 cands = window_spans(w, enc, probs[row], threshold)

@@ -50,9 +50,12 @@ class Engine(Protocol):
         """A text's tokens with character offsets (no special tokens)."""
         ...
 
-    def span_probabilities(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def span_probabilities(
+        self, ids: np.ndarray, mask: np.ndarray, shapes: np.ndarray | None = None
+    ) -> np.ndarray:
         """Span probabilities (B, T_end, T_start), float64, for right-padded int64 ids and mask (B, T);
-        0 where a span is not valid (start after end, too long, BOS or padding)."""
+        0 where a span is not valid (start after end, too long, BOS or padding). ``shapes``: the token
+        shapes (:func:`~tommer.core.windows.collate_shapes`), read only by a probe with ``token_shapes``."""
         ...
 
 

@@ -3,7 +3,7 @@
 :func:`tommer.core.engines.build.load_onnx_engine` finds (or builds) a detector's export. The export
 lives in the user cache, ``<cache>/engines/<model>-L<layer>-<key>/``::
 
-    model.onnx        ids, mask -> span logits (fp32), built by :mod:`.onnx_export` (torch) once
+    model.onnx        ids, mask (, token shapes) -> span logits (fp32), built by :mod:`.onnx_export` once
     model.onnx.data   its weights (external data: ONNX Runtime memory-maps them instead of copying)
     model.int8.onnx   the same with int8 backbone weights (built on first use of ``onnx-int8``)
     tokenizer.json    the backbone's tokenizer, for ``tokenizers.Tokenizer``
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...errors import ConfigError
 from ..windows import Encoding, encode
 from . import thread_count
 
@@ -32,6 +33,7 @@ WEIGHTS_FP32 = MODEL_FP32 + ".data"
 TOKENIZER = "tokenizer.json"
 META = "meta.json"
 COMPLETE = ".tommer-complete"
+SHAPES_INPUT = "token_shapes"  # the graph's third input, when the probe reads token shapes
 FILES = {"onnx": MODEL_FP32, "onnx-int8": MODEL_INT8}
 
 
@@ -59,19 +61,36 @@ class OnnxEngine:
         self.session = ort.InferenceSession(
             str(self.directory / FILES[engine]), options, providers=["CPUExecutionProvider"]
         )
+        self.reads_shapes = SHAPES_INPUT in {i.name for i in self.session.get_inputs()}
 
     def encode(self, text: str) -> Encoding:
         return encode(self.tokenizer, text)
 
-    def span_logits(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def span_logits(self, ids: np.ndarray, mask: np.ndarray, shapes: np.ndarray | None = None) -> np.ndarray:
         """Span logits (B, T_end, T_start), float32; ``NEG_LOGIT`` where a span is not valid."""
         feed = {"input_ids": np.ascontiguousarray(ids, dtype=np.int64)}
         feed["attention_mask"] = np.ascontiguousarray(mask, dtype=np.int64)
+        if self.reads_shapes:
+            if shapes is None:
+                raise ConfigError("this export reads token shapes: pass the batch's shapes (collate_shapes)")
+            feed[SHAPES_INPUT] = np.ascontiguousarray(shapes, dtype=np.int64)
         return self.session.run(["logits"], feed)[0]
 
-    def span_probabilities(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        logits = self.span_logits(ids, mask).astype(np.float64)
+    def span_probabilities(
+        self, ids: np.ndarray, mask: np.ndarray, shapes: np.ndarray | None = None
+    ) -> np.ndarray:
+        logits = self.span_logits(ids, mask, shapes).astype(np.float64)
         return np.exp(-np.logaddexp(0.0, -logits))  # sigmoid, without overflow at -1e4
 
 
-__all__ = ["COMPLETE", "FILES", "META", "MODEL_FP32", "MODEL_INT8", "TOKENIZER", "WEIGHTS_FP32", "OnnxEngine"]
+__all__ = [
+    "COMPLETE",
+    "FILES",
+    "META",
+    "MODEL_FP32",
+    "MODEL_INT8",
+    "SHAPES_INPUT",
+    "TOKENIZER",
+    "WEIGHTS_FP32",
+    "OnnxEngine",
+]

@@ -1,4 +1,5 @@
-"""Export a detector's truncated backbone and probe as one ONNX graph (ids, mask → span logits).
+"""Export a detector's truncated backbone and probe as one ONNX graph (ids, mask → span logits; a probe
+with ``token_shapes`` adds a third input, the token shapes).
 
 Run once per detector into the user cache (:func:`~tommer.core.engines.onnx_engine.ensure_export`);
 it needs torch, transformers, onnx and onnxscript (``torch.onnx.export(dynamo=True)``). The backbone is
@@ -26,8 +27,9 @@ from ..config import DetectorConfig
 from ..layout import probe_weights
 from ..probe import NEG_LOGIT, ToMMeRProbe
 from ..sources import is_sealed, seal
+from ..windows import SHAPES
 from . import ENGINE_VERSION
-from .onnx_engine import META, MODEL_FP32, TOKENIZER, OnnxEngine
+from .onnx_engine import META, MODEL_FP32, SHAPES_INPUT, TOKENIZER, OnnxEngine
 from .torch_engine import load_backbone, load_probe
 
 BACKBONE_SCOPE = "SpanLogits/model:"  # the backbone's nodes, by their export ``namespace``
@@ -49,11 +51,12 @@ class SpanLogits(nn.Module):
         self.kwargs = {} if bidirectional else {"use_cache": False}
         self.window = probe.config.max_span_tokens
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_shapes: torch.Tensor | None = None
+    ) -> torch.Tensor:
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask, **self.kwargs)
-        x = hidden.last_hidden_state.float()
-        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
         probe = self.probe
+        x = probe.token_states(hidden.last_hidden_state, token_shapes)
         q, k = probe.w_q(x), probe.w_k(x)
         if probe.config.cosine:
             q = nn.functional.normalize(q, dim=-1)
@@ -79,15 +82,19 @@ class SpanLogits(nn.Module):
         return torch.where(valid, logits, NEG_LOGIT)
 
 
-def _sample(bos: int, pad: int, vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A padded batch to trace and check with (two rows, one shorter)."""
+def _sample(bos: int, pad: int, vocab: int, shapes: bool) -> tuple[torch.Tensor, ...]:
+    """A padded batch to trace and check with (two rows, one shorter): ids, mask (, token shapes)."""
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(100, min(vocab, 20000), (2, 41), generator=generator)
     ids[:, 0] = bos
     mask = torch.ones_like(ids)
     mask[1, 29:] = 0
     ids[1, 29:] = pad
-    return ids, mask
+    if not shapes:
+        return ids, mask
+    token_shapes = torch.randint(1, len(SHAPES), (2, 41), generator=generator) * mask
+    token_shapes[:, 0] = 0
+    return ids, mask, token_shapes
 
 
 CHECK_TEXTS = (
@@ -135,10 +142,11 @@ def export_detector(model_dir: Path, config: DetectorConfig, target: Path) -> Pa
     probe = load_probe(probe_weights(Path(model_dir)), config)
     module = SpanLogits(backbone.model, probe, backbone.bidirectional).eval()
     vocab = int(backbone.model.get_input_embeddings().num_embeddings)
-    ids, mask = _sample(backbone.bos_id, backbone.pad_id, vocab)
+    sample = _sample(backbone.bos_id, backbone.pad_id, vocab, config.probe.token_shapes)
+    ids, mask = sample[:2]
     with torch.inference_mode():
-        reference, valid = probe(backbone.hidden_states(ids, mask), mask)
-        mine = module(ids, mask)
+        reference, valid = probe(backbone.hidden_states(ids, mask), *sample[1:])
+        mine = module(*sample)
     if not torch.allclose(mine[valid], reference[valid], atol=1e-4, rtol=1e-4):
         raise TommerError("the export-friendly probe does not match ToMMeRProbe (a tommer bug)")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -147,13 +155,14 @@ def export_detector(model_dir: Path, config: DetectorConfig, target: Path) -> Pa
         batch, seq = torch.export.Dim("batch", min=1), torch.export.Dim("seq", min=2)
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             warnings.simplefilter("ignore")
+            names = ["input_ids", "attention_mask", SHAPES_INPUT][: len(sample)]
             torch.onnx.export(
                 module,
-                (ids, mask),
+                sample,
                 str(tmp / MODEL_FP32),
-                input_names=["input_ids", "attention_mask"],
+                input_names=names,
                 output_names=["logits"],
-                dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}},
+                dynamic_shapes={name: {0: batch, 1: seq} for name in names},
                 dynamo=True,
                 optimize=True,
                 external_data=True,  # weights in model.onnx.data: memory-mapped, never copied on load
@@ -173,7 +182,7 @@ def export_detector(model_dir: Path, config: DetectorConfig, target: Path) -> Pa
         }
         (tmp / META).write_text(json.dumps(meta, indent=2) + "\n")
         engine = OnnxEngine(tmp, "onnx")
-        got = torch.from_numpy(engine.span_logits(ids.numpy(), mask.numpy()))
+        got = torch.from_numpy(engine.span_logits(*(t.numpy() for t in sample)))
         error = float((got[valid] - reference[valid]).abs().max())
         if not error <= TOLERANCE:
             raise TommerError(

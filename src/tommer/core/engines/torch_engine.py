@@ -79,10 +79,12 @@ class TorchEngine:
         return encode(self.backbone.tokenizer, text)
 
     @torch.inference_mode()
-    def span_probabilities(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def span_probabilities(
+        self, ids: np.ndarray, mask: np.ndarray, shapes: np.ndarray | None = None
+    ) -> np.ndarray:
         ids_t, mask_t = torch.as_tensor(np.asarray(ids)), torch.as_tensor(np.asarray(mask))
         hidden = self.backbone.hidden_states(ids_t, mask_t, self.layer)
-        return self.probe.probabilities(hidden, mask_t)
+        return self.probe.probabilities(hidden, mask_t, None if shapes is None else torch.as_tensor(shapes))
 
 
 __all__ = ["DTYPES", "TorchEngine", "load_backbone", "load_probe"]
