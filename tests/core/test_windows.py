@@ -83,3 +83,23 @@ def test_collated_shapes_align_with_the_ids():
     for row, w in enumerate(windows):
         assert got[row, 1 : w.length].tolist() == shapes[w.start : w.stop].tolist()
     assert SHAPES[0] == "none"
+
+
+def test_forward_batches_pad_less_and_cover_every_window_once():
+    from tommer.core.detector import CALL_TOKENS, batches, forward_batches
+    from tommer.core.windows import Window
+
+    def padded(groups):
+        return sum(len(g) * max(w.length for w in g) + CALL_TOKENS for g in groups)
+
+    lengths = [3, 4, 5, 5, 6, 30, 31, 33, 60, 61, 62, 64, 120, 7, 8]
+    windows = [Window(k, 0, n - 1, 0, n - 1) for k, n in enumerate(lengths)]
+    groups = forward_batches(windows, 4)
+    assert sorted(w.doc for g in groups for w in g) == list(range(len(lengths)))
+    assert all(1 <= len(g) <= 4 for g in groups)
+    flat = [w.length for g in groups for w in g]
+    assert flat == sorted(flat)  # contiguous runs of the length order
+    assert padded(groups) < padded(list(batches(windows, 4)))
+    same = [Window(k, 0, 99, 0, 99) for k in range(10)]  # equal lengths: full passes, as batches()
+    assert sorted(len(g) for g in forward_batches(same, 4)) == sorted(len(g) for g in batches(same, 4))
+    assert forward_batches([], 8) == []

@@ -44,6 +44,33 @@ def batches(windows: Sequence[Window], batch_size: int) -> Iterable[list[Window]
         yield ordered[k : k + batch_size]
 
 
+CALL_TOKENS = 20
+"""The fixed cost of one engine call, in padded tokens (``scripts/call_cost.py``, results/call_cost.md:
+the default model on the ONNX engine, the intercept of call time against padded tokens, over the
+per-token slope)."""
+
+
+def forward_batches(windows: Sequence[Window], batch_size: int) -> list[list[Window]]:
+    """The forward passes of a detector call: windows sorted by length, cut into runs of at most
+    ``batch_size`` that cost the least, each pass ``CALL_TOKENS`` plus its padded tokens (size × its
+    longest window). Mixed lengths get smaller passes than ``batch_size`` where that pads less;
+    equal lengths get as few passes as :func:`batches`."""
+    ordered = sorted(windows, key=lambda w: w.length)
+    n = len(ordered)
+    cost = [0] + [0] * n  # cost[i]: the cheapest cut of the first i windows
+    cut = [0] * (n + 1)
+    for i in range(1, n + 1):
+        longest = ordered[i - 1].length
+        cost[i], cut[i] = min(
+            (cost[k] + CALL_TOKENS + (i - k) * longest, k) for k in range(max(0, i - batch_size), i)
+        )
+    out: list[list[Window]] = []
+    while n:
+        out.append(ordered[cut[n] : n])
+        n = cut[n]
+    return out[::-1]
+
+
 def collate(windows: Sequence[Window], encodings: Sequence[Encoding], bos_id: int, pad_id: int):
     """Right-padded input ids (BOS first) and attention mask for a batch of windows, as torch tensors
     (:func:`~tommer.core.windows.collate_arrays` gives numpy arrays)."""
@@ -288,7 +315,7 @@ class ProbeDetector:
         threshold = self.config.threshold if threshold is None else threshold
         encodings, windows = self.preprocess(texts)
         spans: list[list[Span]] = [[] for _ in texts]
-        for batch in batches(windows, batch_size):
+        for batch in forward_batches(windows, batch_size):
             for w, found in zip(batch, self.window_candidates(batch, encodings, threshold)):
                 spans[w.doc] += found
         return encodings, spans

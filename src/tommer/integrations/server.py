@@ -27,9 +27,10 @@ jobs from two lanes and answers each job's asyncio future:
 - **short lane**: texts that fit in one backbone window (``config.max_tokens``). The worker takes the
   oldest job and every queued job with the same options (threshold, decoding), up to
   ``max_batch_texts`` texts and ``max_batch_tokens`` tokens, and runs them as **one**
-  ``detector(texts, ...)`` call, which sorts them by length into forward passes of
-  ``forward_batch`` texts (less padding than one pass of them all). When it is idle it waits at
-  most ``max_batch_wait_ms`` after the first job arrives for others to join; when it was busy,
+  ``detector(texts, ...)`` call, which sorts them by length into forward passes of at most
+  ``forward_batch`` texts, cut where that pads least (:func:`~tommer.core.detector.forward_batches`).
+  When it is idle it waits at most ``max_batch_wait_ms`` after the first job arrives for others to
+  join; when it was busy,
   jobs have queued meanwhile and it starts at once. Requests with ``viz`` or ``gold`` are
   short-lane jobs run alone (at most ``max_viz_tokens`` tokens: the page's visualisation is for
   reading, not for bulk input).

@@ -20,7 +20,7 @@ class ServerLimits:
     max_request_tokens: int = 250_000  # a 1 MB English text is about 220k tokens
     max_viz_tokens: int = 2_048
     max_batch_texts: int = 32
-    forward_batch: int = 8  # texts per forward pass of a micro-batch (length-sorted; results/bench.md's best)
+    forward_batch: int = 8  # most texts per forward pass of a micro-batch (detector.forward_batches)
     max_batch_tokens: int = 8_192
     max_batch_wait_ms: float = 10.0
     queue_size: int = 256
