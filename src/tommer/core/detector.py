@@ -57,7 +57,7 @@ def forward_batches(windows: Sequence[Window], batch_size: int) -> list[list[Win
     equal lengths get as few passes as :func:`batches`."""
     ordered = sorted(windows, key=lambda w: w.length)
     n = len(ordered)
-    cost = [0] + [0] * n  # cost[i]: the cheapest cut of the first i windows
+    cost = [0] * (n + 1)  # cost[i]: the cheapest cut of the first i windows
     cut = [0] * (n + 1)
     for i in range(1, n + 1):
         longest = ordered[i - 1].length

@@ -59,8 +59,8 @@ class OnnxEngine:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
         # no spin-waiting between ops: it burns a core that the tokenizer, the decoders or a server's
-        # event loop need (tommer serve: about 20% more requests/s; `tommer detect -i`: the same wall
-        # time, 10% less CPU; results/server_load.md)
+        # event loop need (scripts/load_test.py: more requests/s at concurrency 100; bulk detection
+        # keeps its wall time and uses less CPU)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             str(self.directory / FILES[engine]), options, providers=["CPUExecutionProvider"]
