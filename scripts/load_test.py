@@ -239,7 +239,9 @@ async def run_big(url: str, texts: list[str], args) -> dict:
     body = json.dumps({"text": text}).encode()
     out: dict = {"big_body_bytes": len(body), "big_chars": len(text)}
     timeout = aiohttp.ClientTimeout(total=args.big_timeout)
-    async with aiohttp.ClientSession(timeout=timeout) as client:
+    # a connection per request: none sits idle past the server's keep-alive while the big one runs
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as client:
 
         async def health() -> dict:
             async with client.get(url + "/health") as r:

@@ -103,7 +103,7 @@ def test_onnx_span_probabilities_match_torch(onnx_detector, fp32_detector):
 def test_exported_tokenizer_matches_the_backbone_tokenizer(onnx_detector, fp32_detector):
     for text in SENTENCES:
         a, b = onnx_detector.engine.encode(text), encode(fp32_detector.backbone.tokenizer, text)
-        for field in ("ids", "starts", "ends", "word_start", "word_end"):
+        for field in ("ids", "starts", "ends", "word_start", "word_end", "shapes"):
             assert np.array_equal(getattr(a, field), getattr(b, field)), (text, field)
 
 

@@ -60,7 +60,7 @@ def test_case_changes_scores_only_through_shapes(model_dir):
     ids, mask, shapes = _batch(detector, TEXTS)
     with pytest.raises(ConfigError, match="token shapes"):
         detector.forward(ids, mask)
-    probs = detector.engine.span_probabilities(ids, mask, shapes)
+    probs = detector.forward(ids, mask, shapes)
     lowered = detector.engine.span_probabilities(ids, mask, np.where(shapes > 0, 3, 0))
     assert not np.allclose(probs, lowered)
     found = detector(TEXTS)

@@ -244,9 +244,11 @@ class ProbeDetector:
                 windows += make_windows(doc, len(enc), self.config.max_tokens, self.config.context)
         return encodings, windows
 
-    def forward(self, ids, mask) -> np.ndarray:
-        """Span probabilities (B, T_end, T_start) for a padded batch (arrays or CPU tensors)."""
-        return self.engine.span_probabilities(np.asarray(ids), np.asarray(mask))
+    def forward(self, ids, mask, shapes=None) -> np.ndarray:
+        """Span probabilities (B, T_end, T_start) for a padded batch (arrays or CPU tensors);
+        ``shapes``: its token shapes (:meth:`batch_shapes`), for a probe that reads them."""
+        shapes = None if shapes is None else np.asarray(shapes)
+        return self.engine.span_probabilities(np.asarray(ids), np.asarray(mask), shapes)
 
     def window_states(
         self,
@@ -383,4 +385,12 @@ class ProbeDetector:
         return result[0] if single else result
 
 
-__all__ = ["ProbeDetector", "batches", "collate", "spans_to_mentions", "window_spans"]
+__all__ = [
+    "CALL_TOKENS",
+    "ProbeDetector",
+    "batches",
+    "collate",
+    "forward_batches",
+    "spans_to_mentions",
+    "window_spans",
+]
