@@ -21,7 +21,6 @@ from tommer.core.engines import ENGINES, auto_engine, resolve_engine
 from tommer.core.engines.build import export_dir, export_key, int8_matmuls
 from tommer.core.engines.onnx_engine import COMPLETE, META, MODEL_FP32, MODEL_INT8, TOKENIZER, WEIGHTS_FP32
 from tommer.core.layout import CONFIG_NAME, DEFAULT_MODEL, HEAD_CONFIG_NAME, WEIGHTS_NAME, resolve_model_dir
-from tommer.core.sources import cache_root
 from tommer.core.windows import encode
 from tommer.errors import ConfigError
 
@@ -39,21 +38,6 @@ SENTENCES = [
     "x",
     "",
 ]
-
-
-@pytest.fixture(scope="module")
-def engine_cache(tmp_path_factory):
-    """A fresh TOMMER_CACHE for this module (exports built there once); the converted backbones of
-    the user cache are linked in, so only the export is built."""
-    real = cache_root()
-    cache = tmp_path_factory.mktemp("tommer-cache")
-    for sub in ("backbones", "gguf"):
-        if (real / sub).is_dir():
-            (cache / sub).symlink_to(real / sub, target_is_directory=True)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TOMMER_CACHE", str(cache))
-        mp.delenv("TOMMER_ENGINE", raising=False)
-        yield cache
 
 
 @pytest.fixture(scope="module")

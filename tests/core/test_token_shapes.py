@@ -13,7 +13,6 @@ from tommer.core.backbone import Backbone
 from tommer.core.config import DetectorConfig
 from tommer.core.detector import ProbeDetector
 from tommer.core.probe import ProbeConfig, ToMMeRProbe
-from tommer.core.sources import cache_root
 from tommer.core.windows import collate_arrays, collate_shapes
 from tommer.errors import ConfigError
 
@@ -29,19 +28,6 @@ def model_dir(tmp_path_factory):
         probe.shape_embedding.weight.normal_()
     config = DetectorConfig("smollm2-135m", 6, probe.config, threshold=0.3)
     return ProbeDetector(config, backbone, probe).save_pretrained(tmp_path_factory.mktemp("shapes-model"))
-
-
-@pytest.fixture(scope="module")
-def engine_cache(tmp_path_factory):
-    """A fresh TOMMER_CACHE (this module's export is built there); converted backbones linked in."""
-    real = cache_root()
-    cache = tmp_path_factory.mktemp("tommer-cache")
-    for sub in ("backbones", "gguf"):
-        if (real / sub).is_dir():
-            (cache / sub).symlink_to(real / sub, target_is_directory=True)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TOMMER_CACHE", str(cache))
-        yield cache
 
 
 def _batch(detector, texts):
