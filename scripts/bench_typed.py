@@ -3,9 +3,10 @@
 One run, the same texts for every system (the first N CoNLL 2003 test sentences, one text per
 sentence, as a user would call ``detector(texts)``):
 
-- untyped detection with the default model (the probe's layer only);
-- zero-shot labels with the default model (``labels=[...]``: its head reads a deeper layer), and
-  the same with ``lm_labels=True`` (the whole backbone relabels each mention, ``tommer.typed.lm_labels``);
+- untyped detection with the default model (the probe's layer only), with its default engine;
+- zero-shot labels with the shipped zero-shot model (``--zero-shot``, ``labels=[...]``: its head reads a
+  deeper layer), and the same with ``lm_labels=True`` (the whole backbone relabels each mention,
+  ``tommer.typed.lm_labels``);
 - each supervised model given with ``--heads`` (e.g. one CoNLL 2003 head and the 5-head ensemble);
 - spaCy ``en_core_web_sm`` (full pipeline and NER only), the peer.
 
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from speedbench.common import SPACY_MODELS, load_spacy, machine_info, n_words, repeat  # noqa: E402
 
 HEADS = "smollm2-135m-conll03"  # the shipped CoNLL 2003 head
+ZERO_SHOT = "smollm2-135m-types"  # the shipped zero-shot type head (on its own probe)
 ZERO_SHOT_LABELS = ["person", "location", "organization", "miscellaneous"]
 
 
@@ -37,6 +39,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--heads", default=HEADS, help="comma-separated model directories with supervised heads")
+    ap.add_argument("--zero-shot", default=ZERO_SHOT, help="the model with a zero-shot type head")
     ap.add_argument("--data-root", help="folder holding benchmarks/ (default $TOMMER_DATA)")
     return ap.parse_args(argv)
 
@@ -84,7 +87,7 @@ def render(res: dict) -> str:
         f"- Texts: the first {res['sentences']} CoNLL 2003 test sentences ({res['words']} words), one text"
         f" per sentence; batch size {res['batch_size']}; best of {res['repeats']} runs after a warm-up call.",
         f"- Machine: {res['machine']['cpu']}, {res['machine']['cores_usable']} usable cores, torch threads "
-        f"{res['torch_threads']}; backbone dtype {res['backbone_dtype']}.",
+        f"{res['torch_threads']}; the typed calls run the backbone in torch, dtype {res['backbone_dtype']}.",
         "- Supervised heads type every call; their models read the layers, input (echo) and members named"
         " in their cards. The zero-shot call gives the labels " + ", ".join(ZERO_SHOT_LABELS) + ".",
         '- "× untyped": the system\'s time divided by untyped detection\'s. "spaCy full ÷": spaCy\'s full'
@@ -117,18 +120,25 @@ def main(argv=None) -> None:
     words = sum(n_words(t) for t in texts)
     bs, reps = args.batch_size, args.repeats
     default = tommer.load()
+    zero_shot = tommer.load(args.zero_shot)
     rows = [
-        time_system("untyped (default model)", lambda ts: default(ts, batch_size=bs), texts, words, reps),
         time_system(
-            "zero-shot labels (default model)",
-            lambda ts: default(ts, labels=ZERO_SHOT_LABELS, batch_size=bs),
+            f"untyped (default model, engine {default.engine.name})",
+            lambda ts: default(ts, batch_size=bs),
             texts,
             words,
             reps,
         ),
         time_system(
-            "zero-shot labels, LM labels (default model)",
-            lambda ts: default(ts, labels=ZERO_SHOT_LABELS, lm_labels=True, batch_size=bs),
+            f"zero-shot labels (`{args.zero_shot}`)",
+            lambda ts: zero_shot(ts, labels=ZERO_SHOT_LABELS, batch_size=bs),
+            texts,
+            words,
+            reps,
+        ),
+        time_system(
+            f"zero-shot labels, LM labels (`{args.zero_shot}`)",
+            lambda ts: zero_shot(ts, labels=ZERO_SHOT_LABELS, lm_labels=True, batch_size=bs),
             texts,
             words,
             reps,
