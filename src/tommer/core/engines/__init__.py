@@ -34,8 +34,9 @@ ENV = "TOMMER_ENGINE"
 AUTO = "auto"
 ENGINES = ("torch", "torch-fp32", "torch-bf16", "onnx", "onnx-int8")
 ONNX_ENGINES = ("onnx", "onnx-int8")
-ENGINE_VERSION = 4  # 2: the completion marker lists every file's SHA-256; 3: int8 keeps down_proj fp32;
-# 4: fp32 weights as external data (model.onnx.data), which ONNX Runtime memory-maps
+ENGINE_VERSION = 5  # 2: the completion marker lists every file's SHA-256; 3: int8 keeps down_proj fp32;
+# 4: fp32 weights as external data (model.onnx.data), which ONNX Runtime memory-maps; 5: the probe on the
+# band of spans (B, T, max_span_tokens), not the T x T matrix
 """Part of every export's cache key: bump it when the exported graph changes."""
 
 

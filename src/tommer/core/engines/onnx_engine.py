@@ -35,6 +35,7 @@ META = "meta.json"
 COMPLETE = ".tommer-complete"
 SHAPES_INPUT = "token_shapes"  # the graph's third input, when the probe reads token shapes
 FILES = {"onnx": MODEL_FP32, "onnx-int8": MODEL_INT8}
+VALID_FLOOR = -1e3  # logits below are invalid spans (the export writes NEG_LOGIT, -1e4, there)
 
 
 class OnnxEngine:
@@ -83,8 +84,11 @@ class OnnxEngine:
     def span_probabilities(
         self, ids: np.ndarray, mask: np.ndarray, shapes: np.ndarray | None = None
     ) -> np.ndarray:
-        logits = self.span_logits(ids, mask, shapes).astype(np.float64)
-        return np.exp(-np.logaddexp(0.0, -logits))  # sigmoid, without overflow at -1e4
+        logits = self.span_logits(ids, mask, shapes)
+        probs = np.zeros(logits.shape, dtype=np.float64)  # sigmoid(NEG_LOGIT) is 0.0 in float64
+        valid = logits > VALID_FLOOR  # the band of valid spans: a fraction of a long window's T x T
+        probs[valid] = np.exp(-np.logaddexp(0.0, -logits[valid].astype(np.float64)))  # no overflow
+        return probs
 
 
 __all__ = [

@@ -39,9 +39,12 @@ TOLERANCE = 1e-3  # largest |ONNX logit - torch logit| accepted on valid spans a
 class SpanLogits(nn.Module):
     """Backbone (truncated, fp32) + probe → span logits (B, T_end, T_start), ``NEG_LOGIT`` where invalid.
 
-    The probe's strict right min / max pools are computed as ``W - 1`` shifted minima / maxima
-    (``W = max_span_tokens``): in a valid row i and start j, every non-zero score right of j lies at
-    j + 1 .. j + W - 1, so this equals the cumulative pools of :mod:`tommer.core.probe` there.
+    The probe is computed on the band of spans only: (B, T, W) with ``W = max_span_tokens``, entry
+    (i, d) the span that ends at i and starts at i - d (ONNX has no cummax / cummin, and the T × T
+    matrix costs T / W times more). Its strict right min / max pools are ``W - 1`` shifted minima /
+    maxima along d: the scores right of start i - d in row i are those at d' < d, so this equals the
+    cumulative pools of :mod:`tommer.core.probe` on every valid span. One gather spreads the band
+    into the (end, start) matrix that the engines return.
     """
 
     def __init__(self, model: nn.Module, probe: ToMMeRProbe, bidirectional: bool) -> None:
@@ -61,25 +64,35 @@ class SpanLogits(nn.Module):
         if probe.config.cosine:
             q = nn.functional.normalize(q, dim=-1)
             k = nn.functional.normalize(k, dim=-1)
-        seq = input_ids.shape[1]
+        seq, width = input_ids.shape[1], self.window
         idx = torch.arange(seq, device=input_ids.device)
-        width = idx[:, None] - idx[None, :]
-        band = (width >= 0) & (width < self.window) & (idx[:, None] > 0) & (idx[None, :] > 0)
+        offsets = torch.arange(width, device=input_ids.device)
+        starts = idx[:, None] - offsets[None, :]  # (T, W): the start of span (end i, length d + 1)
+        inside = (starts >= 1) & (idx[:, None] >= 1)  # no BOS, no start before the window
+        safe = starts.clamp(min=0)
         real = attention_mask > 0
-        valid = band[None] & real[:, :, None] & real[:, None, :]
-        s = torch.where(valid, (q @ k.transpose(-1, -2)) * probe.scale, 0.0)
-        padded = nn.functional.pad(s, (0, self.window - 1))
+        valid = inside[None] & real[:, :, None] & real[:, safe]  # (B, T, W)
+        k_band = k[:, safe]  # (B, T, W, r): the key of each span's start
+        s = (q[:, :, None, :] @ k_band.transpose(-1, -2)).squeeze(2) * probe.scale
+        s = torch.where(valid, s, 0.0)
+        padded = nn.functional.pad(s, (width - 1, 0))  # shift right along d: the scores at d' < d
         lo = torch.zeros_like(s)
         hi = torch.zeros_like(s)
-        for d in range(1, self.window):
-            shifted = padded[..., d : d + seq]
+        for d in range(1, width):
+            shifted = padded[..., width - 1 - d : 2 * width - 1 - d]
             lo = torch.minimum(lo, shifted)
             hi = torch.maximum(hi, shifted)
         e = probe.end_probe(x).squeeze(-1) * attention_mask.to(x.dtype)
         e_next = nn.functional.pad(e[:, 1:], (0, 1), value=0.0)
         w, b = probe.combine.weight[0], probe.combine.bias[0]
-        logits = w[0] * s + w[1] * lo + w[2] * hi + (w[3] * e + w[4] * e_next)[:, :, None] + b
-        return torch.where(valid, logits, NEG_LOGIT)
+        band = w[0] * s + w[1] * lo + w[2] * hi + (w[3] * e + w[4] * e_next)[:, :, None] + b
+        band = torch.where(valid, band, NEG_LOGIT)
+        # (end i, start j) ← band (i, i - j) where 0 <= i - j < W, else the extra NEG_LOGIT column W
+        band = nn.functional.pad(band, (0, 1), value=NEG_LOGIT)
+        length = idx[:, None] - idx[None, :]
+        column = torch.where((length >= 0) & (length < width), length, width)
+        flat = (idx[:, None] * (width + 1) + column).reshape(-1)
+        return band.reshape(band.shape[0], -1)[:, flat].reshape(-1, seq, seq)
 
 
 def _sample(bos: int, pad: int, vocab: int, shapes: bool) -> tuple[torch.Tensor, ...]:
