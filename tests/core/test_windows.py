@@ -103,3 +103,20 @@ def test_forward_batches_pad_less_and_cover_every_window_once():
     same = [Window(k, 0, 99, 0, 99) for k in range(10)]  # equal lengths: full passes, as batches()
     assert sorted(len(g) for g in forward_batches(same, 4)) == sorted(len(g) for g in batches(same, 4))
     assert forward_batches([], 8) == []
+
+
+def test_forward_batches_bound_the_cells_of_a_pass():
+    """Long windows go in passes of at most PASS_CELLS (window x end x start) cells, whatever the
+    batch size; a window longer than the budget still gets a pass of its own."""
+    from tommer.core.detector import PASS_CELLS, forward_batches
+    from tommer.core.windows import Window
+
+    lengths = [511] * 5 + [300] * 6 + [200] * 9 + [40] * 20
+    windows = [Window(k, 0, n - 1, 0, n - 1) for k, n in enumerate(lengths)]
+    groups = forward_batches(windows, 32)
+    assert sorted(w.doc for g in groups for w in g) == list(range(len(lengths)))
+    for g in groups:
+        longest = max(w.length for w in g) + 1  # with the BOS token
+        assert len(g) == 1 or len(g) * longest**2 <= PASS_CELLS
+    assert max(len(g) for g in groups) == 20  # short windows still fill the batch
+    assert [len(g) for g in groups if g[0].length == 511] == [1] * 5
