@@ -77,8 +77,9 @@ def run_engine(model_dir: Path, engine: str, corpora: dict[str, list], batch_siz
         "words_per_second": round(words / seconds, 1) if seconds else None,
     }
     if engine in ONNX_ENGINES:
-        files = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
-        row["model_file_mb"] = round((export / files[engine]).stat().st_size / 2**20, 1)
+        files = {"onnx": ["model.onnx", "model.onnx.data"], "onnx-int8": ["model.int8.onnx"]}  # + its weights
+        size = sum((export / f).stat().st_size for f in files[engine] if (export / f).is_file())
+        row["model_file_mb"] = round(size / 2**20, 1)
     return {"row": row, "mentions": mentions}
 
 
