@@ -73,6 +73,20 @@ def wait_for_lines(proc, out: Path, lines: int = 2) -> None:
     raise SystemExit("the run wrote nothing in 300 s")
 
 
+def wait_for_row_group(proc, partial: Path) -> None:
+    """Until the Parquet run has written its first chunk (the writer opens ``<output>.partial`` at the
+    first write, inside the chunk loop, so its signal handlers are installed by then: a fixed sleep
+    could signal a process that is still loading)."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if partial.exists():
+            return
+        if proc.poll() is not None:
+            raise SystemExit(f"the run ended before the fault: {proc.stderr.read()[-2000:]}")
+        time.sleep(0.02)
+    raise SystemExit(f"{partial} was not written in 300 s")
+
+
 def count(out_bytes: bytes, n: int) -> dict:
     ids = [json.loads(line)["id"] for line in out_bytes.decode().splitlines()]
     seen = set(ids)
@@ -129,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     print("SIGTERM during a Parquet output", file=sys.stderr, flush=True)
     pq_out = work / "out.parquet"
     proc = detect(src, pq_out)
-    time.sleep(3.0)  # loading and a few chunks
+    wait_for_row_group(proc, pq_out.with_name(pq_out.name + ".partial"))  # mid-run, handler installed
     proc.send_signal(signal.SIGTERM)
     code, err = finish(proc)
     results.append({

@@ -332,3 +332,26 @@ def test_parquet_bad_input_names_the_file_and_row(tmp_path, capsys):
 def test_parquet_output_cannot_be_resumed(tmp_path, reference):
     with pytest.raises(ConfigError, match="written whole"):
         plan_corpus(reference[0], tmp_path / "out.parquet", resume=True)
+
+
+def test_sigterm_during_a_parquet_output_leaves_no_file(tmp_path):
+    """SIGTERM once the Parquet run has written its first chunk (``<out>.partial`` exists): exit 143,
+    a message, no traceback, and neither the output nor the partial file is left."""
+    pytest.importorskip("pyarrow", reason="the parquet extra is not installed")
+    src = write_jsonl(tmp_path / "in.jsonl", corpus(160, seed=3))
+    out = tmp_path / "out.parquet"
+    partial = tmp_path / "out.parquet.partial"
+    victim = _detect(src, out)
+    deadline = time.monotonic() + 300  # a guard against a hung test, not a timing
+    while not partial.exists() and time.monotonic() < deadline:
+        assert victim.poll() is None, victim.stderr.read().decode()
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGTERM)
+    err = victim.stderr.read().decode()
+    code = victim.wait()
+    assert "Traceback" not in err
+    if code == 0:  # the last chunk was being written: the run completed
+        assert out.is_file() and not partial.exists()
+    else:
+        assert code == 128 + signal.SIGTERM and "stopped by SIGTERM" in err
+        assert not out.exists() and not partial.exists()

@@ -256,18 +256,29 @@ class _ParquetSink:
         if self.schema is None:
             self.schema = parquet.output_schema(records, self.mentions, self.base)
         self.pending.append(parquet.records_table(records, self.schema, str(self.path)))
+        if self.writer is None:
+            self._open()  # at the first chunk: the run shows its output file from then on
         if sum(t.num_rows for t in self.pending) >= self.ROW_GROUP:
             self._flush()
 
-    def _flush(self) -> None:
+    def _failed(self, err: OSError) -> OutputError:
+        return OutputError(f"cannot write {self.path}: {err}; a Parquet output is written whole: "
+                           "run again with --overwrite")
+
+    def _open(self) -> None:
         try:
-            if self.writer is None:
-                self.writer = self.pa.parquet.ParquetWriter(self.partial, self.schema)
+            self.writer = self.pa.parquet.ParquetWriter(self.partial, self.schema)
+        except OSError as err:
+            raise self._failed(err) from None
+
+    def _flush(self) -> None:
+        if self.writer is None:
+            self._open()
+        try:
             if self.pending:
                 self.writer.write_table(self.pa.concat_tables(self.pending), row_group_size=1 << 20)
         except OSError as err:
-            raise OutputError(f"cannot write {self.path}: {err}; a Parquet output is written whole: "
-                              "run again with --overwrite") from None
+            raise self._failed(err) from None
         self.pending = []
 
     def close(self, complete: bool = True) -> None:
@@ -487,9 +498,11 @@ def stream_corpus(
             log(f"interrupted: {done + written} records in {out}; continue with --resume")
         raise
     finally:
-        stop.restore()
         bar.close()
-        sink.close(complete)
+        try:
+            sink.close(complete)  # a signal now is still only noted: a Parquet file is renamed whole
+        finally:
+            stop.restore()
     run = CorpusRun(total, done, written, time.perf_counter() - start)
     log(
         f"{written} records written ({done} kept from before, {total} in the input) in "
