@@ -48,6 +48,34 @@ def dice(a: set, b: set) -> float:
     return 2 * len(a & b) / (len(a) + len(b)) if a or b else 1.0
 
 
+def scratch_beside(source: Path, prefix: str) -> Path:
+    """A temporary export folder linking ``source``'s files but its int8 model, for variants of it."""
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
+    for item in source.iterdir():
+        if item.name != MODEL_INT8:
+            (scratch / item.name).symlink_to(item)
+    return scratch
+
+
+def timed_spans(detector, engine, texts: list[str]) -> tuple[set, float]:
+    """The (sentence, start, end) set of ``engine`` on ``texts`` and its seconds, after a warm-up."""
+    detector._engine = engine
+    detector(texts[:20])  # warm-up
+    start = time.perf_counter()
+    found = detector(texts)
+    return spans(found), time.perf_counter() - start
+
+
+def scores(found: set, reference: set, gold_set: set, words: int, seconds: float) -> dict:
+    """A variant's row: DICE with the reference's spans, recall and precision against gold, words/s."""
+    return {
+        "dice_vs_fp32": round(dice(found, reference), 4),
+        "recall": round(100 * len(found & gold_set) / len(gold_set), 2),
+        "precision": round(100 * len(found & gold_set) / max(len(found), 1), 2),
+        "words_per_s": round(words / seconds),
+    }
+
+
 def render(paths: list[str], out: str) -> None:
     """One markdown table of the runs' rows (the fp32 reference row once)."""
     runs = [json.loads(Path(p).read_text()) for p in paths]
@@ -105,10 +133,7 @@ def main() -> int:
     source = detector.engine.directory
     names = json.loads((source / META).read_text())["backbone_matmuls"]
     layers = len(names) // len(PER_LAYER)
-    scratch = Path(tempfile.mkdtemp(prefix="int8-"))
-    for item in source.iterdir():
-        if item.name != MODEL_INT8:
-            (scratch / item.name).symlink_to(item)
+    scratch = scratch_beside(source, "int8-")
 
     def kind(name: str) -> str:
         return PER_LAYER[names.index(name) % len(PER_LAYER)]
@@ -130,13 +155,6 @@ def main() -> int:
             ]
         variants["all but layer 0"] = [n for n in names if layer(n) != 0]
 
-    def run(engine) -> tuple[set, float]:
-        detector._engine = engine
-        detector(texts[:20])  # warm-up
-        start = time.perf_counter()
-        found = detector(texts)
-        return spans(found), time.perf_counter() - start
-
     rows = []
     reference = None
     for name, nodes in variants.items():
@@ -148,16 +166,13 @@ def main() -> int:
             quantize_dynamic(source / MODEL_FP32, target, weight_type=QuantType.QInt8, per_channel=True,
                              op_types_to_quantize=["MatMul"], nodes_to_quantize=nodes)
             engine = OnnxEngine(scratch, "onnx-int8", threads=args.threads)
-        found, seconds = run(engine)
+        found, seconds = timed_spans(detector, engine, texts)
         reference = found if reference is None else reference
         gold_set = {(k, s, e) for k, g in enumerate(gold) for s, e in g}
         row = {
             "variant": name,
             "int8_matmuls": 0 if nodes is None else len(nodes),
-            "dice_vs_fp32": round(dice(found, reference), 4),
-            "recall": round(100 * len(found & gold_set) / len(gold_set), 2),
-            "precision": round(100 * len(found & gold_set) / max(len(found), 1), 2),
-            "words_per_s": round(words / seconds),
+            **scores(found, reference, gold_set, words, seconds),
         }
         rows.append(row)
         print(json.dumps(row), flush=True)

@@ -17,11 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import tempfile
-import time
 from pathlib import Path
 
-from int8_exclusions import dev_texts, dice, spans
+from int8_exclusions import dev_texts, scores, scratch_beside, timed_spans
 
 import tommer
 from tommer.core.engines.onnx_engine import META, MODEL_FP32, MODEL_INT8, OnnxEngine
@@ -61,10 +59,7 @@ def main() -> int:
     words = sum(len(t.split()) for t in texts)
     detector = tommer.load(engine="onnx")
     source = detector.engine.directory
-    scratch = Path(tempfile.mkdtemp(prefix="nbits-"))
-    for item in source.iterdir():
-        if item.name != MODEL_INT8:
-            (scratch / item.name).symlink_to(item)
+    scratch = scratch_beside(source, "nbits-")
     gold_set = {(k, s, e) for k, g in enumerate(gold) for s, e in g}
     rows, reference = [], None
     try:
@@ -76,19 +71,9 @@ def main() -> int:
                 target.unlink(missing_ok=True)
                 quantize(source, target, variant)
                 engine = OnnxEngine(scratch, "onnx-int8", threads=args.threads)
-            detector._engine = engine
-            detector(texts[:20])  # warm-up
-            start = time.perf_counter()
-            found = spans(detector(texts))
-            seconds = time.perf_counter() - start
+            found, seconds = timed_spans(detector, engine, texts)
             reference = found if reference is None else reference
-            row = {
-                "variant": variant,
-                "dice_vs_fp32": round(dice(found, reference), 4),
-                "recall": round(100 * len(found & gold_set) / len(gold_set), 2),
-                "precision": round(100 * len(found & gold_set) / max(len(found), 1), 2),
-                "words_per_s": round(words / seconds),
-            }
+            row = {"variant": variant, **scores(found, reference, gold_set, words, seconds)}
             rows.append(row)
             print(json.dumps(row), flush=True)
     finally:
