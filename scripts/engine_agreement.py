@@ -36,6 +36,7 @@ from sweep_common import cpu_flags
 from tommer.core.detector import ProbeDetector
 from tommer.core.engines import ENGINES, ONNX_ENGINES, auto_engine, native_bf16, thread_count
 from tommer.core.engines.build import ensure_export
+from tommer.core.engines.onnx_engine import FILES, WEIGHTS_FP32
 from tommer.core.layout import CONFIG_NAME, DEFAULT_MODEL, resolve_model_dir
 from tommer.evaluation.evaluation import BENCHMARKS, load_benchmark, score_spans
 
@@ -77,8 +78,8 @@ def run_engine(model_dir: Path, engine: str, corpora: dict[str, list], batch_siz
         "words_per_second": round(words / seconds, 1) if seconds else None,
     }
     if engine in ONNX_ENGINES:
-        files = {"onnx": ["model.onnx", "model.onnx.data"], "onnx-int8": ["model.int8.onnx"]}  # + its weights
-        size = sum((export / f).stat().st_size for f in files[engine] if (export / f).is_file())
+        files = [FILES[engine], WEIGHTS_FP32] if engine == "onnx" else [FILES[engine]]  # + its weights
+        size = sum((export / f).stat().st_size for f in files)
         row["model_file_mb"] = round(size / 2**20, 1)
     return {"row": row, "mentions": mentions}
 

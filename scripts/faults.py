@@ -62,29 +62,28 @@ def finish(proc) -> tuple[int, str]:
     return proc.returncode, err
 
 
-def wait_for_lines(proc, out: Path, lines: int = 2) -> None:
+def wait_until(proc, ready, missing: str) -> None:
+    """Poll until ``ready()`` (the run is mid-way), or stop: the run ended first, or 300 s passed."""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        if out.exists() and out.read_bytes().count(b"\n") >= lines:
+        if ready():
             return
         if proc.poll() is not None:
             raise SystemExit(f"the run ended before the fault: {proc.stderr.read()[-2000:]}")
         time.sleep(0.02)
-    raise SystemExit("the run wrote nothing in 300 s")
+    raise SystemExit(missing)
 
 
-def wait_for_row_group(proc, partial: Path) -> None:
+def wait_for_lines(proc, out: Path, lines: int = 2) -> None:
+    wait_until(proc, lambda: out.exists() and out.read_bytes().count(b"\n") >= lines,
+               "the run wrote nothing in 300 s")
+
+
+def wait_for_partial(proc, partial: Path) -> None:
     """Until the Parquet run has written its first chunk (the writer opens ``<output>.partial`` at the
     first write, inside the chunk loop, so its signal handlers are installed by then: a fixed sleep
     could signal a process that is still loading)."""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if partial.exists():
-            return
-        if proc.poll() is not None:
-            raise SystemExit(f"the run ended before the fault: {proc.stderr.read()[-2000:]}")
-        time.sleep(0.02)
-    raise SystemExit(f"{partial} was not written in 300 s")
+    wait_until(proc, partial.exists, f"{partial} was not written in 300 s")
 
 
 def count(out_bytes: bytes, n: int) -> dict:
@@ -143,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     print("SIGTERM during a Parquet output", file=sys.stderr, flush=True)
     pq_out = work / "out.parquet"
     proc = detect(src, pq_out)
-    wait_for_row_group(proc, pq_out.with_name(pq_out.name + ".partial"))  # mid-run, handler installed
+    wait_for_partial(proc, pq_out.with_name(pq_out.name + ".partial"))  # mid-run, handler installed
     proc.send_signal(signal.SIGTERM)
     code, err = finish(proc)
     results.append({
