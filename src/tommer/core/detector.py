@@ -53,8 +53,9 @@ per-token slope)."""
 PASS_CELLS = 512 * 512
 """The most (window × end × start) cells one forward pass may hold: a pass of B windows padded to T
 tokens holds B × T² attention scores per head and span scores, and those, not its tokens, set a
-detector's peak memory. One 512-token window per pass: 4000-word documents ran in 357 MB of peak RSS
-instead of 847 MB at 8 windows per pass, in the same time (its fixed cost is 20 of 512 tokens)."""
+detector's peak memory. So a 512-token window runs alone (its pass's fixed cost is 20 of 512 tokens):
+the in-process part of ``scripts/bench.py`` (batch size 32, documents up to 8000 words) peaked at
+2034 MB of RSS before this bound and 366 MB with it (results/bench.md)."""
 
 
 def forward_batches(windows: Sequence[Window], batch_size: int) -> list[list[Window]]:
