@@ -97,7 +97,8 @@ def render(run: dict, out: Path) -> None:
         "backbone MatMuls fake-quantised in torch fp32 (int8 weights per output channel; uint8 inputs at the",
         "scale named), mentions of the default decoding on "
         f"{run['sentences']} dev sentences (the first {run['limit']} with an entity of each",
-        f"benchmark) against fp32's. SmoothQuant scales from {run['calibration']} Pile-NER training passages.",
+        f"benchmark) against fp32's. SmoothQuant scales from {run['calibration']} Pile-NER training",
+        "passages.",
         f"CPU flags: {' '.join(run['cpu_flags'])}. No timings: this is a simulation of the arithmetic only.",
         "",
         "| variant | int8 MatMuls | DICE vs fp32 | recall | precision |",
@@ -143,8 +144,9 @@ def main() -> int:
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
-    run = {"limit": args.limit, "calibration": args.calibration, "sentences": len(texts),
-           "cpu_flags": sorted(f for f in cpu_flags() if f.startswith(("avx", "amx", "fma", "f16c"))), "rows": rows}
+    flags = sorted(f for f in cpu_flags() if f.startswith(("avx", "amx", "fma", "f16c")))
+    run = {"limit": args.limit, "calibration": args.calibration, "sentences": len(texts), "cpu_flags": flags,
+           "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(run, indent=2) + "\n")
     render(run, args.out)
