@@ -19,7 +19,8 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, engine: str | None = N
     """Load a detector: the shipped default, a shipped model's name, or a saved directory.
 
     ``engine`` (default ``$TOMMER_ENGINE``, else ``auto``: picked per CPU) runs untyped detection:
-    ``torch``, ``torch-fp32``, ``torch-bf16``, ``onnx`` or ``onnx-int8`` (see :mod:`tommer.core.engines`).
+    ``torch``, ``torch-fp32``, ``torch-bf16``, ``onnx``, ``onnx-int8`` or ``openvino``
+    (see :mod:`tommer.core.engines`).
     A model with a type head, or any model on a torch engine, loads as a :class:`MentionDetector`; an
     untyped model on an ONNX engine as the core :class:`~tommer.core.detector.ProbeDetector` (the same
     calls, without ``labels``), which imports neither torch nor transformers once its export is cached.

@@ -17,14 +17,24 @@ import pytest
 import tommer
 from tommer.core.config import DetectorConfig
 from tommer.core.detector import ProbeDetector
-from tommer.core.engines import ENGINES, auto_engine, resolve_engine
+from tommer.core.engines import ENGINES, amx, auto_engine, native_bf16, openvino_available, resolve_engine
 from tommer.core.engines.build import export_dir, export_key, int8_matmuls
-from tommer.core.engines.onnx_engine import COMPLETE, META, MODEL_FP32, MODEL_INT8, TOKENIZER, WEIGHTS_FP32
+from tommer.core.engines.onnx_engine import (
+    COMPLETE,
+    META,
+    MODEL_FP32,
+    MODEL_INT8,
+    MODEL_OPENVINO,
+    TOKENIZER,
+    WEIGHTS_FP32,
+    WEIGHTS_OPENVINO,
+)
 from tommer.core.layout import CONFIG_NAME, DEFAULT_MODEL, HEAD_CONFIG_NAME, WEIGHTS_NAME, resolve_model_dir
 from tommer.core.windows import encode
 from tommer.errors import ConfigError
 
 pytest.importorskip("onnxruntime")
+needs_openvino = pytest.mark.skipif(not openvino_available(), reason="openvino is not installed")
 
 SENTENCES = [
     "Angela Merkel met Emmanuel Macron in Paris.",
@@ -140,10 +150,15 @@ def test_a_type_head_is_found_by_the_name_tommer_load_looks_for():
     assert HEAD_CONFIG == HEAD_CONFIG_NAME
 
 
-def test_onnx_detection_imports_neither_torch_nor_transformers(engine_cache, onnx_detector):
+def ran_as_openvino() -> str:
+    return "openvino-bf16" if native_bf16() else "openvino-fp32"
+
+
+@pytest.mark.parametrize("engine", ["onnx", pytest.param("openvino", marks=needs_openvino)])
+def test_export_detection_imports_neither_torch_nor_transformers(engine_cache, onnx_detector, engine):
     code = (
         "import sys, json, tommer\n"
-        "d = tommer.load(engine='onnx')\n"
+        f"d = tommer.load(engine={engine!r})\n"
         "ms = d(['Angela Merkel met Emmanuel Macron in Paris.', 'Apple is in Cupertino.'])\n"
         "heavy = sorted(m for m in ('torch', 'transformers', 'onnx') if m in sys.modules)\n"
         "texts = [[m.text for m in x] for x in ms]\n"
@@ -154,7 +169,7 @@ def test_onnx_detection_imports_neither_torch_nor_transformers(engine_cache, onn
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["heavy"] == [] and result["engine"] == "onnx"
+    assert result["heavy"] == [] and result["engine"] == (engine if engine == "onnx" else ran_as_openvino())
     assert "Angela Merkel" in result["mentions"][0]
 
 
@@ -209,3 +224,61 @@ def test_int8_keeps_the_mlp_output_projections_fp32(engine_cache, onnx_detector)
     for text, mentions in zip(SENTENCES, found):
         assert all(text[m.start : m.end] == m.text for m in mentions)
     assert [m.text for m in found[0]] == ["Angela Merkel", "Emmanuel Macron", "Paris"]
+
+
+def test_auto_picks_openvino_on_amx_cpus_only():
+    assert auto_engine() == ("openvino" if amx() and openvino_available() else "onnx")
+
+
+@pytest.fixture(scope="module")
+def openvino_detector(engine_cache):
+    return ProbeDetector.from_pretrained(DEFAULT_MODEL, engine="openvino")
+
+
+@needs_openvino
+def test_openvino_mentions_agree_with_torch_fp32(openvino_detector, fp32_detector):
+    """The eligibility rule on a small sample: bf16 (native bf16 CPUs) or fp32, DICE >= 0.99."""
+    assert openvino_detector.engine.name == ran_as_openvino()
+    got = openvino_detector(SENTENCES, threshold=0.05, batch_size=4)
+    ref = fp32_detector(SENTENCES, threshold=0.05, batch_size=4)
+    a, b = _keys(got), _keys(ref)
+    assert len(b) > len(SENTENCES) and 2 * len(a & b) / (len(a) + len(b)) >= 0.99
+    assert [(m.text, m.start, m.end) for m in openvino_detector(SENTENCES[0])] == [
+        ("Angela Merkel", 0, 13),
+        ("Emmanuel Macron", 18, 33),
+        ("Paris", 37, 42),
+    ]
+
+
+@needs_openvino
+def test_openvino_pads_batches_to_shape_buckets_and_cuts_the_padding_off(openvino_detector):
+    from tommer.core.engines.openvino_engine import bucket
+    from tommer.core.windows import collate_arrays
+
+    assert [bucket(b, 5) for b in (1, 2, 3, 5, 8, 9, 17)] == [
+        (1, 16), (2, 16), (4, 16), (8, 16), (8, 16), (16, 16), (24, 16)
+    ]
+    assert bucket(1, 16) == (1, 16) and bucket(1, 17) == (1, 32) and bucket(1, 513) == (1, 528)
+    texts = SENTENCES[:3]
+    encodings, windows = openvino_detector.preprocess(texts)
+    engine = openvino_detector.engine
+    ids, mask = collate_arrays(windows, encodings, engine.bos_id, engine.pad_id)
+    probs = engine.span_probabilities(ids, mask)
+    assert probs.shape == (3, ids.shape[1], ids.shape[1]) and (probs[mask == 0] == 0).all()
+    for k in range(3):  # the same scores alone (another bucket) as in the batch
+        n = int(mask[k].sum())
+        alone = engine.span_probabilities(ids[k : k + 1, :n], mask[k : k + 1, :n])
+        np.testing.assert_allclose(probs[k, :n, :n], alone[0], atol=1e-6)
+
+
+@needs_openvino
+def test_openvino_model_is_built_once_beside_the_export_and_sealed(openvino_detector):
+    directory = openvino_detector.engine.directory
+    sealed = json.loads((directory / COMPLETE).read_text())["sha256"]
+    assert MODEL_OPENVINO in sealed and WEIGHTS_OPENVINO in sealed
+    fp16, fp32 = (directory / WEIGHTS_OPENVINO).stat().st_size, (directory / WEIGHTS_FP32).stat().st_size
+    assert fp16 < 0.6 * fp32  # fp16 weights
+    before = (directory / WEIGHTS_OPENVINO).stat().st_mtime_ns
+    ProbeDetector.from_pretrained(DEFAULT_MODEL, engine="openvino")
+    assert (directory / WEIGHTS_OPENVINO).stat().st_mtime_ns == before
+    assert not [p for p in directory.iterdir() if ".tmp-" in p.name]

@@ -207,7 +207,8 @@ def test_document_context_reads_sentences_in_the_heads_groups(conll):
     assert len(together) == len(sentences) and together[2] == []
     for text, mentions in zip(sentences, together):
         check_offsets(text, mentions)
-    assert conll(sentences[:1], context="document") == alone[:1]  # a group of one is the text alone
+    # a group of one is the text alone (both in a batch of one: bf16 rounds by batch shape on AMX CPUs)
+    assert conll(sentences[:1], context="document") == conll(sentences[:1])
     scores = [[m.label_score for m in ms] for ms in together]
     assert scores != [[m.label_score for m in ms] for ms in alone]  # the other sentences are read too
     with pytest.raises(ConfigError, match="context must be one of"):

@@ -6,9 +6,10 @@ windows) and ``postprocess`` (gather candidate spans per text, decode, map to ch
 Mentions come back untyped; :class:`tommer.typed.detector.MentionDetector` (what ``tommer.load``
 returns for a model with a type head, or on the torch engine) adds the optional type head on top.
 
-The forward step is an :class:`~tommer.core.engines.Engine` (``torch``, ``onnx``, ``onnx-int8``; picked
-per CPU unless ``engine=`` or ``$TOMMER_ENGINE`` names one). This module imports no torch: with the
-ONNX engine, untyped detection runs on onnxruntime, tokenizers and numpy. The torch modules
+The forward step is an :class:`~tommer.core.engines.Engine` (``torch``, ``onnx``, ``onnx-int8``,
+``openvino``; picked per CPU unless ``engine=`` or ``$TOMMER_ENGINE`` names one). This module imports
+no torch: with the ONNX or OpenVINO engine, untyped detection runs on onnxruntime or openvino,
+tokenizers and numpy. The torch modules
 (:attr:`ProbeDetector.backbone`, :attr:`ProbeDetector.probe`) are loaded on first use, by what needs
 them (type heads, training, the heatmaps, :meth:`ProbeDetector.window_states`): those methods import
 torch inside their bodies, the optional heavy path of an ONNX-engine detector.
@@ -186,8 +187,8 @@ class ProbeDetector:
     def from_pretrained(cls, path: str | os.PathLike, backbone=None, engine: str | None = None):
         """Load a detector saved with :meth:`save_pretrained` (or a packaged model name).
 
-        ``engine``: ``torch``, ``torch-fp32``, ``torch-bf16``, ``onnx``, ``onnx-int8`` or ``auto``
-        (default: ``$TOMMER_ENGINE``, else ``auto``: see :func:`tommer.core.engines.auto_engine`). An
+        ``engine``: ``torch``, ``torch-fp32``, ``torch-bf16``, ``onnx``, ``onnx-int8``, ``openvino`` or
+        ``auto`` (default: ``$TOMMER_ENGINE``, else ``auto``: see :func:`tommer.core.engines.auto_engine`). An
         ONNX engine's export is built once into the user cache (a minute for the default model). When
         ``auto`` picks ONNX and the export fails, the detector falls back to torch with a warning.
         """

@@ -32,8 +32,9 @@ from ..windows import Encoding
 
 ENV = "TOMMER_ENGINE"
 AUTO = "auto"
-ENGINES = ("torch", "torch-fp32", "torch-bf16", "onnx", "onnx-int8")
-ONNX_ENGINES = ("onnx", "onnx-int8")
+ENGINES = ("torch", "torch-fp32", "torch-bf16", "onnx", "onnx-int8", "openvino")
+ONNX_ENGINES = ("onnx", "onnx-int8", "openvino")  # the engines that run the ONNX export
+OPENVINO_ENGINES = ("openvino",)
 ENGINE_VERSION = 5  # 2: the completion marker lists every file's SHA-256; 3: int8 keeps down_proj fp32;
 # 4: fp32 weights as external data (model.onnx.data), which ONNX Runtime memory-maps; 5: the probe on the
 # band of spans (B, T, max_span_tokens), not the T x T matrix
@@ -43,7 +44,7 @@ ENGINE_VERSION = 5  # 2: the completion marker lists every file's SHA-256; 3: in
 class Engine(Protocol):
     """What the detector needs from an engine."""
 
-    name: str  # one of ENGINES (torch: the dtype it runs, e.g. "torch-bf16")
+    name: str  # one of ENGINES (torch, openvino: with the precision they run, e.g. "torch-bf16")
     bos_id: int  # the token opening each window
     pad_id: int
 
@@ -79,18 +80,32 @@ def onnx_available() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
 
+def openvino_available() -> bool:
+    return importlib.util.find_spec("openvino") is not None
+
+
+def amx() -> bool:
+    """Whether the CPU has AMX tiles for bf16 (Intel Sapphire Rapids and later)."""
+    return "amx_bf16" in cpu_flags()
+
+
 def auto_engine() -> str:
-    """The engine for this CPU: ``onnx`` wherever ONNX Runtime is installed, else ``torch``.
+    """The engine for this CPU: ``openvino`` (bf16) on CPUs with AMX, else ``onnx``, else ``torch``.
 
     Measured (results/engines.md, results/bench.md): ``onnx`` gives exactly the fp32 mentions (DICE
     1.000) on any CPU and the same result alone or in a batch, starts in about a second without torch,
-    and needs about half the memory of torch. Without native bf16 it is also the fastest eligible
-    engine. With native bf16, ``torch`` (bf16) detects about 1.25x faster in a long run, but agrees
-    less (DICE 0.995, batch-dependent scores) and starts in about 5 s: pick it by name for bulk
-    corpora. ``onnx-int8`` is never picked: dynamic int8 quantises activations per tensor, the BOS
-    state's huge norm leaves the other tokens few levels, and its mentions drift (DICE 0.87).
+    and needs about half the memory of torch. Without native bf16 it is the fastest eligible engine
+    (OpenVINO in fp32 is no faster: results/tried/openvino.md). On an AMX CPU, ``openvino`` computes
+    in bf16 about twice as fast, still within the eligibility rule (DICE >= 0.99 with fp32, recall
+    within 0.5 points), starting in about a second and within the memory target. CPUs with
+    AVX512-BF16 but no AMX keep ``onnx`` until measured. ``torch`` (bf16) agrees less and starts in
+    about 5 s. ``onnx-int8`` is never picked: dynamic int8 quantises activations per tensor, outlier
+    channels leave the other values few levels, and its mentions drift (DICE 0.975;
+    results/tried/bos_int8.md).
     """
-    return "onnx" if onnx_available() else "torch"
+    if not onnx_available():
+        return "torch"
+    return "openvino" if amx() and openvino_available() else "onnx"
 
 
 def resolve_engine(name: str | None = None) -> str:
@@ -105,7 +120,9 @@ def resolve_engine(name: str | None = None) -> str:
         return auto_engine()
     if wanted not in ENGINES:
         raise ConfigError(f"unknown {source} {name!r}: choose one of {AUTO}, {', '.join(ENGINES)}")
-    if wanted in ONNX_ENGINES and not onnx_available():
+    if wanted in OPENVINO_ENGINES and not openvino_available():
+        raise ConfigError(f"engine {wanted!r} needs OpenVINO: pip install openvino")
+    if wanted in ONNX_ENGINES and not onnx_available():  # the export is checked and built with onnx
         raise ConfigError(f"engine {wanted!r} needs ONNX Runtime: pip install onnxruntime onnx onnxscript")
     return wanted
 
@@ -126,11 +143,14 @@ __all__ = [
     "ENGINE_VERSION",
     "ENV",
     "ONNX_ENGINES",
+    "OPENVINO_ENGINES",
     "Engine",
+    "amx",
     "auto_engine",
     "cpu_flags",
     "native_bf16",
     "onnx_available",
+    "openvino_available",
     "resolve_engine",
     "thread_count",
 ]

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -18,8 +19,17 @@ from ...errors import ConfigError, ModelFileError
 from ..config import DetectorConfig
 from ..layout import probe_weights
 from ..sources import cache_root, is_sealed, resolve_source, seal
-from . import ENGINE_VERSION
-from .onnx_engine import COMPLETE, FILES, META, MODEL_FP32, MODEL_INT8, OnnxEngine
+from . import ENGINE_VERSION, ONNX_ENGINES, OPENVINO_ENGINES
+from .onnx_engine import (
+    COMPLETE,
+    META,
+    MODEL_FP32,
+    MODEL_INT8,
+    MODEL_OPENVINO,
+    WEIGHTS_OPENVINO,
+    ExportEngine,
+    OnnxEngine,
+)
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +128,33 @@ def quantize_int8(directory: Path) -> Path:
     return target
 
 
+def openvino_model(directory: Path) -> Path:
+    """Write ``model.ov.xml`` / ``model.ov.bin`` next to the fp32 export (once): the same graph in
+    OpenVINO's format with fp16 weights (the backbone's weights are bf16 values; OpenVINO memory-maps
+    the file and computes in bf16 or fp32), so the engine neither reads the fp32 file nor holds a
+    second copy of the weights."""
+    target = directory / MODEL_OPENVINO
+    sealed = json.loads((directory / COMPLETE).read_text())["sha256"] if is_sealed(directory) else {}
+    if target.is_file() and MODEL_OPENVINO in sealed and WEIGHTS_OPENVINO in sealed:
+        return target
+    import openvino as ov
+
+    meta = json.loads((directory / META).read_text())
+    tmp = Path(tempfile.mkdtemp(prefix="openvino.tmp-", dir=directory))
+    try:
+        model = ov.Core().read_model(str(directory / MODEL_FP32))
+        ov.save_model(model, str(tmp / MODEL_OPENVINO), compress_to_fp16=True)
+        os.replace(tmp / WEIGHTS_OPENVINO, directory / WEIGHTS_OPENVINO)
+        os.replace(tmp / MODEL_OPENVINO, target)  # the graph last: it names the weights file
+        seal(directory, meta["model_dir"])  # the marker now covers both files
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
 def ensure_export(model_dir: Path, config: DetectorConfig, engine: str = "onnx") -> Path:
-    """The export directory of a detector for ``engine`` (``onnx`` or ``onnx-int8``), built if missing."""
-    if engine not in FILES:
+    """The export directory of a detector for ``engine`` (one of ``ONNX_ENGINES``), built if missing."""
+    if engine not in ONNX_ENGINES:
         raise ConfigError(f"not an ONNX engine: {engine!r}")
     directory = export_dir(model_dir, config)
     if not is_complete(directory):
@@ -131,12 +165,20 @@ def ensure_export(model_dir: Path, config: DetectorConfig, engine: str = "onnx")
         export_detector(model_dir, config, directory)
     if engine == "onnx-int8":
         quantize_int8(directory)
+    if engine in OPENVINO_ENGINES:
+        openvino_model(directory)
     return directory
 
 
-def load_onnx_engine(model_dir: Path, config: DetectorConfig, engine: str = "onnx") -> OnnxEngine:
-    """The ONNX engine of a saved detector directory, its export built into the cache if missing."""
-    return OnnxEngine(ensure_export(Path(model_dir), config, engine), engine)
+def load_onnx_engine(model_dir: Path, config: DetectorConfig, engine: str = "onnx") -> ExportEngine:
+    """The engine running a saved detector's export (ONNX Runtime or OpenVINO), the export built into
+    the cache if missing."""
+    directory = ensure_export(Path(model_dir), config, engine)
+    if engine in OPENVINO_ENGINES:
+        from .openvino_engine import OpenVinoEngine
+
+        return OpenVinoEngine(directory, engine)
+    return OnnxEngine(directory, engine)
 
 
 __all__ = [
@@ -146,5 +188,6 @@ __all__ = [
     "int8_matmuls",
     "is_complete",
     "load_onnx_engine",
+    "openvino_model",
     "quantize_int8",
 ]

@@ -6,6 +6,7 @@ lives in the user cache, ``<cache>/engines/<model>-L<layer>-<key>/``::
     model.onnx        ids, mask (, token shapes) -> span logits (fp32), built by :mod:`.onnx_export` once
     model.onnx.data   its weights (external data: ONNX Runtime memory-maps them instead of copying)
     model.int8.onnx   the same with int8 backbone weights (built on first use of ``onnx-int8``)
+    model.ov.xml/.bin the same in OpenVINO's format, fp16 weights (built on first use of ``openvino``)
     tokenizer.json    the backbone's tokenizer, for ``tokenizers.Tokenizer``
     meta.json         BOS / padding ids, layer, what the export was built from
 
@@ -30,6 +31,8 @@ from . import thread_count
 MODEL_FP32 = "model.onnx"
 MODEL_INT8 = "model.int8.onnx"
 WEIGHTS_FP32 = MODEL_FP32 + ".data"
+MODEL_OPENVINO = "model.ov.xml"  # the openvino engine's copy (fp16 weights), built on its first use
+WEIGHTS_OPENVINO = "model.ov.bin"
 TOKENIZER = "tokenizer.json"
 META = "meta.json"
 COMPLETE = ".tommer-complete"
@@ -38,11 +41,11 @@ FILES = {"onnx": MODEL_FP32, "onnx-int8": MODEL_INT8}
 VALID_FLOOR = -1e3  # logits below are invalid spans (the export writes NEG_LOGIT, -1e4, there)
 
 
-class OnnxEngine:
-    """An export run by ONNX Runtime on the CPU (``threads``: default :func:`thread_count`)."""
+class ExportEngine:
+    """What the engines running the export share: its meta, its tokenizer, a batch's feed, and span
+    probabilities from the graph's logits. A subclass runs the graph (:meth:`span_logits`)."""
 
-    def __init__(self, directory: Path, engine: str = "onnx", threads: int | None = None) -> None:
-        import onnxruntime as ort
+    def __init__(self, directory: Path, engine: str) -> None:
         from tokenizers import Tokenizer
 
         self.name = engine
@@ -53,6 +56,42 @@ class OnnxEngine:
         self.tokenizer = Tokenizer.from_file(str(self.directory / TOKENIZER))
         self.tokenizer.no_padding()  # as exported; a text is never padded nor truncated here
         self.tokenizer.no_truncation()
+        self.reads_shapes = False  # set by a subclass from its graph's inputs
+
+    def encode(self, text: str) -> Encoding:
+        return encode(self.tokenizer, text)
+
+    def feed(self, ids: np.ndarray, mask: np.ndarray, shapes: np.ndarray | None) -> dict[str, np.ndarray]:
+        """The graph's inputs for a batch, as contiguous int64 arrays."""
+        feed = {"input_ids": np.ascontiguousarray(ids, dtype=np.int64)}
+        feed["attention_mask"] = np.ascontiguousarray(mask, dtype=np.int64)
+        if self.reads_shapes:
+            if shapes is None:
+                raise ConfigError("this export reads token shapes: pass the batch's shapes (collate_shapes)")
+            feed[SHAPES_INPUT] = np.ascontiguousarray(shapes, dtype=np.int64)
+        return feed
+
+    def span_logits(self, ids: np.ndarray, mask: np.ndarray, shapes: np.ndarray | None = None) -> np.ndarray:
+        """Span logits (B, T_end, T_start), float32; ``NEG_LOGIT`` where a span is not valid."""
+        raise NotImplementedError
+
+    def span_probabilities(
+        self, ids: np.ndarray, mask: np.ndarray, shapes: np.ndarray | None = None
+    ) -> np.ndarray:
+        logits = self.span_logits(ids, mask, shapes)
+        probs = np.zeros(logits.shape, dtype=np.float64)  # sigmoid(NEG_LOGIT) is 0.0 in float64
+        valid = logits > VALID_FLOOR  # the band of valid spans: a fraction of a long window's T x T
+        probs[valid] = np.exp(-np.logaddexp(0.0, -logits[valid].astype(np.float64)))  # no overflow
+        return probs
+
+
+class OnnxEngine(ExportEngine):
+    """An export run by ONNX Runtime on the CPU (``threads``: default :func:`thread_count`)."""
+
+    def __init__(self, directory: Path, engine: str = "onnx", threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        super().__init__(directory, engine)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or thread_count()
         options.inter_op_num_threads = 1
@@ -68,37 +107,21 @@ class OnnxEngine:
         )
         self.reads_shapes = SHAPES_INPUT in {i.name for i in self.session.get_inputs()}
 
-    def encode(self, text: str) -> Encoding:
-        return encode(self.tokenizer, text)
-
     def span_logits(self, ids: np.ndarray, mask: np.ndarray, shapes: np.ndarray | None = None) -> np.ndarray:
-        """Span logits (B, T_end, T_start), float32; ``NEG_LOGIT`` where a span is not valid."""
-        feed = {"input_ids": np.ascontiguousarray(ids, dtype=np.int64)}
-        feed["attention_mask"] = np.ascontiguousarray(mask, dtype=np.int64)
-        if self.reads_shapes:
-            if shapes is None:
-                raise ConfigError("this export reads token shapes: pass the batch's shapes (collate_shapes)")
-            feed[SHAPES_INPUT] = np.ascontiguousarray(shapes, dtype=np.int64)
-        return self.session.run(["logits"], feed)[0]
-
-    def span_probabilities(
-        self, ids: np.ndarray, mask: np.ndarray, shapes: np.ndarray | None = None
-    ) -> np.ndarray:
-        logits = self.span_logits(ids, mask, shapes)
-        probs = np.zeros(logits.shape, dtype=np.float64)  # sigmoid(NEG_LOGIT) is 0.0 in float64
-        valid = logits > VALID_FLOOR  # the band of valid spans: a fraction of a long window's T x T
-        probs[valid] = np.exp(-np.logaddexp(0.0, -logits[valid].astype(np.float64)))  # no overflow
-        return probs
+        return self.session.run(["logits"], self.feed(ids, mask, shapes))[0]
 
 
 __all__ = [
     "COMPLETE",
     "FILES",
+    "ExportEngine",
     "META",
     "MODEL_FP32",
     "MODEL_INT8",
+    "MODEL_OPENVINO",
     "SHAPES_INPUT",
     "TOKENIZER",
     "WEIGHTS_FP32",
+    "WEIGHTS_OPENVINO",
     "OnnxEngine",
 ]
