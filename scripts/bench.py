@@ -70,7 +70,7 @@ FULL = {
     "doc_words": "250,500,1000,2000,4000,8000",
     "repeats": 2,
     "warm_repeats": 3,
-    "cold_engines": "torch,onnx",
+    "cold_engines": "torch,onnx,openvino",
     "models": "gemma3-270m,smollm2-135m-l12,minilm-l6",
 }
 QUICK = {

@@ -36,14 +36,25 @@ from sweep_common import cpu_flags
 from tommer.core.detector import ProbeDetector
 from tommer.core.engines import ENGINES, ONNX_ENGINES, auto_engine, native_bf16, thread_count
 from tommer.core.engines.build import ensure_export
-from tommer.core.engines.onnx_engine import FILES, WEIGHTS_FP32
+from tommer.core.engines.onnx_engine import (
+    MODEL_FP32,
+    MODEL_INT8,
+    MODEL_OPENVINO,
+    WEIGHTS_FP32,
+    WEIGHTS_OPENVINO,
+)
 from tommer.core.layout import CONFIG_NAME, DEFAULT_MODEL, resolve_model_dir
 from tommer.evaluation.evaluation import BENCHMARKS, load_benchmark, score_spans
 
 REFERENCE = "torch-fp32"
 MIN_DICE = 0.99
 MAX_RECALL_DELTA = 0.5  # points
-DEFAULT_ENGINES = ("torch-fp32", "torch-bf16", "onnx", "onnx-int8")  # torch-bf16: native bf16 CPUs only
+DEFAULT_ENGINES = ("torch-fp32", "torch-bf16", "onnx", "onnx-int8", "openvino")  # torch-bf16: bf16 CPUs
+MODEL_FILES = {  # what each export engine reads from the export
+    "onnx": (MODEL_FP32, WEIGHTS_FP32),
+    "onnx-int8": (MODEL_INT8,),
+    "openvino": (MODEL_OPENVINO, WEIGHTS_OPENVINO),
+}
 
 
 def dice(a: set, b: set) -> float:
@@ -78,8 +89,7 @@ def run_engine(model_dir: Path, engine: str, corpora: dict[str, list], batch_siz
         "words_per_second": round(words / seconds, 1) if seconds else None,
     }
     if engine in ONNX_ENGINES:
-        files = [FILES[engine], WEIGHTS_FP32] if engine == "onnx" else [FILES[engine]]  # + its weights
-        size = sum((export / f).stat().st_size for f in files)
+        size = sum((export / f).stat().st_size for f in MODEL_FILES[engine])
         row["model_file_mb"] = round(size / 2**20, 1)
     return {"row": row, "mentions": mentions}
 

@@ -427,8 +427,8 @@ def startup_md(res: dict) -> list[str]:
             'Warm: `python -m tommer.cli detect "<sentence>" --engine E`, caches filled. Its wall time is '
             "the new process → first mentions; the split comes from the same steps run with a clock between "
             "them (`speedbench/start_probe.py`: import = the CLI's modules; runtime = torch + transformers "
-            "or onnxruntime + tokenizers, which the CLI imports while loading; load = `load_detector`; "
-            "first call; rest = interpreter start-up and exit), medians.",
+            "or onnxruntime (openvino) + tokenizers, which the CLI imports while loading; "
+            "load = `load_detector`; first call; rest = interpreter start-up and exit), medians.",
             "",
             "| engine | new process → first mentions (s) | peak RSS (MB) | import | runtime | load "
             "| first call | rest | imports torch |",
@@ -451,7 +451,8 @@ def startup_md(res: dict) -> list[str]:
     if cold:
         lines += [
             "Cold: the same probe with `TOMMER_CACHE` an empty folder: load converts the GGUF backbone and, "
-            "for ONNX engines, exports the graph (and quantises it for onnx-int8). One run each.",
+            "for ONNX engines, exports the graph (and quantises it for onnx-int8, converts it for openvino). "
+            "One run each.",
             "",
             "| engine | new process → first mentions (s) | import | runtime | load | first call "
             "| peak RSS (MB) | built (MB) |",

@@ -2,7 +2,8 @@
 
 - import: the CLI's modules (what ``tommer detect`` imports before it loads a model);
 - runtime: the engine's runtime, which the CLI imports lazily while loading (torch engines: torch and
-  transformers; ONNX engines: onnxruntime and tokenizers), imported here on its own to be seen apart;
+  transformers; ONNX engines: onnxruntime and tokenizers; openvino: openvino and tokenizers), imported
+  here on its own to be seen apart;
 - load: ``load_detector(model, engine=...)`` (files, weights, session);
 - first call: ``detector(sentence)`` and printing its mentions.
 
@@ -30,8 +31,12 @@ T_IMPORT = time.perf_counter()
 
 from speedbench.common import SENTENCE  # noqa: E402
 
-RUNTIMES = {"torch": ("torch", "transformers"), "onnx": ("onnxruntime", "tokenizers")}
-HEAVY = ("torch", "transformers", "onnxruntime", "tokenizers")
+RUNTIMES = {
+    "torch": ("torch", "transformers"),
+    "onnx": ("onnxruntime", "tokenizers"),
+    "openvino": ("openvino", "tokenizers"),
+}
+HEAVY = ("torch", "transformers", "onnxruntime", "openvino", "tokenizers")
 
 
 def main() -> int:
@@ -43,7 +48,8 @@ def main() -> int:
     t0 = time.perf_counter()
     from tommer.core.engines import resolve_engine
 
-    for module in RUNTIMES["onnx" if resolve_engine(args.engine).startswith("onnx") else "torch"]:
+    engine = resolve_engine(args.engine)
+    for module in RUNTIMES[next((r for r in ("onnx", "openvino") if engine.startswith(r)), "torch")]:
         importlib.import_module(module)
     t1 = time.perf_counter()
     detector = load_detector(args.model, engine=args.engine)
