@@ -282,3 +282,23 @@ def test_openvino_model_is_built_once_beside_the_export_and_sealed(openvino_dete
     ProbeDetector.from_pretrained(DEFAULT_MODEL, engine="openvino")
     assert (directory / WEIGHTS_OPENVINO).stat().st_mtime_ns == before
     assert not [p for p in directory.iterdir() if ".tmp-" in p.name]
+
+
+@needs_openvino
+def test_each_engine_checks_only_the_files_it_reads(engine_cache, openvino_detector):
+    """A load hashes the files its engine reads: a corrupted OpenVINO copy is rebuilt for the openvino
+    engine and does not make the onnx engine export again."""
+    from tommer.core.engines.build import is_complete
+
+    directory = openvino_detector.engine.directory
+    weights = directory / WEIGHTS_OPENVINO
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
+    weights.write_bytes(bytes(data))
+    exported = (directory / MODEL_FP32).stat().st_mtime_ns
+    assert is_complete(directory, "onnx") and not is_complete(directory, "openvino")
+    assert ProbeDetector.from_pretrained(DEFAULT_MODEL, engine="onnx").engine.directory == directory
+    again = ProbeDetector.from_pretrained(DEFAULT_MODEL, engine="openvino")
+    assert is_complete(directory, "openvino") and weights.read_bytes() != bytes(data)
+    assert (directory / MODEL_FP32).stat().st_mtime_ns == exported  # the fp32 export was kept
+    assert again(SENTENCES[:3]) == openvino_detector(SENTENCES[:3])

@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,13 +39,13 @@ def seal(directory: Path, source: str) -> None:
     os.replace(tmp, directory / _COMPLETE_MARKER)
 
 
-def is_sealed(directory: Path) -> bool:
-    """Whether ``directory`` is complete and unchanged since :func:`seal` (every file's SHA-256)."""
+def is_sealed(directory: Path, names: Sequence[str] | None = None) -> bool:
+    """Whether ``directory`` is complete and unchanged since :func:`seal` (every file's SHA-256), or
+    only the files ``names`` (each must be in the seal)."""
     try:
-        record = json.loads((directory / _COMPLETE_MARKER).read_text())
-        return bool(record["sha256"]) and all(
-            _sha256(directory / name) == digest for name, digest in record["sha256"].items()
-        )
+        record = json.loads((directory / _COMPLETE_MARKER).read_text())["sha256"]
+        wanted = record if names is None else {name: record[name] for name in names}
+        return bool(wanted) and all(_sha256(directory / name) == digest for name, digest in wanted.items())
     except (OSError, ValueError, KeyError, TypeError):
         return False
 

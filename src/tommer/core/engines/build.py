@@ -21,11 +21,12 @@ from ..layout import probe_weights
 from ..sources import cache_root, is_sealed, resolve_source, seal
 from . import ENGINE_VERSION, ONNX_ENGINES, OPENVINO_ENGINES
 from .onnx_engine import (
-    COMPLETE,
     META,
     MODEL_FP32,
     MODEL_INT8,
     MODEL_OPENVINO,
+    TOKENIZER,
+    WEIGHTS_FP32,
     WEIGHTS_OPENVINO,
     ExportEngine,
     OnnxEngine,
@@ -70,9 +71,20 @@ def export_dir(model_dir: Path, config: DetectorConfig) -> Path:
     return cache_root() / "engines" / f"{name}-L{config.layer}-{export_key(model_dir, config)}"
 
 
-def is_complete(directory: Path) -> bool:
-    """A finished export whose files are unchanged (their SHA-256 against its marker)."""
-    return is_sealed(directory)
+EXPORT_FILES = (MODEL_FP32, WEIGHTS_FP32, META, TOKENIZER)  # what the export writes; the onnx engine reads
+ENGINE_FILES = {
+    "onnx": EXPORT_FILES,
+    "onnx-int8": (MODEL_INT8, META, TOKENIZER),
+    "openvino": (MODEL_OPENVINO, WEIGHTS_OPENVINO, META, TOKENIZER),
+}
+"""The files of the export that each engine reads: a load checks those (their SHA-256), not the others."""
+
+
+def is_complete(directory: Path, engine: str | None = None) -> bool:
+    """A finished export whose files ``engine`` reads (None: all its files) are unchanged (their
+    SHA-256 against its marker)."""
+    return is_sealed(directory, None if engine is None else ENGINE_FILES[engine])
+
 
 
 def int8_matmuls(model: Path, names: list[str]) -> list[str]:
@@ -99,8 +111,7 @@ def quantize_int8(directory: Path) -> Path:
     the MLP output projections to int8 (:func:`int8_matmuls`; dynamic quantisation: activations are
     quantised per call); the probe's nodes stay fp32."""
     target = directory / MODEL_INT8
-    sealed = json.loads((directory / COMPLETE).read_text())["sha256"] if is_sealed(directory) else {}
-    if target.is_file() and MODEL_INT8 in sealed:
+    if is_sealed(directory, [MODEL_INT8]):
         return target
     from onnxruntime.quantization import QuantType, quantize_dynamic  # a one-off build (imports onnx)
 
@@ -134,8 +145,7 @@ def openvino_model(directory: Path) -> Path:
     the file and computes in bf16 or fp32), so the engine neither reads the fp32 file nor holds a
     second copy of the weights."""
     target = directory / MODEL_OPENVINO
-    sealed = json.loads((directory / COMPLETE).read_text())["sha256"] if is_sealed(directory) else {}
-    if target.is_file() and MODEL_OPENVINO in sealed and WEIGHTS_OPENVINO in sealed:
+    if is_sealed(directory, [MODEL_OPENVINO, WEIGHTS_OPENVINO]):
         return target
     import openvino as ov
 
@@ -157,7 +167,9 @@ def ensure_export(model_dir: Path, config: DetectorConfig, engine: str = "onnx")
     if engine not in ONNX_ENGINES:
         raise ConfigError(f"not an ONNX engine: {engine!r}")
     directory = export_dir(model_dir, config)
-    if not is_complete(directory):
+    if is_complete(directory, engine):  # what this engine reads is there and unchanged
+        return directory
+    if not is_complete(directory, "onnx"):
         if directory.exists():  # interrupted, truncated or corrupted since: built again
             log.warning("the ONNX export %s is incomplete or corrupted: exporting again", directory)
         from .onnx_export import export_detector  # the one-off export needs torch (heavy path)
@@ -182,6 +194,8 @@ def load_onnx_engine(model_dir: Path, config: DetectorConfig, engine: str = "onn
 
 
 __all__ = [
+    "ENGINE_FILES",
+    "EXPORT_FILES",
     "ensure_export",
     "export_dir",
     "export_key",
