@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             "measured": auto_as in measured,
         },
         "fastest_eligible": fastest,
-        "command": "python scripts/engine_agreement.py " + " ".join(given),
+        "command": " ".join(["python scripts/engine_agreement.py", *given]),
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
