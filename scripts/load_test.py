@@ -353,7 +353,8 @@ def markdown(report: dict) -> str:
         f"Written by `scripts/load_test.py` on {report['date']} (git {env['git_commit']}"
         f"{', uncommitted changes' if env['git_dirty'] else ''}). Command: `{report['command']}`.",
         "",
-        f"- Server: `{shlex.join(report['server']['command'])}`; model {health.get('model')}; limits "
+        f"- Server: `{shlex.join(report['server']['command'])}`; model {health.get('model')}; "
+        f"engine `{health.get('engine')}`; limits "
         + ", ".join(f"{k} {v}" for k, v in health.get("limits", {}).items()),
         f"- CPU: {env['cpu_model']} ({env['cpu_count']} CPUs), affinity {env['cpu_affinity']}, "
         f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']}, MKL_NUM_THREADS={env['MKL_NUM_THREADS']}, "

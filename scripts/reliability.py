@@ -73,9 +73,11 @@ def markdown() -> str:
     lines += ["## Load held (`tommer serve`, loopback)", ""]
     if load:
         env = load.get("environment", {})
+        engine = load.get("server", {}).get("health", {}).get("engine")
+        engine = f"engine `{engine}`" if engine else "the default engine"
         lines += [
             f"`{load['command']}` ([server_load.md](server_load.md), {load.get('date', '?')}; "
-            f"{env.get('cpu_model', '?')}, CPUs {env.get('cpu_affinity', '?')}, the default engine).",
+            f"{env.get('cpu_model', '?')}, CPUs {env.get('cpu_affinity', '?')}, {engine}).",
             "",
             "| concurrency | requests | errors | requests/s | p50 ms | p99 ms |",
             "|---:|---:|---:|---:|---:|---:|",

@@ -56,12 +56,13 @@ def client(live):
 
 
 # -- API ------------------------------------------------------------------------------------
-def test_health(client):
+def test_health(client, live):
     r = client.get("/health")
     assert r.status_code == 200
     info = r.json()
     assert info["status"] == "ok" and info["model"] == "test-model"
     assert set(info["decoders"]) == {"threshold", "flat", "nested"} and info["max_body_bytes"] == 4096
+    assert info["engine"] == live[0].engine.name  # which runtime answers, e.g. for a load report
 
 
 def test_detect_same_schema_as_cli_jsonl(client, live):

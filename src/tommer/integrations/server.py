@@ -566,6 +566,7 @@ def create_app(
         "model": model_name or f"{detector.config.backbone} layer {detector.config.layer}",
         "backbone": detector.config.backbone,
         "layer": detector.config.layer,
+        "engine": detector.engine.name,
         "threshold": detector.config.threshold,
         "decoders": sorted(DECODERS),
         "max_body_bytes": limits.max_body_bytes,

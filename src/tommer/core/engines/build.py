@@ -174,6 +174,9 @@ def ensure_export(model_dir: Path, config: DetectorConfig, engine: str = "onnx")
             log.warning("the ONNX export %s is incomplete or corrupted: exporting again", directory)
         from .onnx_export import export_detector  # the one-off export needs torch (heavy path)
 
+        log.warning("tommer: exporting %s for the %s engine, once (about 30 s): %s",
+                    config.backbone, engine, directory)
+
         export_detector(model_dir, config, directory)
     if engine == "onnx-int8":
         quantize_int8(directory)

@@ -12,6 +12,7 @@ modules with ONNX Runtime before it is renamed into place.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -34,6 +35,8 @@ from .torch_engine import load_backbone, load_probe
 
 BACKBONE_SCOPE = "SpanLogits/model:"  # the backbone's nodes, by their export ``namespace``
 TOLERANCE = 1e-3  # largest |ONNX logit - torch logit| accepted on valid spans at export
+# torch.onnx logs that it skips torchvision's operators, which no tommer graph uses
+logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
 
 
 class SpanLogits(nn.Module):
