@@ -70,7 +70,7 @@ def main() -> None:
     best = max(r["f1"] for r in candidates)
     chosen = min((r for r in candidates if r["f1"] >= best - F1_TOLERANCE), key=lambda r: r["margin"])
     meta = {
-        "command": "python scripts/choose_operating_point.py " + shlex.join(sys.argv[1:]),
+        "command": " ".join(["python scripts/choose_operating_point.py", *map(shlex.quote, sys.argv[1:])]),
         "model": args.model,
         "split": "dev",
         "limit": args.limit,

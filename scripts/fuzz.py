@@ -104,13 +104,14 @@ def main(argv=None) -> int:
     ap.add_argument("--long", type=int, default=2, help="1,000,000-character documents")
     ap.add_argument("--long-words", type=int, default=100, help="10,000-character words without spaces")
     ap.add_argument(
-        "--agreement-engines", default="torch-bf16", help="more engines checked alone vs in a batch (a, b)"
+        "--agreement-engines", default="onnx,torch-bf16", help="engines also checked alone vs in a batch"
     )
     ap.add_argument("--sample", type=int, default=400, help="texts for the determinism / batch checks")
     ap.add_argument("--batch-size", type=int, default=64, help="texts per detector call")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="results/fuzz")
     args = ap.parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
     rng = random.Random(args.seed)
     detector = tommer.load()
     texts = [random_text(rng) for _ in range(args.texts)]
@@ -156,7 +157,7 @@ def main(argv=None) -> int:
         if name != engine:
             agreements[name] = agreement(tommer.load(engine=name), sample)
     report = {
-        "command": "python scripts/fuzz.py " + shlex.join(sys.argv[1:] if argv is None else argv),
+        "command": " ".join(["python scripts/fuzz.py", *map(shlex.quote, given)]),
         "seed": args.seed,
         "cpu_flags": cpu_flags(),
         "engine": engine,
