@@ -9,8 +9,8 @@ stderr is searched for a Python traceback.
 - SIGTERM mid-run (exit 143), then ``--resume``;
 - a file size limit (RLIMIT_FSIZE at a third of the output) hit mid-run, then ``--resume``;
 - SIGTERM during a Parquet output: no torn Parquet file is left (the run is written whole);
-- a corrupted ONNX export in a fresh ``$TOMMER_CACHE`` (zeroed weights in the middle of the file):
-  the next run must rebuild it and give the reference records;
+- a corrupted export in a fresh ``$TOMMER_CACHE`` (zeroed weights in the middle of the largest file
+  the default engine reads): the next run must rebuild it and give the reference records;
 - a tampered model directory (a torn or missing ``model.safetensors``): exit 2, the file named;
 - (with the ``ray`` extra) a Ray actor killed with SIGKILL mid-run: the parts hold every record once.
 
@@ -31,6 +31,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from tommer.core.engines import resolve_engine
+from tommer.core.engines.build import ENGINE_FILES, EXPORT_FILES
 
 ROOT = Path(__file__).resolve().parent.parent
 TOMMER = [sys.executable, "-m", "tommer.cli", "detect", "-q"]
@@ -157,15 +160,17 @@ def main(argv: list[str] | None = None) -> int:
     cache = work / "cache"
     env = {**ENV, "TOMMER_CACHE": str(cache)}
     code1, err1 = finish(detect(src, work / "onnx1.jsonl", env=env))  # builds the export
-    models = sorted(cache.glob("engines/*/*.onnx*"), key=lambda p: p.stat().st_size)
-    model = models[-1]
+    engine = resolve_engine()  # the default engine's largest file (openvino reads no ONNX file)
+    names = ENGINE_FILES.get(engine, EXPORT_FILES)
+    (directory,) = cache.glob("engines/*/")
+    model = max((directory / name for name in names), key=lambda p: p.stat().st_size)
     data = bytearray(model.read_bytes())
     data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
     model.write_bytes(bytes(data))
     code2, err2 = finish(detect(src, work / "onnx2.jsonl", env=env))
     entry = fault("corrupted ONNX export (zeroed weights)", reference, work / "onnx2.jsonl", n, [err1, err2],
                   [code1, code2])
-    entry["rebuilt"] = model.read_bytes() != bytes(data)
+    entry |= {"engine": engine, "file": model.name, "rebuilt": model.read_bytes() != bytes(data)}
     results.append(entry)
 
     for how in ("torn", "missing"):

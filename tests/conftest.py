@@ -2,11 +2,39 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import tommer
+from tommer.core.sources import cache_root
 from tommer.data.readers import data_root
 from tommer.errors import ModelNotFoundError
+
+
+def _fresh_cache(cache: Path) -> Path:
+    """``cache`` made a TOMMER_CACHE without exports: the user cache's converted backbones are linked
+    in, so a test's exports (of a model it trained, say) are built there, not in the user cache."""
+    cache.mkdir(parents=True, exist_ok=True)
+    real = cache_root()
+    for sub in ("backbones", "gguf"):
+        if (real / sub).is_dir():
+            (cache / sub).symlink_to(real / sub, target_is_directory=True)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def fresh_cache():
+    """:func:`_fresh_cache`, for fixtures of a wider scope than a test."""
+    return _fresh_cache
+
+
+@pytest.fixture
+def isolated_cache(tmp_path, monkeypatch) -> Path:
+    """A TOMMER_CACHE of this test only (see :func:`_fresh_cache`)."""
+    cache = _fresh_cache(tmp_path / "tommer-cache")
+    monkeypatch.setenv("TOMMER_CACHE", str(cache))
+    return cache
 
 
 @pytest.fixture(scope="session")

@@ -91,7 +91,7 @@ def test_missing_paths_are_named(capsys, tmp_path):
     assert code == 2 and "nodata.txt" in err
 
 
-def test_train_end_to_end_and_load(capsys, tmp_path):
+def test_train_end_to_end_and_load(capsys, tmp_path, isolated_cache):  # its export is built there
     bio = tmp_path / "tiny.txt"
     docs = [
         [("Angela", "B-person"), ("Merkel", "I-person"), ("met", "O"), ("Macron", "B-person"), (".", "O")],
@@ -145,6 +145,7 @@ def test_eval_writes_report(capsys, tmp_path, shared_data):
     assert [b["name"] for b in report["benchmarks"]] == ["CoNLL 2003", "ncbi"]
     md = (tmp_path / "eval.md").read_text()
     assert "tommer eval" in md and "sentences with at least one entity" in md
+    assert report["config"]["engine"] in md  # which runtime produced the numbers
 
 
 def test_eval_missing_data_root_is_named(capsys, tmp_path):

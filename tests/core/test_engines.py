@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from subprocess import PIPE
 
 import numpy as np
 import pytest
@@ -17,8 +18,16 @@ import pytest
 import tommer
 from tommer.core.config import DetectorConfig
 from tommer.core.detector import ProbeDetector
-from tommer.core.engines import ENGINES, amx, auto_engine, native_bf16, openvino_available, resolve_engine
-from tommer.core.engines.build import export_dir, export_key, int8_matmuls
+from tommer.core.engines import (
+    ENGINES,
+    amx,
+    auto_engine,
+    cpu_flags,
+    native_bf16,
+    openvino_available,
+    resolve_engine,
+)
+from tommer.core.engines.build import export_dir, export_key, int8_matmuls, is_complete
 from tommer.core.engines.onnx_engine import (
     COMPLETE,
     META,
@@ -31,7 +40,7 @@ from tommer.core.engines.onnx_engine import (
 )
 from tommer.core.layout import CONFIG_NAME, DEFAULT_MODEL, HEAD_CONFIG_NAME, WEIGHTS_NAME, resolve_model_dir
 from tommer.core.windows import encode
-from tommer.errors import ConfigError
+from tommer.errors import ConfigError, TommerError
 
 pytest.importorskip("onnxruntime")
 needs_openvino = pytest.mark.skipif(not openvino_available(), reason="openvino is not installed")
@@ -48,6 +57,17 @@ SENTENCES = [
     "x",
     "",
 ]
+
+
+def corrupt(path: Path) -> bytes:
+    """Zero 64 bytes in the middle of ``path`` (a valid file, wrong weights), written as a new file
+    renamed over it: an engine of this module that memory-maps the old one keeps reading it."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
+    tmp = path.with_name(path.name + ".corrupt")
+    tmp.write_bytes(bytes(data))
+    os.replace(tmp, path)
+    return bytes(data)
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +129,8 @@ def test_export_is_built_once_and_reused(engine_cache, onnx_detector):
     again = ProbeDetector.from_pretrained(DEFAULT_MODEL, engine="onnx")
     assert again.engine.directory == directory
     assert (directory / MODEL_FP32).stat().st_mtime_ns == before
-    assert sorted(p.name for p in directory.parent.iterdir()) == [directory.name]  # no temporary left
+    # no temporary left; the build's lock file stays (it is only ever locked, never removed)
+    assert sorted(p.name for p in directory.parent.iterdir()) == [directory.name, directory.name + ".lock"]
 
 
 def test_export_key_follows_the_probe_weights(engine_cache, tmp_path):
@@ -198,9 +219,7 @@ def test_untyped_onnx_detector_refuses_typed_options(onnx_detector):
 def test_a_corrupted_export_is_rebuilt_not_used(engine_cache, onnx_detector, caplog):
     directory = onnx_detector.engine.directory
     model = directory / WEIGHTS_FP32
-    data = bytearray(model.read_bytes())
-    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)  # zeroed weights: a valid file, wrong output
-    model.write_bytes(bytes(data))
+    data = corrupt(model)
     with caplog.at_level("WARNING"):
         again = ProbeDetector.from_pretrained(DEFAULT_MODEL, engine="onnx")
     assert "exporting again" in caplog.text
@@ -226,8 +245,26 @@ def test_int8_keeps_the_mlp_output_projections_fp32(engine_cache, onnx_detector)
     assert [m.text for m in found[0]] == ["Angela Merkel", "Emmanuel Macron", "Paris"]
 
 
-def test_auto_picks_openvino_on_amx_cpus_only():
-    assert auto_engine() == ("openvino" if amx() and openvino_available() else "onnx")
+@pytest.mark.parametrize(
+    "flags,has_openvino,picked",
+    [
+        ({"avx2", "avx512_bf16", "amx_bf16"}, True, "openvino"),
+        ({"avx2", "avx512_bf16", "amx_bf16"}, False, "onnx"),
+        ({"avx2", "avx512_bf16"}, True, "onnx"),  # native bf16 without AMX: not measured, onnx
+        ({"avx2"}, True, "onnx"),
+        (set(), True, "onnx"),  # /proc/cpuinfo unreadable
+    ],
+)
+def test_auto_picks_openvino_on_amx_cpus_only(monkeypatch, flags, has_openvino, picked):
+    from tommer.core import engines
+
+    monkeypatch.setattr(engines, "cpu_flags", lambda: set(flags))
+    monkeypatch.setattr(engines, "openvino_available", lambda: has_openvino)
+    assert auto_engine() == picked and amx() == ("amx_bf16" in flags)
+
+
+def test_auto_on_this_cpu():
+    assert auto_engine() == ("openvino" if "amx_bf16" in cpu_flags() and openvino_available() else "onnx")
 
 
 @pytest.fixture(scope="module")
@@ -288,13 +325,9 @@ def test_openvino_model_is_built_once_beside_the_export_and_sealed(openvino_dete
 def test_each_engine_checks_only_the_files_it_reads(engine_cache, openvino_detector):
     """A load hashes the files its engine reads: a corrupted OpenVINO copy is rebuilt for the openvino
     engine and does not make the onnx engine export again."""
-    from tommer.core.engines.build import is_complete
-
     directory = openvino_detector.engine.directory
     weights = directory / WEIGHTS_OPENVINO
-    data = bytearray(weights.read_bytes())
-    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
-    weights.write_bytes(bytes(data))
+    data = corrupt(weights)
     exported = (directory / MODEL_FP32).stat().st_mtime_ns
     assert is_complete(directory, "onnx") and not is_complete(directory, "openvino")
     assert ProbeDetector.from_pretrained(DEFAULT_MODEL, engine="onnx").engine.directory == directory
@@ -302,3 +335,64 @@ def test_each_engine_checks_only_the_files_it_reads(engine_cache, openvino_detec
     assert is_complete(directory, "openvino") and weights.read_bytes() != bytes(data)
     assert (directory / MODEL_FP32).stat().st_mtime_ns == exported  # the fp32 export was kept
     assert again(SENTENCES[:3]) == openvino_detector(SENTENCES[:3])
+
+
+def test_sealing_new_files_never_approves_a_corrupted_neighbour(tmp_path):
+    """seal(names=...) hashes only the files just written: a neighbour corrupted since keeps the
+    digest it was sealed with, so it is still refused (and rebuilt by its engine)."""
+    from tommer.core.sources import is_sealed, seal
+
+    (tmp_path / "a.bin").write_bytes(b"a" * 100)
+    (tmp_path / "b.bin").write_bytes(b"b" * 100)
+    seal(tmp_path, "test")
+    assert is_sealed(tmp_path)
+    (tmp_path / "b.bin").write_bytes(b"x" * 100)  # corrupted since
+    (tmp_path / "a.bin").write_bytes(b"A" * 100)  # rebuilt
+    (tmp_path / "c.tmp-1").mkdir()
+    (tmp_path / "c.tmp-1" / "half").write_bytes(b"?")  # another process's file being written
+    seal(tmp_path, "test", ["a.bin"])
+    assert is_sealed(tmp_path, ["a.bin"]) and not is_sealed(tmp_path, ["b.bin"])
+    seal(tmp_path, "test")  # all files: the temporary folder is left out
+    assert is_sealed(tmp_path) and is_sealed(tmp_path, ["b.bin"])
+    assert not [name for name in json.loads((tmp_path / COMPLETE).read_text())["sha256"] if "tmp-" in name]
+
+
+def test_two_processes_on_a_cold_cache_build_the_export_once(isolated_cache):
+    """Two processes loading the same model at once (server workers, Ray actors): one builds the
+    export while the other waits on its lock, then both load it."""
+    code = (
+        "import tommer; d = tommer.load(engine='onnx'); "
+        "print([m.text for m in d('Angela Merkel met Emmanuel Macron in Paris.')])"
+    )
+    env = dict(os.environ, TOMMER_CACHE=str(isolated_cache), PYTHONPATH=str(Path(tommer.__file__).parents[1]))
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], env=env, stdout=PIPE, stderr=PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    assert all("['Angela Merkel', 'Emmanuel Macron', 'Paris']" in out for out, _ in outs)
+    assert sum("exporting" in err for _, err in outs) == 1  # built once
+    (directory,) = [p for p in (isolated_cache / "engines").iterdir() if p.is_dir()]
+    assert is_complete(directory) and not [p for p in directory.iterdir() if ".tmp-" in p.name]
+
+
+@pytest.mark.skipif(auto_engine() != "openvino", reason="auto does not pick openvino on this CPU")
+def test_auto_falls_back_from_openvino_to_onnx(engine_cache, openvino_detector, caplog):
+    """An openvino engine that cannot be built (here its model file's path is taken by a folder)
+    gives the onnx engine under ``auto``, with a warning, and an error when named."""
+    directory = openvino_detector.engine.directory
+    target = directory / MODEL_OPENVINO
+    saved = target.read_bytes()
+    target.unlink()
+    target.mkdir()
+    try:
+        with caplog.at_level("WARNING"):
+            detector = ProbeDetector.from_pretrained(DEFAULT_MODEL)
+        assert detector.engine.name == "onnx" and "the openvino engine failed" in caplog.text
+        assert [m.text for m in detector(SENTENCES[0])] == ["Angela Merkel", "Emmanuel Macron", "Paris"]
+        with pytest.raises(TommerError, match="openvino"):
+            ProbeDetector.from_pretrained(DEFAULT_MODEL, engine="openvino")
+    finally:
+        target.rmdir()
+        target.write_bytes(saved)

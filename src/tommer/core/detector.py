@@ -29,7 +29,7 @@ from ..data.mention import Mention
 from ..errors import ConfigError, ModelNotFoundError, TommerError
 from .config import DetectorConfig
 from .decoding import DEFAULT_DECODING, Span, candidates, check_options, get_decoder
-from .engines import AUTO, ENV, ONNX_ENGINES, Engine, resolve_engine
+from .engines import AUTO, ENV, ONNX_ENGINES, OPENVINO_ENGINES, Engine, resolve_engine
 from .layout import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, probe_weights, resolve_model_dir
 from .modelcard import render_card
 from .outputs import format_mentions
@@ -190,7 +190,8 @@ class ProbeDetector:
         ``engine``: ``torch``, ``torch-fp32``, ``torch-bf16``, ``onnx``, ``onnx-int8``, ``openvino`` or
         ``auto`` (default: ``$TOMMER_ENGINE``, else ``auto``: see :func:`tommer.core.engines.auto_engine`). An
         ONNX engine's export is built once into the user cache (a minute for the default model). When
-        ``auto`` picks ONNX and the export fails, the detector falls back to torch with a warning.
+        ``auto`` picks an engine that fails, the detector falls back with a warning: ``openvino`` to
+        ``onnx``, ``onnx`` to torch.
         """
         directory = resolve_model_dir(path)
         try:
@@ -199,22 +200,26 @@ class ProbeDetector:
             raise ModelNotFoundError(f"{directory / CONFIG_NAME} is not a tommer config: {err}") from None
         name = resolve_engine(engine)
         weights = probe_weights(directory)
+        explicit = engine is not None or os.environ.get(ENV, AUTO).strip().lower() != AUTO
+        # auto: a failed engine falls back to the next (openvino, then onnx, then torch)
+        tried = [name, "onnx"] if name in OPENVINO_ENGINES and not explicit else [name]
         if name in ONNX_ENGINES and backbone is None:  # a given backbone is run by torch
             from .engines.build import load_onnx_engine
 
-            try:
-                runner = load_onnx_engine(directory, config, name)
-            except Exception as err:  # auto: any export failure falls back to torch
-                explicit = engine is not None or os.environ.get(ENV, AUTO).strip().lower() != AUTO
-                if explicit:
-                    if isinstance(err, TommerError):
-                        raise
-                    raise TommerError(f"the {name} engine failed for {directory}: {err}") from err
-                log.warning("the %s engine failed for %s (%s): using torch", name, directory, err)
-            else:  # subclasses keep their own __init__: the engine is attached after it
-                detector = cls(config, backbone, None)
-                detector._engine, detector._weights = runner, weights
-                return detector
+            for candidate, fallback in zip(tried, [*tried[1:], "torch"]):
+                try:
+                    runner = load_onnx_engine(directory, config, candidate)
+                except Exception as err:
+                    if explicit:
+                        if isinstance(err, TommerError):
+                            raise
+                        raise TommerError(f"the {name} engine failed for {directory}: {err}") from err
+                    log.warning("the %s engine failed for %s (%s): using %s", candidate, directory, err,
+                                fallback)
+                else:  # subclasses keep their own __init__: the engine is attached after it
+                    detector = cls(config, backbone, None)
+                    detector._engine, detector._weights = runner, weights
+                    return detector
         from .engines.torch_engine import load_backbone, load_probe  # the torch engine
 
         if backbone is None:  # a type head's deeper layers are loaded on its first call

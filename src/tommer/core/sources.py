@@ -28,14 +28,26 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def seal(directory: Path, source: str) -> None:
+def seal(directory: Path, source: str, names: Sequence[str] | None = None) -> None:
     """Mark a cache directory complete: its marker lists every file's SHA-256 (written last, and
-    atomically, so a half-built or later-corrupted directory is never taken for a complete one)."""
-    files = sorted(p for p in directory.rglob("*") if p.is_file() and not p.name.startswith(_COMPLETE_MARKER))
-    files = [p for p in files if ".tmp-" not in p.name]  # a temporary file being written next to them
-    record = {"source": source, "sha256": {str(p.relative_to(directory)): _sha256(p) for p in files}}
-    tmp = directory / f"{_COMPLETE_MARKER}.tmp"
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    atomically, so a half-built or later-corrupted directory is never taken for a complete one).
+
+    ``names``: only these files were just written; the others keep the digests they were sealed
+    with, so a file corrupted since is never approved by sealing its neighbours."""
+    record: dict[str, str] = {}
+    if names is not None:
+        try:
+            record = dict(json.loads((directory / _COMPLETE_MARKER).read_text())["sha256"])
+        except (OSError, ValueError, KeyError, TypeError):
+            names = None  # no readable seal to add to: every file is hashed
+    if names is None:
+        files = [p for p in directory.rglob("*") if p.is_file() and not p.name.startswith(_COMPLETE_MARKER)]
+        # not a temporary file or folder being written next to them (e.g. by another process)
+        names = [str(p.relative_to(directory)) for p in files if ".tmp-" not in str(p.relative_to(directory))]
+    record |= {name: _sha256(directory / name) for name in names}
+    fd, tmp = tempfile.mkstemp(prefix=f"{_COMPLETE_MARKER}.tmp-", dir=directory)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps({"source": source, "sha256": dict(sorted(record.items()))}, indent=1) + "\n")
     os.replace(tmp, directory / _COMPLETE_MARKER)
 
 

@@ -588,6 +588,7 @@ def run_eval(
         "backbone": f"{detector.config.backbone} layer {detector.config.layer}" if detector else "–",
         "threshold": detector.config.threshold if detector and threshold is None else threshold,
         "margin (greedy decoders, logits)": detector.config.margin if detector else "–",
+        "engine": detector.engine.name if detector else "–",
         "decoding": decoding,
         "data_root": str(data_root),
     }

@@ -11,6 +11,8 @@ An :class:`Engine` tokenizes (:meth:`Engine.encode`) and runs the truncated back
   Once the export is in the cache, this engine imports neither torch nor transformers.
 - ``onnx-int8``: the same graph with the backbone's weights quantised to int8
   (``onnxruntime.quantization.quantize_dynamic``; the probe stays fp32).
+- ``openvino``: the same graph saved in OpenVINO's format (fp16 weights), compiled by OpenVINO's CPU
+  plugin in bf16 where the CPU computes it natively, else fp32 (:mod:`.openvino_engine`).
 
 The engine is picked per CPU (``auto``, :func:`auto_engine`) unless ``TOMMER_ENGINE`` or an ``engine=``
 argument names one. The auto rule comes from ``scripts/engine_agreement.py`` (``results/engines.md``):

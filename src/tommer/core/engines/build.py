@@ -13,6 +13,8 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ...errors import ConfigError, ModelFileError
@@ -132,7 +134,7 @@ def quantize_int8(directory: Path) -> Path:
             nodes_to_quantize=int8_matmuls(directory / MODEL_FP32, meta["backbone_matmuls"]),
         )
         os.replace(tmp, target)
-        seal(directory, meta["model_dir"])  # the marker now covers the int8 file too
+        seal(directory, meta["model_dir"], [MODEL_INT8])  # the marker now covers the int8 file too
     finally:
         root.setLevel(level)
         tmp.unlink(missing_ok=True)
@@ -156,10 +158,28 @@ def openvino_model(directory: Path) -> Path:
         ov.save_model(model, str(tmp / MODEL_OPENVINO), compress_to_fp16=True)
         os.replace(tmp / WEIGHTS_OPENVINO, directory / WEIGHTS_OPENVINO)
         os.replace(tmp / MODEL_OPENVINO, target)  # the graph last: it names the weights file
-        seal(directory, meta["model_dir"])  # the marker now covers both files
+        seal(directory, meta["model_dir"], [WEIGHTS_OPENVINO, MODEL_OPENVINO])  # and now these two
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+@contextmanager
+def build_lock(directory: Path) -> Iterator[None]:
+    """Held while an export is checked and built (``<directory>.lock``, an advisory ``flock``): two
+    processes loading the same model on a cold cache (server workers, Ray actors) build it once."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock (the builds still write and rename atomically)
+        yield
+        return
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with open(directory.with_name(directory.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def ensure_export(model_dir: Path, config: DetectorConfig, engine: str = "onnx") -> Path:
@@ -169,19 +189,21 @@ def ensure_export(model_dir: Path, config: DetectorConfig, engine: str = "onnx")
     directory = export_dir(model_dir, config)
     if is_complete(directory, engine):  # what this engine reads is there and unchanged
         return directory
-    if not is_complete(directory, "onnx"):
-        if directory.exists():  # interrupted, truncated or corrupted since: built again
-            log.warning("the ONNX export %s is incomplete or corrupted: exporting again", directory)
-        from .onnx_export import export_detector  # the one-off export needs torch (heavy path)
+    with build_lock(directory):
+        if is_complete(directory, engine):  # another process built it while this one waited
+            return directory
+        if not is_complete(directory, "onnx"):
+            if directory.exists():  # interrupted, truncated or corrupted since: built again
+                log.warning("the ONNX export %s is incomplete or corrupted: exporting again", directory)
+            from .onnx_export import export_detector  # the one-off export needs torch (heavy path)
 
-        log.warning("tommer: exporting %s for the %s engine, once (about 30 s): %s",
-                    config.backbone, engine, directory)
-
-        export_detector(model_dir, config, directory)
-    if engine == "onnx-int8":
-        quantize_int8(directory)
-    if engine in OPENVINO_ENGINES:
-        openvino_model(directory)
+            log.warning("tommer: exporting %s for the %s engine, once (under a minute): %s",
+                        config.backbone, engine, directory)
+            export_detector(model_dir, config, directory)
+        if engine == "onnx-int8":
+            quantize_int8(directory)
+        if engine in OPENVINO_ENGINES:
+            openvino_model(directory)
     return directory
 
 
@@ -192,13 +214,14 @@ def load_onnx_engine(model_dir: Path, config: DetectorConfig, engine: str = "onn
     if engine in OPENVINO_ENGINES:
         from .openvino_engine import OpenVinoEngine
 
-        return OpenVinoEngine(directory, engine)
+        return OpenVinoEngine(directory)
     return OnnxEngine(directory, engine)
 
 
 __all__ = [
     "ENGINE_FILES",
     "EXPORT_FILES",
+    "build_lock",
     "ensure_export",
     "export_dir",
     "export_key",

@@ -1,7 +1,7 @@
 """Export a detector's truncated backbone and probe as one ONNX graph (ids, mask → span logits; a probe
 with ``token_shapes`` adds a third input, the token shapes).
 
-Run once per detector into the user cache (:func:`~tommer.core.engines.onnx_engine.ensure_export`);
+Run once per detector into the user cache (:func:`~tommer.core.engines.build.ensure_export`);
 it needs torch, transformers, onnx and onnxscript (``torch.onnx.export(dynamo=True)``). The backbone is
 loaded in fp32 (never fp16: the BOS state's norm is far beyond fp16's range in these models). The probe
 is rewritten with export-friendly ops (:class:`SpanLogits`: ONNX has no cummax / cummin), equal to

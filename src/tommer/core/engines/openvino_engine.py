@@ -3,8 +3,9 @@
 It runs ``model.ov.xml`` (:func:`~tommer.core.engines.build.openvino_model`: the export in OpenVINO's
 format, fp16 weights, memory-mapped) in bf16 where the CPU computes it natively (AMX, AVX512-BF16),
 else in fp32. OpenVINO compiles kernels per input shape and keeps them, so a batch is padded up to a
-shape bucket (:func:`bucket`) and the padding cut off again: a few dozen shapes instead of one per
-batch (kernels compiled less often, memory bounded). Like the ONNX Runtime engine, it needs numpy,
+shape bucket (:func:`bucket`) and the padding cut off again: one shape per bucket instead of one per
+batch, of which the last ``SHAPE_CACHE`` used stay compiled (kernels compiled less often, memory
+bounded). Like the ONNX Runtime engine, it needs numpy,
 openvino and tokenizers only.
 """
 
@@ -35,7 +36,7 @@ class OpenVinoEngine(ExportEngine):
 
     One inference request serves every call, under a lock (a request runs one batch at a time)."""
 
-    def __init__(self, directory: Path, engine: str = "openvino", threads: int | None = None) -> None:
+    def __init__(self, directory: Path, threads: int | None = None) -> None:
         import openvino as ov
 
         precision = "bf16" if native_bf16() else "f32"
