@@ -138,14 +138,15 @@ def test_console_script_entry_point():
 
 def test_eval_writes_report(capsys, tmp_path, shared_data):
     code, out, _ = run(
-        capsys, "eval", "-q", "--benchmarks", "CoNLL 2003,ncbi", "--limit", "8", "--out", str(tmp_path)
+        capsys, "eval", "-q", "--benchmarks", "CoNLL 2003,ncbi", "--limit", "8", "--engine", "onnx",
+        "--out", str(tmp_path),
     )
     assert code == 0 and "tommer-flat: pooled P" in out and "tommer-threshold: pooled P" in out
     report = json.loads((tmp_path / "eval.json").read_text())
     assert [b["name"] for b in report["benchmarks"]] == ["CoNLL 2003", "ncbi"]
     md = (tmp_path / "eval.md").read_text()
     assert "tommer eval" in md and "sentences with at least one entity" in md
-    assert report["config"]["engine"] in md  # which runtime produced the numbers
+    assert report["config"]["engine"] == "onnx" and "- engine: onnx" in md  # what produced the numbers
 
 
 def test_eval_missing_data_root_is_named(capsys, tmp_path):
@@ -160,6 +161,7 @@ def test_eval_missing_data_root_is_named(capsys, tmp_path):
         (["--zero-shot", "CrossNER_AI"], "--zero-shot only apply"),
         (["--zero-shot", "CrossNER_AI", "--lm-labels"], "--zero-shot, --lm-labels only apply with --typed"),
         (["--typed", "--threshold", "0.3"], "--threshold cannot be used with --typed"),
+        (["--typed", "--engine", "onnx"], "--engine cannot be used with --typed"),
         (["--typed", "--pile-ner", "--benchmarks", "x"], "--benchmarks, --pile-ner cannot be used"),
     ],
 )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 
 from ..core.decoding import DEFAULT_DECODING
+from ..core.engines import AUTO, ENGINES
 from ..core.layout import DEFAULT_MODEL
 from ..errors import TommerError
 from .common import command_line, logger
 
 TYPED_ONLY = ("supervised", "zero_shot", "lm_labels")  # options read only by --typed
-UNTYPED_ONLY = ("benchmarks", "threshold", "peers", "pile_ner")  # options --typed does not read
+UNTYPED_ONLY = ("benchmarks", "threshold", "peers", "pile_ner", "engine")  # options --typed does not read
 DEFAULT_DECODINGS = f"threshold,{DEFAULT_DECODING}"
 
 
@@ -45,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir=args.out,
         command=command_line(args),
         pile_ner=args.pile_ner,
+        engine=args.engine,
         log=log,
         progress=not args.quiet,
     )
@@ -100,6 +102,11 @@ def add_parser(sub) -> None:
         help="decoder, or several comma-separated (threshold,flat,nested)",
     )
     ev.add_argument("--batch-size", type=int, default=8)
+    ev.add_argument(
+        "--engine",
+        choices=[AUTO, *ENGINES],
+        help="what runs the backbone and probe (default: $TOMMER_ENGINE, else auto: picked per CPU)",
+    )
     ev.add_argument("--peers", help="comma-separated peers: spacy, spacy+np")
     ev.add_argument("--pile-ner", action="store_true", help="also score the held-out Pile-NER part")
     ev.add_argument("--out", help="write eval.json and eval.md here")

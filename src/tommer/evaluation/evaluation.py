@@ -565,8 +565,11 @@ def run_eval(
     pile_ner: bool = False,
     log: Callable[[str], None] | None = None,
     progress: bool = False,
+    engine: str | None = None,
 ) -> dict:
     """Evaluate a tommer model (and optional spaCy peers); write the report if ``out_dir``.
+
+    ``engine`` runs the model (default: ``$TOMMER_ENGINE``, else picked per CPU); the report names it.
 
     ``model="none"`` scores the peers only. ``benchmarks`` and ``peers`` take lists or
     comma-separated strings (benchmark names may contain spaces).
@@ -579,7 +582,7 @@ def run_eval(
     detector = None
     model = model or DEFAULT_MODEL
     if model != "none":
-        detector = MentionDetector.from_pretrained(model)
+        detector = MentionDetector.from_pretrained(model, engine=engine)
         predictors |= tommer_predictors(detector, threshold, _names(decoding) or ["threshold"], batch_size)
     predictors |= peer_predictors(_names(peers) or [])
     report = evaluate_benchmarks(predictors, data_root, names, split, limit, log=log, progress=progress)
