@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         "torn_files_left": [p.name for p in work.iterdir() if p.name.startswith("out.parquet")],
     })
 
-    print("corrupted ONNX export", file=sys.stderr, flush=True)
+    print("corrupted export", file=sys.stderr, flush=True)
     cache = work / "cache"
     env = {**ENV, "TOMMER_CACHE": str(cache)}
     code1, err1 = finish(detect(src, work / "onnx1.jsonl", env=env))  # builds the export
@@ -168,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
     model.write_bytes(bytes(data))
     code2, err2 = finish(detect(src, work / "onnx2.jsonl", env=env))
-    entry = fault("corrupted ONNX export (zeroed weights)", reference, work / "onnx2.jsonl", n, [err1, err2],
-                  [code1, code2])
+    entry = fault("corrupted export (zeroed weights in its engine's largest file)", reference,
+                  work / "onnx2.jsonl", n, [err1, err2], [code1, code2])
     entry |= {"engine": engine, "file": model.name, "rebuilt": model.read_bytes() != bytes(data)}
     results.append(entry)
 
