@@ -6,13 +6,12 @@ import argparse
 import sys
 
 from ..core.decoding import DECODERS, DEFAULT_DECODING
-from ..core.engines import AUTO, ENGINES
 from ..core.layout import DEFAULT_MODEL
 from ..data import jsonl
 from ..errors import TommerError
 from ..integrations.corpus import Detection, plan_corpus, stream_corpus
 from ..typed.loading import load_detector
-from .common import logger
+from .common import add_engine_option, logger
 
 RAY = "ray"  # --engine ray: --ray
 
@@ -170,12 +169,7 @@ def add_parser(sub) -> None:
         "head's training types; slower)",
     )
     det.add_argument("--batch-size", type=int, default=8)
-    det.add_argument(
-        "--engine",
-        choices=[AUTO, *ENGINES, RAY],
-        help="what runs the backbone and probe (default: $TOMMER_ENGINE, else auto: picked per CPU); "
-        "ray: the same as --ray, each worker on the default engine",
-    )
+    add_engine_option(det, RAY, more_help="; ray: the same as --ray, each worker on the default engine")
     det.add_argument("--html", metavar="PATH", help="also write an HTML view: highlights, scores, heatmaps")
     det.add_argument("--html-limit", type=int, default=100, help="at most N texts in the --html page")
     ray = det.add_argument_group("a corpus on a Ray cluster (pip install 'tommer[ray]')")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 
 from ..core.decoding import DEFAULT_DECODING
-from ..core.engines import AUTO, ENGINES
 from ..core.layout import DEFAULT_MODEL
 from ..errors import TommerError
-from .common import command_line, logger
+from .common import add_engine_option, command_line, logger
 
 TYPED_ONLY = ("supervised", "zero_shot", "lm_labels")  # options read only by --typed
 UNTYPED_ONLY = ("benchmarks", "threshold", "peers", "pile_ner", "engine")  # options --typed does not read
@@ -102,11 +101,7 @@ def add_parser(sub) -> None:
         help="decoder, or several comma-separated (threshold,flat,nested)",
     )
     ev.add_argument("--batch-size", type=int, default=8)
-    ev.add_argument(
-        "--engine",
-        choices=[AUTO, *ENGINES],
-        help="what runs the backbone and probe (default: $TOMMER_ENGINE, else auto: picked per CPU)",
-    )
+    add_engine_option(ev)
     ev.add_argument("--peers", help="comma-separated peers: spacy, spacy+np")
     ev.add_argument("--pile-ner", action="store_true", help="also score the held-out Pile-NER part")
     ev.add_argument("--out", help="write eval.json and eval.md here")

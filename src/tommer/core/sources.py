@@ -42,8 +42,9 @@ def seal(directory: Path, source: str, names: Sequence[str] | None = None) -> No
             names = None  # no readable seal to add to: every file is hashed
     if names is None:
         files = [p for p in directory.rglob("*") if p.is_file() and not p.name.startswith(_COMPLETE_MARKER)]
+        relative = [str(p.relative_to(directory)) for p in files]
         # not a temporary file or folder being written next to them (e.g. by another process)
-        names = [str(p.relative_to(directory)) for p in files if ".tmp-" not in str(p.relative_to(directory))]
+        names = [name for name in relative if ".tmp-" not in name]
     record |= {name: _sha256(directory / name) for name in names}
     fd, tmp = tempfile.mkstemp(prefix=f"{_COMPLETE_MARKER}.tmp-", dir=directory)
     with os.fdopen(fd, "w") as f:

@@ -5,8 +5,7 @@ format, fp16 weights, memory-mapped) in bf16 where the CPU computes it natively 
 else in fp32. OpenVINO compiles kernels per input shape and keeps them, so a batch is padded up to a
 shape bucket (:func:`bucket`) and the padding cut off again: one shape per bucket instead of one per
 batch, of which the last ``SHAPE_CACHE`` used stay compiled (kernels compiled less often, memory
-bounded). Like the ONNX Runtime engine, it needs numpy,
-openvino and tokenizers only.
+bounded). Like the ONNX Runtime engine, it needs numpy, openvino and tokenizers only.
 """
 
 from __future__ import annotations
