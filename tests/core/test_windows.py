@@ -120,3 +120,21 @@ def test_forward_batches_bound_the_cells_of_a_pass():
         assert len(g) == 1 or len(g) * longest**2 <= PASS_CELLS
     assert max(len(g) for g in groups) == 20  # short windows still fill the batch
     assert [len(g) for g in groups if g[0].length == 511] == [1] * 5
+
+
+def test_forward_batches_weigh_the_engine_padding():
+    """With an engine's padded shape (OpenVINO's buckets), the passes cost no more padded tokens
+    than the passes cut for unpadded shapes, and each covers every window once."""
+    from tommer.core.detector import CALL_TOKENS, forward_batches
+    from tommer.core.engines.openvino_engine import bucket
+    from tommer.core.windows import Window
+
+    def cost(groups):
+        return sum(CALL_TOKENS + int.__mul__(*bucket(len(g), max(w.length for w in g))) for g in groups)
+
+    lengths = [(7 * k) % 23 + 20 for k in range(61)]  # sentence-like lengths, 20 to 42 tokens
+    windows = [Window(k, 0, n - 1, 0, n - 1) for k, n in enumerate(lengths)]
+    aware = forward_batches(windows, 32, bucket)
+    assert sorted(w.doc for g in aware for w in g) == list(range(len(lengths)))
+    assert cost(aware) < cost(forward_batches(windows, 32))
+    assert all(bucket(len(g), 1)[0] == len(g) for g in aware)  # no rows of padding

@@ -21,3 +21,15 @@ def test_join_consecutive_shifts_spans_and_keeps_labels():
     assert join_consecutive(docs, 1) == docs
     with pytest.raises(ValueError, match=">= 1"):
         join_consecutive(docs, 0)
+
+
+def test_to_dict_gives_the_fields_and_types_only_when_typed():
+    from dataclasses import asdict
+
+    from tommer.data.mention import Mention
+
+    untyped = Mention(0, 6, "Angela", 0.97)
+    assert untyped.to_dict() == {"start": 0, "end": 6, "text": "Angela", "score": 0.97}
+    typed = Mention(0, 6, "Angela", 0.97, "person", 0.8)
+    assert typed.to_dict() == asdict(typed)
+    assert list(typed.to_dict()) == ["start", "end", "text", "score", "label", "label_score"]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,12 @@ def batches(windows: Sequence[Window], batch_size: int) -> Iterable[list[Window]
         yield ordered[k : k + batch_size]
 
 
+BATCH_SIZE = 32
+"""The most windows of one forward pass, by default (``batch_size``): with windows sorted by length
+over a whole call, passes of up to 32 short sentences read more tokens per call and pad little
+(``scripts/bench.py``'s batch sweep, results/bench.md)."""
+
+
 CALL_TOKENS = 20
 """The fixed cost of one engine call, in padded tokens (``scripts/call_cost.py``, results/call_cost.md:
 the default model on the ONNX engine, the intercept of call time against padded tokens, over the
@@ -59,12 +65,17 @@ the in-process part of ``scripts/bench.py`` (batch size 32, documents up to 8000
 2034 MB of RSS before this bound and 366 MB with it (results/bench.md)."""
 
 
-def forward_batches(windows: Sequence[Window], batch_size: int) -> list[list[Window]]:
+def forward_batches(
+    windows: Sequence[Window],
+    batch_size: int,
+    padded_shape: Callable[[int, int], tuple[int, int]] | None = None,
+) -> list[list[Window]]:
     """The forward passes of a detector call: windows sorted by length, cut into runs of at most
     ``batch_size`` (and at most :data:`PASS_CELLS` cells) that cost the least, each pass
-    ``CALL_TOKENS`` plus its padded tokens (size × its longest window). Mixed lengths get smaller
-    passes than ``batch_size`` where that pads less; equal lengths get as few passes as
-    :func:`batches` where the cells allow."""
+    ``CALL_TOKENS`` plus its padded tokens: rows × tokens of ``padded_shape(size, longest window)``
+    (the engine's :meth:`~tommer.core.engines.Engine.padded_shape`; default: no padding beyond the
+    longest window). Mixed lengths get smaller passes than ``batch_size`` where that pads less; equal
+    lengths get as few passes as :func:`batches` where the cells allow."""
     ordered = sorted(windows, key=lambda w: w.length)
     n = len(ordered)
     cost = [0] * (n + 1)  # cost[i]: the cheapest cut of the first i windows
@@ -72,9 +83,11 @@ def forward_batches(windows: Sequence[Window], batch_size: int) -> list[list[Win
     for i in range(1, n + 1):
         longest = ordered[i - 1].length
         most = max(1, min(batch_size, PASS_CELLS // (longest + 1) ** 2))  # + 1: the BOS token
-        cost[i], cut[i] = min(
-            (cost[k] + CALL_TOKENS + (i - k) * longest, k) for k in range(max(0, i - most), i)
-        )
+        options = []
+        for k in range(max(0, i - most), i):
+            rows, tokens = padded_shape(i - k, longest) if padded_shape else (i - k, longest)
+            options.append((cost[k] + CALL_TOKENS + rows * tokens, k))
+        cost[i], cut[i] = min(options)
     out: list[list[Window]] = []
     while n:
         out.append(ordered[cut[n] : n])
@@ -327,13 +340,13 @@ class ProbeDetector:
         ]
 
     def predict_spans(
-        self, texts: Sequence[str], threshold: float | None = None, batch_size: int = 8
+        self, texts: Sequence[str], threshold: float | None = None, batch_size: int = BATCH_SIZE
     ) -> tuple[list[Encoding], list[list[Span]]]:
         """Candidate token spans (start, end, probability) above ``threshold`` per text."""
         threshold = self.config.threshold if threshold is None else threshold
         encodings, windows = self.preprocess(texts)
         spans: list[list[Span]] = [[] for _ in texts]
-        for batch in forward_batches(windows, batch_size):
+        for batch in forward_batches(windows, batch_size, self.engine.padded_shape):
             for w, found in zip(batch, self.window_candidates(batch, encodings, threshold)):
                 spans[w.doc] += found
         return encodings, spans
@@ -352,7 +365,7 @@ class ProbeDetector:
         texts: str | Sequence[str],
         threshold: float | None = None,
         decoding: str = DEFAULT_DECODING,
-        batch_size: int = 8,
+        batch_size: int = BATCH_SIZE,
         output: str = "mentions",
         **typed_options,
     ) -> list[Mention] | list[list[Mention]] | list[dict] | list[list[dict]]:
@@ -402,6 +415,7 @@ class ProbeDetector:
 
 
 __all__ = [
+    "BATCH_SIZE",
     "CALL_TOKENS",
     "PASS_CELLS",
     "ProbeDetector",

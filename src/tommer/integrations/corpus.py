@@ -36,6 +36,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ..core.decoding import DEFAULT_DECODING
+from ..core.detector import BATCH_SIZE
 from ..core.outputs import format_mentions
 from ..data import jsonl, parquet
 from ..data.mention import Mention
@@ -54,7 +55,7 @@ class Detection:
 
     threshold: float | None = None
     decoding: str = DEFAULT_DECODING
-    batch_size: int = 8
+    batch_size: int = BATCH_SIZE
     labels: tuple[str, ...] | None = None  # zero-shot types
     label_threshold: float | None = None
     lm_labels: bool = False

@@ -18,7 +18,7 @@ import torch
 from ..core.backbone import Backbone
 from ..core.config import DetectorConfig
 from ..core.decoding import DEFAULT_DECODING
-from ..core.detector import ProbeDetector, batches, window_spans
+from ..core.detector import BATCH_SIZE, ProbeDetector, batches, window_spans
 from ..core.layout import resolve_model_dir
 from ..core.probe import ToMMeRProbe
 from ..data.mention import Mention
@@ -73,7 +73,7 @@ class MentionDetector(ProbeDetector):
         texts: str | Sequence[str],
         threshold: float | None = None,
         decoding: str = DEFAULT_DECODING,
-        batch_size: int = 8,
+        batch_size: int = BATCH_SIZE,
         output: str = "mentions",
         labels: Sequence[str] | None = None,
         label_threshold: float | None = None,
@@ -125,7 +125,7 @@ class MentionDetector(ProbeDetector):
         labels: Sequence[str] | None = None,
         threshold: float | None = None,
         label_threshold: float | None = None,
-        batch_size: int = 8,
+        batch_size: int = BATCH_SIZE,
         lm_labels: bool = False,
         context: str = "text",
     ) -> list[list[Mention]]:

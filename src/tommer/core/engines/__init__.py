@@ -54,6 +54,11 @@ class Engine(Protocol):
         """A text's tokens with character offsets (no special tokens)."""
         ...
 
+    def padded_shape(self, rows: int, tokens: int) -> tuple[int, int]:
+        """The (rows, tokens) a batch of ``rows`` windows of at most ``tokens`` tokens costs (the
+        engine may pad it further): what :func:`~tommer.core.detector.forward_batches` weighs."""
+        ...
+
     def span_probabilities(
         self, ids: np.ndarray, mask: np.ndarray, shapes: np.ndarray | None = None
     ) -> np.ndarray:

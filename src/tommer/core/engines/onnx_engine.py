@@ -61,6 +61,10 @@ class ExportEngine:
     def encode(self, text: str) -> Encoding:
         return encode(self.tokenizer, text)
 
+    def padded_shape(self, rows: int, tokens: int) -> tuple[int, int]:
+        """A batch runs as given (ONNX Runtime takes any shape)."""
+        return rows, tokens
+
     def feed(self, ids: np.ndarray, mask: np.ndarray, shapes: np.ndarray | None) -> dict[str, np.ndarray]:
         """The graph's inputs for a batch, as contiguous int64 arrays."""
         feed = {"input_ids": np.ascontiguousarray(ids, dtype=np.int64)}

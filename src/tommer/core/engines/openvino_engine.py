@@ -53,9 +53,13 @@ class OpenVinoEngine(ExportEngine):
         self._request = core.compile_model(model, "CPU", config).create_infer_request()
         self._lock = threading.Lock()
 
+    def padded_shape(self, rows: int, tokens: int) -> tuple[int, int]:
+        """A batch runs padded up to its shape bucket (:func:`bucket`)."""
+        return bucket(rows, tokens)
+
     def span_logits(self, ids: np.ndarray, mask: np.ndarray, shapes: np.ndarray | None = None) -> np.ndarray:
         rows, tokens = np.shape(ids)
-        padded = bucket(rows, tokens)
+        padded = self.padded_shape(rows, tokens)
         if padded != (rows, tokens):  # padding tokens: masked out, their spans invalid, cut off below
             ids, mask = _pad(ids, padded, self.pad_id), _pad(mask, padded, 0)
             shapes = None if shapes is None else _pad(shapes, padded, 0)

@@ -78,6 +78,9 @@ class TorchEngine:
     def encode(self, text: str) -> Encoding:
         return encode(self.backbone.tokenizer, text)
 
+    def padded_shape(self, rows: int, tokens: int) -> tuple[int, int]:
+        return rows, tokens
+
     @torch.inference_mode()
     def span_probabilities(
         self, ids: np.ndarray, mask: np.ndarray, shapes: np.ndarray | None = None
