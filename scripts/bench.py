@@ -66,7 +66,7 @@ PARTS = ("whole", "spacy", "models", "inproc", "warm", "cold")
 FULL = {
     "words": 100_000,
     "sweep_words": 12_000,
-    "batch_sizes": "1,8,32",
+    "batch_sizes": "1,8,32,64",
     "doc_words": "250,500,1000,2000,4000,8000",
     "repeats": 2,
     "warm_repeats": 3,
