@@ -189,3 +189,13 @@ def test_factory_is_registered_by_entry_point_without_importing_tommer():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "'Angela Merkel'" in proc.stdout
+
+
+def test_component_batch_size_default_is_the_detector_default():
+    import inspect
+
+    from tommer.core.detector import BATCH_SIZE
+    from tommer.integrations import spacy_component
+
+    default = inspect.signature(spacy_component.TommerComponent).parameters["batch_size"].default
+    assert default == BATCH_SIZE

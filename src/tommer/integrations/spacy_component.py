@@ -32,7 +32,6 @@ from spacy.tokens import Doc, SpanGroup
 from spacy.util import minibatch
 
 from ..core.decoding import DEFAULT_DECODING, check_options
-from ..core.detector import BATCH_SIZE
 from ..core.layout import CONFIG_NAME, DEFAULT_MODEL, probe_weights, resolve_model_dir
 from ..core.outputs import DEFAULT_LABEL
 from ..data.mention import Mention
@@ -81,7 +80,7 @@ class TommerComponent:
         model: str = DEFAULT_MODEL,
         threshold: float | None = None,
         decoding: str = DEFAULT_DECODING,
-        batch_size: int = BATCH_SIZE,
+        batch_size: int = 32,  # core.detector.BATCH_SIZE (not imported: spaCy's entry point stays light)
         spans_key: str = "mentions",
         label: str = DEFAULT_LABEL,
         alignment_mode: str = "expand",
