@@ -108,7 +108,7 @@ def test_forward_batches_pad_less_and_cover_every_window_once():
 def test_forward_batches_bound_the_cells_of_a_pass():
     """Long windows go in passes of at most PASS_CELLS (window x end x start) cells, whatever the
     batch size; a window longer than the budget still gets a pass of its own."""
-    from tommer.core.detector import PASS_CELLS, forward_batches
+    from tommer.core.detector import PASS_CELLS, PASS_TOKENS, forward_batches
     from tommer.core.windows import Window
 
     lengths = [511] * 5 + [300] * 6 + [200] * 9 + [40] * 20
@@ -118,8 +118,24 @@ def test_forward_batches_bound_the_cells_of_a_pass():
     for g in groups:
         longest = max(w.length for w in g) + 1  # with the BOS token
         assert len(g) == 1 or len(g) * longest**2 <= PASS_CELLS
-    assert max(len(g) for g in groups) == 20  # short windows still fill the batch
+    assert max(len(g) for g in groups) == min(20, PASS_TOKENS // 41)  # short windows still fill a pass
     assert [len(g) for g in groups if g[0].length == 511] == [1] * 5
+
+
+def test_forward_batches_bound_the_tokens_of_a_pass():
+    """Short windows fill a pass up to PASS_TOKENS tokens (with BOS), not beyond, whatever the batch
+    size; a window longer than the bound still gets a pass of its own."""
+    from tommer.core.detector import PASS_TOKENS, forward_batches
+    from tommer.core.windows import Window
+
+    lengths = [127] * 40 + [15] * 200 + [2000]
+    windows = [Window(k, 0, n - 1, 0, n - 1) for k, n in enumerate(lengths)]
+    groups = forward_batches(windows, 64)
+    assert sorted(w.doc for g in groups for w in g) == list(range(len(lengths)))
+    for g in groups:
+        assert len(g) == 1 or len(g) * (max(w.length for w in g) + 1) <= PASS_TOKENS
+    assert max(len(g) for g in groups if g[0].length == 127) == PASS_TOKENS // 128
+    assert max(len(g) for g in groups) == min(64, PASS_TOKENS // 16)
 
 
 def test_forward_batches_weigh_the_engine_padding():

@@ -65,6 +65,14 @@ the in-process part of ``scripts/bench.py`` (batch size 32, documents up to 8000
 2034 MB of RSS before this bound and 366 MB with it (results/bench.md)."""
 
 
+PASS_TOKENS = 512
+"""The most tokens (rows × (window + BOS)) one forward pass may hold: the runtimes keep the memory of
+their largest pass (ONNX Runtime's arena; OpenVINO's buffers per shape), so batches of 32 short
+sentences would otherwise set the peak. On the bench's corpus, 512 keeps ``tommer detect -i`` under
+400 MB on both export engines and finds the same mentions; it costs ``onnx`` no speed and
+``openvino`` about 10% (``scripts/pass_tokens.py``, results/pass_tokens.md)."""
+
+
 def forward_batches(
     windows: Sequence[Window],
     batch_size: int,
@@ -82,7 +90,7 @@ def forward_batches(
     cut = [0] * (n + 1)
     for i in range(1, n + 1):
         longest = ordered[i - 1].length
-        most = max(1, min(batch_size, PASS_CELLS // (longest + 1) ** 2))  # + 1: the BOS token
+        most = max(1, min(batch_size, PASS_CELLS // (longest + 1) ** 2, PASS_TOKENS // (longest + 1)))
         options = []
         for k in range(max(0, i - most), i):
             rows, tokens = padded_shape(i - k, longest) if padded_shape else (i - k, longest)
@@ -418,6 +426,7 @@ __all__ = [
     "BATCH_SIZE",
     "CALL_TOKENS",
     "PASS_CELLS",
+    "PASS_TOKENS",
     "ProbeDetector",
     "batches",
     "collate",
