@@ -70,7 +70,7 @@ PASS_TOKENS = 512
 their largest pass (ONNX Runtime's arena; OpenVINO's buffers per shape), so batches of 32 short
 sentences would otherwise set the peak. On the bench's corpus, 512 keeps ``tommer detect -i`` under
 400 MB on both export engines and finds the same mentions; it costs ``onnx`` no speed and
-``openvino`` about 10% (``scripts/pass_tokens.py``, results/pass_tokens.md)."""
+``openvino`` about 7% (``scripts/pass_tokens.py``, results/pass_tokens.md)."""
 
 
 def forward_batches(
