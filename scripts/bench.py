@@ -95,7 +95,9 @@ def default_engines() -> list[str]:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="results/bench", help="output prefix: <out>.json, <out>.md, <out>.png")
+    ap.add_argument(
+        "--out", default=str(REPO / "results" / "bench"), help="output prefix: <out>.json, .md, .png"
+    )
     ap.add_argument("--quick", action="store_true", help="tiny smoke run (numbers not meaningful)")
     ap.add_argument("--benchmarks", default=",".join(DEFAULT_BENCHMARKS), help="comma-separated test sets")
     ap.add_argument("--words", type=int, help=f"corpus size in words (default {FULL['words']})")

@@ -32,9 +32,12 @@ ZERO_SHOT = "smollm2-135m-types"  # the shipped zero-shot type head (on its own 
 ZERO_SHOT_LABELS = ["person", "location", "organization", "miscellaneous"]
 
 
+RESULTS = Path(__file__).resolve().parent.parent / "results"  # written here from any cwd
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default="results/bench_typed", help="output prefix: <out>.json, <out>.md")
+    ap.add_argument("--out", default=str(RESULTS / "bench_typed"), help="output prefix: <out>.json, <out>.md")
     ap.add_argument("--sentences", type=int, default=300, help="first N CoNLL 2003 test sentences")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=2)

@@ -36,12 +36,15 @@ DECODINGS = ("flat", "nested", "threshold")
 F1_TOLERANCE = 0.005
 
 
+RESULTS = Path(__file__).resolve().parent.parent / "results"  # written here from any cwd
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=tommer.DEFAULT_MODEL)
     ap.add_argument("--limit", type=int, default=300, help="dev sentences per benchmark")
     ap.add_argument("--write-config", action="store_true")
-    ap.add_argument("--out", default="results/operating_point")
+    ap.add_argument("--out", default=str(RESULTS / "operating_point"))
     args = ap.parse_args()
 
     detector = tommer.load(args.model)

@@ -38,6 +38,9 @@ TOMMER = [sys.executable, "-m", "tommer.cli"]
 ACTOR = b"MapBatches(_Annotator)"
 
 
+RESULTS = Path(__file__).resolve().parent.parent / "results"  # written here from any cwd
+
+
 def corpus(path: Path, records: int) -> str:
     """Benchmark test sentences, in benchmark order, as {"id", "text"} records."""
     from tommer.data.readers import data_root, read_benchmark_json
@@ -107,7 +110,7 @@ def timed(argv: list[str], env: dict) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=5000)
-    parser.add_argument("--out", default="results/distributed")
+    parser.add_argument("--out", default=str(RESULTS / "distributed"))
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="tommer-dist-"))
     source = corpus(work / "corpus.jsonl", args.records)

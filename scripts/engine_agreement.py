@@ -57,6 +57,9 @@ MODEL_FILES = {  # what each export engine reads from the export
 }
 
 
+RESULTS = Path(__file__).resolve().parent.parent / "results"  # written here from any cwd
+
+
 def dice(a: set, b: set) -> float:
     return 2 * len(a & b) / (len(a) + len(b)) if a or b else 1.0
 
@@ -178,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=200, help="dev sentences per benchmark")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--data-root", help="default: TOMMER_DATA, else ../shared/data")
-    parser.add_argument("--out", default="results/engines", help="writes <out>.md and <out>.json")
+    parser.add_argument("--out", default=str(RESULTS / "engines"), help="writes <out>.md and <out>.json")
     args = parser.parse_args(argv)
     default = [e for e in DEFAULT_ENGINES if e != "torch-bf16" or native_bf16()]
     engines = [e.strip() for e in args.engines.split(",") if e.strip()] if args.engines else default

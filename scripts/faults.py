@@ -43,6 +43,9 @@ NAMES = ["Angela Merkel", "Barack Obama", "Google", "Paris", "the United Nations
 VERBS = ["met", "visited", "praised", "left", "talked about", "moved to"]
 
 
+RESULTS = Path(__file__).resolve().parent.parent / "results"  # written here from any cwd
+
+
 def write_corpus(path: Path, n: int) -> None:
     rng = random.Random(0)
     with path.open("w") as f:
@@ -109,7 +112,7 @@ def fault(name: str, reference: bytes, out: Path, n: int, errs: list[str], codes
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--records", type=int, default=600)
-    ap.add_argument("--out", default="results/faults.json")
+    ap.add_argument("--out", default=str(RESULTS / "faults.json"))
     args = ap.parse_args(argv)
     n = args.records
     work = Path(tempfile.mkdtemp(prefix="tommer-faults-"))

@@ -43,6 +43,9 @@ PIECES = [
 ]
 
 
+RESULTS = Path(__file__).resolve().parent.parent / "results"  # written here from any cwd
+
+
 def random_char(rng: random.Random) -> str:
     r = rng.random()
     if r < 0.5:
@@ -109,7 +112,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sample", type=int, default=400, help="texts for the determinism / batch checks")
     ap.add_argument("--batch-size", type=int, default=64, help="texts per detector call")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="results/fuzz")
+    ap.add_argument("--out", default=str(RESULTS / "fuzz"))
     args = ap.parse_args(argv)
     given = sys.argv[1:] if argv is None else argv
     rng = random.Random(args.seed)

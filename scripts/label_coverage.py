@@ -24,6 +24,9 @@ from tommer.evaluation.typed_eval import gold_renaming
 DOMAINS = ("AI", "literature", "music", "politics", "science")
 
 
+RESULTS = Path(__file__).resolve().parent.parent / "results"  # written here from any cwd
+
+
 def coverage(root: Path) -> dict:
     pile = Counter(lab for d in read_annotated(root / PILE_NER_BIO, typed=True) for lab in d.labels)
     rows = []
@@ -80,7 +83,7 @@ def render(report: dict, command: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", help="data root (default: $TOMMER_DATA or ../shared/data)")
-    parser.add_argument("--out", default="results/typed/label_coverage", help="output path without extension")
+    parser.add_argument("--out", default=str(RESULTS / "typed/label_coverage"), help="path, no extension")
     args = parser.parse_args(argv)
     root = Path(args.data) if args.data else data_root()
     if not (root / "pile-ner").is_dir():

@@ -37,6 +37,8 @@ from tommer.training.type_training import encode_grouped, probe_candidates, scor
 from tommer.typed.lm_labels import PROMPT, LMLabeler
 from tommer.typed.reading import typed_mentions
 
+RESULTS = Path(__file__).resolve().parent.parent / "results"  # written here from any cwd
+
 
 def relabel(labeler, texts, predictions, labels) -> list[list[tuple]]:
     """Typed mentions (start, end, label, score) per text, each label replaced by ``labeler``'s."""
@@ -176,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=60, help="first N dev sentences per domain")
     parser.add_argument("--data", help="data root (default: $TOMMER_DATA or ../shared/data)")
     parser.add_argument("--cache-dir", default="build/cache")
-    parser.add_argument("--out", default="results/typed/lm_typing")
+    parser.add_argument("--out", default=str(RESULTS / "typed/lm_typing"))
     args = parser.parse_args(argv)
     root = Path(args.data) if args.data else data_root()
     if not (root / "benchmarks").is_dir():

@@ -46,6 +46,8 @@ from tommer.training.type_training import (
 )
 from tommer.typed.type_head import DEFAULT_PROMPT, TypeHead, TypeHeadConfig, label_states
 
+RESULTS = Path(__file__).resolve().parent.parent / "results"  # written here from any cwd
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -71,7 +73,7 @@ def main() -> None:
     ap.add_argument(
         "--cache-dir", default=None, help="hidden-state cache (plain states; one swept layer's too)"
     )
-    ap.add_argument("--out", default="results/typed/layer_sweep")
+    ap.add_argument("--out", default=str(RESULTS / "typed/layer_sweep"))
     args = ap.parse_args()
     torch.manual_seed(args.seed)
 

@@ -106,9 +106,9 @@ def test_forward_batches_pad_less_and_cover_every_window_once():
 
 
 def test_forward_batches_bound_the_cells_of_a_pass():
-    """Long windows go in passes of at most PASS_CELLS (window x end x start) cells, whatever the
+    """Long windows go in passes of at most 512 x 512 (window x end x start) cells, whatever the
     batch size; a window longer than the budget still gets a pass of its own."""
-    from tommer.core.detector import PASS_CELLS, PASS_TOKENS, forward_batches
+    from tommer.core.detector import PASS_TOKENS, forward_batches
     from tommer.core.windows import Window
 
     lengths = [511] * 5 + [300] * 6 + [200] * 9 + [40] * 20
@@ -117,7 +117,7 @@ def test_forward_batches_bound_the_cells_of_a_pass():
     assert sorted(w.doc for g in groups for w in g) == list(range(len(lengths)))
     for g in groups:
         longest = max(w.length for w in g) + 1  # with the BOS token
-        assert len(g) == 1 or len(g) * longest**2 <= PASS_CELLS
+        assert len(g) == 1 or len(g) * longest**2 <= 512 * 512
     assert max(len(g) for g in groups) == min(20, PASS_TOKENS // 41)  # short windows still fill a pass
     assert [len(g) for g in groups if g[0].length == 511] == [1] * 5
 

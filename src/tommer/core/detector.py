@@ -57,20 +57,15 @@ the default model on the ONNX engine, the intercept of call time against padded 
 per-token slope)."""
 
 
-PASS_CELLS = 512 * 512
-"""The most (window × end × start) cells one forward pass may hold: a pass of B windows padded to T
-tokens holds B × T² attention scores per head and span scores, and those, not its tokens, set a
-detector's peak memory. So a 512-token window runs alone (its pass's fixed cost is 20 of 512 tokens):
-the in-process part of ``scripts/bench.py`` (batch size 32, documents up to 8000 words) peaked at
-2034 MB of RSS before this bound and 366 MB with it (results/bench.md)."""
-
-
 PASS_TOKENS = 512
 """The most tokens (rows × (window + BOS)) one forward pass may hold: the runtimes keep the memory of
 their largest pass (ONNX Runtime's arena; OpenVINO's buffers per shape), so batches of 32 short
 sentences would otherwise set the peak. On the bench's corpus, 512 keeps ``tommer detect -i`` under
 400 MB on both export engines and finds the same mentions; it costs ``onnx`` no speed and
-``openvino`` about 7% (``scripts/pass_tokens.py``, results/pass_tokens.md)."""
+``openvino`` about 7% (``scripts/pass_tokens.py``, results/pass_tokens.md). It also bounds the
+(window × end × start) cells of a pass to 512², which an earlier bound on cells alone was for: a
+512-token window runs alone, and the in-process part of ``scripts/bench.py`` (documents up to 8000
+words) peaked at 2034 MB of RSS before any bound and 366 MB with the cells bound."""
 
 
 def forward_batches(
@@ -79,7 +74,7 @@ def forward_batches(
     padded_shape: Callable[[int, int], tuple[int, int]] | None = None,
 ) -> list[list[Window]]:
     """The forward passes of a detector call: windows sorted by length, cut into runs of at most
-    ``batch_size`` (and at most :data:`PASS_CELLS` cells) that cost the least, each pass
+    ``batch_size`` (and at most :data:`PASS_TOKENS` tokens) that cost the least, each pass
     ``CALL_TOKENS`` plus its padded tokens: rows × tokens of ``padded_shape(size, longest window)``
     (the engine's :meth:`~tommer.core.engines.Engine.padded_shape`; default: no padding beyond the
     longest window). Mixed lengths get smaller passes than ``batch_size`` where that pads less; equal
@@ -90,7 +85,7 @@ def forward_batches(
     cut = [0] * (n + 1)
     for i in range(1, n + 1):
         longest = ordered[i - 1].length
-        most = max(1, min(batch_size, PASS_CELLS // (longest + 1) ** 2, PASS_TOKENS // (longest + 1)))
+        most = max(1, min(batch_size, PASS_TOKENS // (longest + 1)))
         options = []
         for k in range(max(0, i - most), i):
             rows, tokens = padded_shape(i - k, longest) if padded_shape else (i - k, longest)
@@ -425,7 +420,6 @@ class ProbeDetector:
 __all__ = [
     "BATCH_SIZE",
     "CALL_TOKENS",
-    "PASS_CELLS",
     "PASS_TOKENS",
     "ProbeDetector",
     "batches",
