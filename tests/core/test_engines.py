@@ -20,7 +20,6 @@ from tommer.core.config import DetectorConfig
 from tommer.core.detector import ProbeDetector
 from tommer.core.engines import (
     ENGINES,
-    amx,
     auto_engine,
     cpu_flags,
     native_bf16,
@@ -251,21 +250,23 @@ def test_int8_keeps_the_mlp_output_projections_fp32(engine_cache, onnx_detector)
     [
         ({"avx2", "avx512_bf16", "amx_bf16"}, True, "openvino"),
         ({"avx2", "avx512_bf16", "amx_bf16"}, False, "onnx"),
-        ({"avx2", "avx512_bf16"}, True, "onnx"),  # native bf16 without AMX: not measured, onnx
+        ({"avx2", "avx512_bf16"}, True, "openvino"),  # native bf16 without AMX (AMD Zen 4)
+        ({"avx2", "avx512_bf16"}, False, "onnx"),
         ({"avx2"}, True, "onnx"),
         (set(), True, "onnx"),  # /proc/cpuinfo unreadable
     ],
 )
-def test_auto_picks_openvino_on_amx_cpus_only(monkeypatch, flags, has_openvino, picked):
+def test_auto_picks_openvino_on_native_bf16_cpus_only(monkeypatch, flags, has_openvino, picked):
     from tommer.core import engines
 
     monkeypatch.setattr(engines, "cpu_flags", lambda: set(flags))
     monkeypatch.setattr(engines, "openvino_available", lambda: has_openvino)
-    assert auto_engine() == picked and amx() == ("amx_bf16" in flags)
+    assert auto_engine() == picked and native_bf16() == bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def test_auto_on_this_cpu():
-    assert auto_engine() == ("openvino" if "amx_bf16" in cpu_flags() and openvino_available() else "onnx")
+    native = bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+    assert auto_engine() == ("openvino" if native and openvino_available() else "onnx")
 
 
 ATOL_LOGIT = 1e-2  # padded vs unpadded in bf16: equal on the AMX CPU measured; kernels may block otherwise

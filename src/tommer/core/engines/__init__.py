@@ -91,28 +91,24 @@ def openvino_available() -> bool:
     return importlib.util.find_spec("openvino") is not None
 
 
-def amx() -> bool:
-    """Whether the CPU has AMX tiles for bf16 (Intel Sapphire Rapids and later)."""
-    return "amx_bf16" in cpu_flags()
-
-
 def auto_engine() -> str:
-    """The engine for this CPU: ``openvino`` (bf16) on CPUs with AMX, else ``onnx``, else ``torch``.
+    """The engine for this CPU: ``openvino`` (bf16) where the CPU computes bf16 natively, else ``onnx``,
+    else ``torch``.
 
-    Measured (results/engines.md, results/bench.md): ``onnx`` gives exactly the fp32 mentions (DICE
+    Measured (results/engines*.md, results/bench.md): ``onnx`` gives exactly the fp32 mentions (DICE
     1.000) on any CPU and the same result alone or in a batch, starts in about a second without torch,
     and needs about half the memory of torch. Without native bf16 it is the fastest eligible engine
-    (OpenVINO in fp32 is no faster: results/tried/openvino.md). On an AMX CPU, ``openvino`` computes
-    in bf16 about twice as fast, still within the eligibility rule (DICE >= 0.99 with fp32, recall
-    within 0.5 points), starting in about a second and within the memory target. CPUs with
-    AVX512-BF16 but no AMX keep ``onnx`` until measured. ``torch`` (bf16) agrees less and starts in
-    about 5 s. ``onnx-int8`` is never picked: dynamic int8 quantises activations per tensor, outlier
-    channels leave the other values few levels, and its mentions drift (DICE 0.975;
-    results/tried/bos_int8.md).
+    (OpenVINO in fp32 is no faster: results/tried/openvino.md). With native bf16, ``openvino`` computes
+    in bf16 within the eligibility rule (DICE >= 0.99 with fp32, recall within 0.5 points), starting in
+    about a second and within the memory target: about 2.6x ``onnx`` on an Intel Xeon with AMX
+    (results/engines.md) and 1.5x on an AMD EPYC with AVX512-BF16 but no AMX
+    (results/engines_amd-epyc.md). ``torch`` (bf16) agrees less and starts in about 5 s.
+    ``onnx-int8`` is never picked: dynamic int8 quantises activations per tensor, outlier channels
+    leave the other values few levels, and its mentions drift (DICE 0.975; results/tried/bos_int8.md).
     """
     if not onnx_available():
         return "torch"
-    return "openvino" if amx() and openvino_available() else "onnx"
+    return "openvino" if native_bf16() and openvino_available() else "onnx"
 
 
 def resolve_engine(name: str | None = None) -> str:
@@ -152,7 +148,6 @@ __all__ = [
     "ONNX_ENGINES",
     "OPENVINO_ENGINES",
     "Engine",
-    "amx",
     "auto_engine",
     "cpu_flags",
     "native_bf16",
