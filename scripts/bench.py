@@ -49,7 +49,15 @@ from speedbench.corpus import (
 )
 from speedbench.in_process import run_in_process
 from speedbench.models import model_facts
-from speedbench.report import plot, print_targets, read_agreement, render_md, summarize, target_rows
+from speedbench.report import (
+    plot,
+    print_targets,
+    read_agreement,
+    render_md,
+    shown_path,
+    summarize,
+    target_rows,
+)
 from speedbench.startup import cold_start, warm_start
 from speedbench.whole_process import run_whole_process, systems
 
@@ -97,6 +105,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
         "--out", default=str(REPO / "results" / "bench"), help="output prefix: <out>.json, .md, .png"
+    )
+    ap.add_argument(
+        "--render",
+        action="store_true",
+        help="measure nothing: rebuild <out>.md and .png (summary, targets, notes) from <out>.json",
     )
     ap.add_argument("--quick", action="store_true", help="tiny smoke run (numbers not meaningful)")
     ap.add_argument("--benchmarks", default=",".join(DEFAULT_BENCHMARKS), help="comma-separated test sets")
@@ -223,7 +236,7 @@ def notes(res: dict[str, Any]) -> list[str]:
         out.append("No results/engines.json: the agreement target is n/a (run scripts/engine_agreement.py).")
     elif agr.get("native_bf16") is not None and agr["native_bf16"] != m["native_bf16"]:
         out.append(
-            f"results/engines.json was measured on a CPU with native bf16 = {agr['native_bf16']}, this "
+            f"{agr['path']} was measured on a CPU with native bf16 = {agr['native_bf16']}, this "
             f"one has {m['native_bf16']}: the `torch` engine's dtype (hence its agreement) may differ here."
         )
     if m["native_bf16"] and m["auto_engine"] == "torch":
@@ -272,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = " ".join(["python scripts/bench.py", *map(shlex.quote, given)])
     machine = machine_info()
     out = Path(args.out)
+    if args.render:
+        return render(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="tommer-bench-"))
     started = time.perf_counter()
@@ -282,12 +297,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine["loadavg_end"] = list(os.getloadavg())
     res = assemble(args, command, machine, res)
     res["bench_wall_s"] = time.perf_counter() - started
+    return write(out, res)
+
+
+def write(out: Path, res: dict[str, Any]) -> int:
     out.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
     out.with_suffix(".md").write_text(render_md(res))
     plot(res, out.with_suffix(".png"))
     print_targets(res)
     print(f"wrote {out.with_suffix('.json')}, {out.with_suffix('.md')}, {out.with_suffix('.png')}")
     return 1 if any(n.startswith("FAILED") for n in res["notes"]) else 0
+
+
+def render(out: Path) -> int:
+    """The report again from the measurements in ``<out>.json`` (after a change to the report code)."""
+    source = out.with_suffix(".json")
+    if not source.is_file():
+        print(f"bench: --render needs {source}, written by a measuring run", file=sys.stderr)
+        return 2
+    res = json.loads(source.read_text())
+    if res.get("agreement"):
+        res["agreement"]["path"] = shown_path(res["agreement"]["path"])
+    res["summary"] = summarize(res)
+    res["targets"] = target_rows(res["summary"])
+    res["notes"] = notes(res)
+    return write(out, res)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ TARGETS = {
     "min_dice": 0.99,  # engine agreement with torch-fp32 (results/engines.json)
     "max_recall_delta": 0.5,  # points
 }
+REPO = Path(__file__).resolve().parents[2]
 LINEAR_MAX_RATIO = 1.25  # per-word time, longest ÷ shortest document (this script's criterion)
 LINEAR_MIN_R2 = 0.98
 
@@ -28,13 +29,21 @@ def read_agreement(path: Path) -> dict[str, Any] | None:
     for r in report.get("engines", []):
         rows.setdefault(r.get("ran_as", r["engine"]), r)
     return {
-        "path": str(path),
+        "path": shown_path(path),
         "cpu": report.get("cpu"),
         "native_bf16": report.get("native_bf16"),
         "limit": report.get("limit"),
         "command": report.get("command"),
         "rows": rows,
     }
+
+
+def shown_path(path: str | Path) -> str:
+    """``path`` relative to the repository where it lies inside it (the reports name files that way)."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
 
 
 def agreement_of(agreement: dict | None, engine: str, native_bf16: bool) -> dict[str, Any] | None:
@@ -75,6 +84,7 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
     s["default_over_spacy_full"] = default.get("over_spacy_full")
     s["default_peak_rss_mb"] = default.get("peak_rss_mb")
     s["default_agreement"] = agreement_of(res.get("agreement"), auto, m["native_bf16"])
+    s["agreement_path"] = (res.get("agreement") or {}).get("path", "results/engines.json")
     inproc = (res.get("in_process") or {}).get("result")
     if inproc:
         by_bs = {r["batch_size"]: r for r in inproc["sweep"]["rows"]}
@@ -157,7 +167,7 @@ def target_rows(s: dict[str, Any]) -> list[dict[str, Any]]:
             ".0f",
         ),
         row(
-            f"agreement of `{auto}` with torch-fp32: DICE (results/engines.json)",
+            f"agreement of `{auto}` with torch-fp32: DICE ({s['agreement_path']})",
             f"DICE ≥ {t['min_dice']}, |Δrecall| ≤ {t['max_recall_delta']} pt"
             + ("" if dr is None else f" (Δrecall {dr:+.2f} pt)"),
             dice,
