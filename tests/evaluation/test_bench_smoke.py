@@ -310,3 +310,12 @@ def test_bench_typed_report_ratios():
     assert "| supervised `m` (5 members) | 100 | 6.00 | 6.00 | 20.00 | 4 |" in md
     assert "| spaCy x (full pipeline) | 2000 | 0.30 | 0.30 | 1.00 | 5 |" in md
     assert module.parse_args([]).sentences == 300
+
+
+def test_render_rebuilds_the_report_from_its_json(bench, tmp_path):
+    shipped = Path(bench.__file__).resolve().parent.parent / "results" / "bench.json"
+    (tmp_path / "bench.json").write_text(shipped.read_text())
+    assert bench.main(["--render", "--out", str(tmp_path / "bench")]) == 0
+    report = (tmp_path / "bench.md").read_text()
+    assert "## Targets" in report and "read from `results/engines.json`" in report
+    assert bench.main(["--render", "--out", str(tmp_path / "missing")]) == 2
