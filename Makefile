@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 TEXT ?= Angela Merkel met Emmanuel Macron in Paris.
 
-.PHONY: setup demo test lint default-model l12-model conll-model clean setup-backbones backbone-results \
+.PHONY: setup demo test lint default-model l12-model l4-model conll-model clean setup-backbones backbone-results \
 	backbone-operating-points backbone-model gemma-model qwen-model
 
 setup: $(VENV)/.tommer-installed
@@ -69,6 +69,10 @@ backbone-model: setup
 # token of layer 6; chosen on dev: results/layer_sweep_smollm2-135m_deep.md).
 l12-model:
 	$(MAKE) backbone-model BACKBONE=smollm2-135m LAYER=12 MODEL=smollm2-135m-l12 TEACHER=build/teacher-l12
+# The faster SmolLM2 model, smollm2-135m-l4: the same recipe at layer 4 (two thirds of layer 6's cost
+# per token; results/bench_amd-epyc_models.md).
+l4-model:
+	$(MAKE) backbone-model BACKBONE=smollm2-135m LAYER=4 MODEL=smollm2-135m-l4 TEACHER=build/teacher-l4
 # The extra backbones at the best layer of their sweep: gemma3-270m (layer 6) is the most accurate
 # shipped model; qwen2.5-0.5b uses layer 4. They need the optional wheels.
 gemma-model: setup-backbones

@@ -79,7 +79,7 @@ FULL = {
     "repeats": 2,
     "warm_repeats": 3,
     "cold_engines": "torch,onnx,openvino",
-    "models": "gemma3-270m,smollm2-135m-l12,minilm-l6",
+    "models": "gemma3-270m,smollm2-135m-l12,smollm2-135m-l4,minilm-l6",
 }
 QUICK = {
     "words": 3_000,

@@ -185,3 +185,14 @@ def test_the_layer_12_model_loads_by_name_and_reads_its_layer():
     assert accurate.config.layer == 12 and accurate.config.backbone == "smollm2-135m"
     found = [(m.text, m.start, m.end) for m in accurate(SENTENCE)]
     assert found == [("Angela Merkel", 0, 13), ("Emmanuel Macron", 18, 33), ("Paris", 37, 42)]
+
+
+def test_the_layer_4_model_loads_by_name_and_reads_its_layer():
+    """smollm2-135m-l4 (the faster SmolLM2 model) is a shipped name: it reads layer 4 and finds the
+    README sentence's two people and the place."""
+    import tommer
+
+    fast = tommer.load("smollm2-135m-l4")
+    assert fast.config.layer == 4 and fast.config.backbone == "smollm2-135m"
+    found = [(m.text, m.start, m.end) for m in fast(SENTENCE)]
+    assert found == [("Angela Merkel", 0, 13), ("Emmanuel Macron", 18, 33), ("Paris", 37, 42)]
