@@ -12,7 +12,10 @@ out), in ``--variants``:
   dynamic int8 engine's choice, results/int8_exclusions.md). The export's MatMuls carry no module
   names, so a down projection is found by its weight: the MatMuls whose input width is the MLP's
   (the largest input width of any constant-weight MatMul);
-- ``smooth-no-down``: both.
+- ``smooth-no-down``: both;
+- ``weights``: weight-only int8 (``nncf.compress_weights``, ``CompressWeightsMode.INT8_ASYM``, per output
+  channel): activations stay bf16, so no calibration; OpenVINO decompresses the weights inside each
+  MatMul.
 
 Each variant replaces ``model.ov.xml`` in a copy of the export and runs through
 :class:`~tommer.core.engines.openvino_engine.OpenVinoEngine`, so the detector, windows and decoding
@@ -52,7 +55,7 @@ from tommer.data.readers import PILE_NER_BIO, read_bio  # noqa: E402
 from tommer.evaluation.evaluation import BENCHMARKS, load_benchmark  # noqa: E402
 from tommer.training.training import split_holdout  # noqa: E402
 
-VARIANTS = ("all", "smooth", "no-down", "smooth-no-down")
+VARIANTS = ("all", "smooth", "no-down", "smooth-no-down", "weights")
 
 
 def calibration_feeds(detector: ProbeDetector, texts: list[str], batch_size: int) -> list[dict]:
@@ -94,6 +97,8 @@ def quantise(export: Path, variant: str, feeds: list[dict], into: Path) -> Path:
 
     shutil.copytree(export, into)
     model = ov.Core().read_model(str(export / MODEL_OPENVINO))
+    if variant == "weights":
+        return save(nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM), into)
     ignored = None
     if variant.endswith("no-down"):
         down = down_projections(model)
@@ -110,10 +115,17 @@ def quantise(export: Path, variant: str, feeds: list[dict], into: Path) -> Path:
         ignored_scope=ignored,
         advanced_parameters=advanced,
     )
+    return save(quantised, into)
+
+
+def save(model, into: Path) -> Path:
+    """Replace the OpenVINO model in the export copy ``into`` with ``model``."""
+    import openvino as ov
+
     target = into / MODEL_OPENVINO
     target.unlink()
     target.with_suffix(".bin").unlink(missing_ok=True)
-    ov.save_model(quantised, str(target), compress_to_fp16=False)
+    ov.save_model(model, str(target), compress_to_fp16=False)
     return into
 
 
@@ -155,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
             detector = ProbeDetector.from_pretrained(model_dir, engine="openvino")
             started = time.perf_counter()
             if variant in VARIANTS:
-                feeds = calibration_feeds(detector, calibration, args.batch_size)
+                calibrated = variant != "weights"
+                feeds = calibration_feeds(detector, calibration, args.batch_size) if calibrated else []
                 detector._engine = OpenVinoEngine(quantise(export, variant, feeds, Path(tmp) / variant))
             built = time.perf_counter() - started
             print(f"[{variant}] built in {built:.0f} s, running", file=sys.stderr)
