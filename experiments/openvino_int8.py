@@ -129,18 +129,6 @@ def save(model, into: Path) -> Path:
     return into
 
 
-def run(detector: ProbeDetector, corpora: dict[str, list], batch_size: int) -> dict:
-    detector(["Angela Merkel met Emmanuel Macron in Paris."] * 2, batch_size=batch_size)  # warm-up
-    mentions, seconds, words = {}, 0.0, 0
-    for name, docs in corpora.items():
-        texts = [d.text for d in docs]
-        start = time.perf_counter()
-        mentions[name] = detector(texts, batch_size=batch_size)
-        seconds += time.perf_counter() - start
-        words += sum(len(t.split()) for t in texts)
-    return {"mentions": mentions, "seconds": seconds, "words": words}
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=DEFAULT_MODEL)
@@ -172,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                 detector._engine = OpenVinoEngine(quantise(export, variant, feeds, Path(tmp) / variant))
             built = time.perf_counter() - started
             print(f"[{variant}] built in {built:.0f} s, running", file=sys.stderr)
-            got = run(detector, corpora, args.batch_size)
+            got = agreement.time_detector(detector, corpora, args.batch_size)
             scores = agreement.pooled_scores(corpora, got["mentions"])
             row = {
                 "variant": variant,
