@@ -176,23 +176,13 @@ def test_package_import_is_light_and_lazy():
     assert proc.returncode == 0, proc.stderr
 
 
-def test_the_layer_12_model_loads_by_name_and_reads_its_layer():
-    """smollm2-135m-l12 (the more accurate SmolLM2 model) is a shipped name: it reads layer 12 and
-    finds the README sentence's two people and the place too."""
+@pytest.mark.parametrize("name, layer", [("smollm2-135m-l12", 12), ("smollm2-135m-l4", 4)])
+def test_the_other_smollm2_layers_load_by_name_and_read_their_layer(name, layer):
+    """smollm2-135m-l12 (the more accurate SmolLM2 model) and smollm2-135m-l4 (the faster one) are
+    shipped names: each reads its layer and finds the README sentence's two people and the place."""
     import tommer
 
-    accurate = tommer.load("smollm2-135m-l12")
-    assert accurate.config.layer == 12 and accurate.config.backbone == "smollm2-135m"
-    found = [(m.text, m.start, m.end) for m in accurate(SENTENCE)]
-    assert found == [("Angela Merkel", 0, 13), ("Emmanuel Macron", 18, 33), ("Paris", 37, 42)]
-
-
-def test_the_layer_4_model_loads_by_name_and_reads_its_layer():
-    """smollm2-135m-l4 (the faster SmolLM2 model) is a shipped name: it reads layer 4 and finds the
-    README sentence's two people and the place."""
-    import tommer
-
-    fast = tommer.load("smollm2-135m-l4")
-    assert fast.config.layer == 4 and fast.config.backbone == "smollm2-135m"
-    found = [(m.text, m.start, m.end) for m in fast(SENTENCE)]
+    detector = tommer.load(name)
+    assert detector.config.layer == layer and detector.config.backbone == "smollm2-135m"
+    found = [(m.text, m.start, m.end) for m in detector(SENTENCE)]
     assert found == [("Angela Merkel", 0, 13), ("Emmanuel Macron", 18, 33), ("Paris", 37, 42)]
