@@ -1,4 +1,4 @@
-"""Does OpenVINO with static int8 (NNCF post-training quantisation) stay within the engine rule? (issue #20)
+"""Does OpenVINO with int8 (NNCF post-training quantisation) stay within the engine rule? (issue #20)
 
 The ``openvino`` engine runs the default export in bf16 where the CPU has native bf16. This tries NNCF's
 post-training quantisation of the same OpenVINO model (weights and activations int8, activation scales
@@ -201,10 +201,11 @@ def agreement_root() -> Path:
 def render(report: dict) -> str:
     base = report["rows"][0]["words_per_second"]
     lines = [
-        "# OpenVINO static int8 (NNCF) against the engine rule (issue #20)",
+        "# OpenVINO int8 (NNCF) against the engine rule (issue #20)",
         "",
         f"Written by `{report['command']}`. Model `{report['model']}`, {report['limit']} dev sentences per "
-        f"benchmark (13), calibration on {report['calibration_passages']} Pile-NER training passages; "
+        f"benchmark (13), static variants calibrated on {report['calibration_passages']} Pile-NER training "
+        "passages; "
         f"CPU {report['cpu']}, flags `{report['cpu_flags']}`, {report['threads']} threads. DICE and Δ "
         "against torch-fp32 as in results/engines.md; words/s in process, detector calls only.",
         "",
