@@ -13,9 +13,16 @@ out), in ``--variants``:
   names, so a down projection is found by its weight: the MatMuls whose input width is the MLP's
   (the largest input width of any constant-weight MatMul);
 - ``smooth-no-down``: both;
-- ``weights``: weight-only int8 (``nncf.compress_weights``, ``CompressWeightsMode.INT8_ASYM``, per output
-  channel): activations stay bf16, so no calibration; OpenVINO decompresses the weights inside each
-  MatMul.
+- ``weights``: int8 weights (``nncf.compress_weights``, ``CompressWeightsMode.INT8_ASYM``, per output
+  channel), no calibration; OpenVINO decompresses the weights inside each MatMul and, by default
+  (``DYNAMIC_QUANTIZATION_GROUP_SIZE`` 32 on this OpenVINO), quantises the MatMul inputs at run time;
+- ``dynamic-D``: ``CompressWeightsMode.INT8_SYM`` per output channel, inputs quantised at run time per
+  token in groups of ``D`` input channels (``DYNAMIC_QUANTIZATION_GROUP_SIZE`` D; 0 turns it off);
+- ``group-W[-dqD][-nodown]``: symmetric int8 weights per block of ``W`` input channels
+  (:func:`int8_groups`; NNCF's int8 modes are per output channel only), inputs quantised at run time in
+  groups of ``D`` (default ``W``; ``dq0``: weights only); ``-nodown`` keeps the down projections f16;
+- ``grid``: the backbone's weights as the 4-bit codes of their GGUF Q4_1 blocks, with float zero
+  points (:func:`gguf_grid`): exact, but OpenVINO does not quantise inputs at run time against them.
 
 Each variant replaces ``model.ov.xml`` in a copy of the export and runs through
 :class:`~tommer.core.engines.openvino_engine.OpenVinoEngine`, so the detector, windows and decoding
@@ -38,6 +45,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 
@@ -55,7 +64,8 @@ from tommer.data.readers import PILE_NER_BIO, read_bio  # noqa: E402
 from tommer.evaluation.evaluation import BENCHMARKS, load_benchmark  # noqa: E402
 from tommer.training.training import split_holdout  # noqa: E402
 
-VARIANTS = ("all", "smooth", "no-down", "smooth-no-down", "weights")
+STATIC = ("all", "smooth", "no-down", "smooth-no-down")  # calibrated: nncf.quantize
+VARIANTS = (*STATIC, "weights", "grid")  # and the families dynamic-D, group-W[-dqD][-nodown]
 
 
 def calibration_feeds(detector: ProbeDetector, texts: list[str], batch_size: int) -> list[dict]:
@@ -90,7 +100,7 @@ def down_projections(model) -> list[str]:
 
 
 def quantise(export: Path, variant: str, feeds: list[dict], into: Path) -> Path:
-    """A copy of ``export`` whose OpenVINO model is NNCF int8 of ``variant``."""
+    """A copy of ``export`` whose OpenVINO model is ``variant``'s (see the module docstring)."""
     import nncf
     import openvino as ov
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
@@ -99,6 +109,13 @@ def quantise(export: Path, variant: str, feeds: list[dict], into: Path) -> Path:
     model = ov.Core().read_model(str(export / MODEL_OPENVINO))
     if variant == "weights":
         return save(nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM), into)
+    if variant.startswith("dynamic-"):
+        return save(nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_SYM), into)
+    if variant == "grid":
+        return save(gguf_grid(model), into)
+    if variant.startswith("group-"):
+        skip = set(down_projections(model)) if variant.endswith("-nodown") else set()
+        return save(int8_groups(model, int(variant.split("-")[1]), skip), into)
     ignored = None
     if variant.endswith("no-down"):
         down = down_projections(model)
@@ -116,6 +133,85 @@ def quantise(export: Path, variant: str, feeds: list[dict], into: Path) -> Path:
         advanced_parameters=advanced,
     )
     return save(quantised, into)
+
+
+def constant_weights(model, group: int, skip: frozenset[str] | set[str] = frozenset()):
+    """``(matmul, weight)`` for each MatMul of ``model`` whose second input is a constant f16 weight
+    ``[inputs, outputs]`` with ``inputs`` a multiple of ``group`` (and whose name is not in ``skip``)."""
+    for op in model.get_ordered_ops():
+        if op.get_type_name() != "MatMul" or op.get_attributes()["transpose_b"]:
+            continue
+        convert = op.input_value(1).get_node()
+        const = convert.input_value(0).get_node() if convert.get_type_name() == "Convert" else None
+        if const is None or const.get_type_name() != "Constant" or len(const.get_output_shape(0)) != 2:
+            continue
+        if op.get_friendly_name() not in skip and const.get_output_shape(0)[0] % group == 0:
+            yield op, const.data.astype(np.float32)
+
+
+def replace_weight(op, decoded) -> None:
+    """Feed ``op`` the f16 blocks ``decoded`` ``[blocks, group, outputs]``, reshaped and cast to f32."""
+    import openvino.opset13 as ops
+
+    rows, cols = op.input_value(1).get_shape()
+    flat = ops.reshape(decoded, ops.constant(np.array([rows, cols], dtype=np.int64)), special_zero=False)
+    op.input(1).replace_source_output(ops.convert(flat, "f32").output(0))
+
+
+def gguf_grid(model, group: int = 32, tolerance: float = 0.05):
+    """``model`` with each MatMul weight that lies on a GGUF Q4_1 grid (per block of ``group`` input
+    channels: ``m + d·q``, q = 0…15) stored as those 4-bit codes, with the block's scale ``d`` and its
+    zero point ``-m/d`` as floats: the backbone's weights as the GGUF file holds them (up to the bf16
+    copy's rounding), in the form OpenVINO's CPU plugin decompresses inside its FullyConnected.
+    Weights off the grid (the probe's) stay as they are."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    on_grid = 0
+    for op, w in list(constant_weights(model, group)):
+        blocks = w.reshape(w.shape[0] // group, group, w.shape[1])
+        low, high = blocks.min(1, keepdims=True), blocks.max(1, keepdims=True)
+        scale = np.maximum((high - low) / 15, np.finfo(np.float32).tiny)
+        codes = np.clip(np.round((blocks - low) / scale), 0, 15)
+        if np.abs(low + scale * codes - blocks).max(initial=0) > tolerance * scale.max():
+            continue  # not a Q4_1 grid: left as it is
+        codes = ops.convert(ops.constant(codes.astype(np.uint8), dtype=ov.Type.u4), "f16")
+        zero = ops.constant((-low / scale).astype(np.float16))
+        replace_weight(op, ops.multiply(ops.subtract(codes, zero), ops.constant(scale.astype(np.float16))))
+        on_grid += 1
+    print(f"gguf_grid: {on_grid} MatMul weights on the Q4_1 grid", file=sys.stderr)
+    model.validate_nodes_and_infer_types()
+    return model
+
+
+def int8_groups(model, group: int, skip: frozenset[str] | set[str] = frozenset()):
+    """``model`` with each constant MatMul weight stored as symmetric int8 per block of ``group`` input
+    channels (one f16 scale per block and output channel), decompressed by OpenVINO's FullyConnected."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    for op, w in list(constant_weights(model, group, skip)):
+        blocks = w.reshape(w.shape[0] // group, group, w.shape[1])
+        scale = np.maximum(np.abs(blocks).max(1, keepdims=True) / 127, np.finfo(np.float16).tiny)
+        codes = np.clip(np.round(blocks / scale), -127, 127).astype(np.int8)
+        codes = ops.convert(ops.constant(codes, dtype=ov.Type.i8), "f16")
+        replace_weight(op, ops.multiply(codes, ops.constant(scale.astype(np.float16))))
+    model.validate_nodes_and_infer_types()
+    return model
+
+
+def runtime_config(variant: str) -> dict[str, object] | None:
+    """The OpenVINO properties ``variant`` compiles with: the run-time input quantisation's group size
+    for ``dynamic-D`` and ``group-W[-dqD]`` (see the module docstring), else None (the plugin's default)."""
+    parts = variant.split("-")
+    if parts[0] not in ("dynamic", "group"):
+        return None
+    dq = next((int(p[2:]) for p in parts if p.startswith("dq")), int(parts[1]))
+    return {"DYNAMIC_QUANTIZATION_GROUP_SIZE": dq}
+
+
+def is_variant(variant: str) -> bool:
+    return variant in VARIANTS or variant.startswith(("dynamic-", "group-"))
 
 
 def save(model, into: Path) -> Path:
@@ -139,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-root")
     ap.add_argument("--out", default=str(REPO / "results" / "tried" / "openvino_int8"))
     args = ap.parse_args(argv)
+    unknown = [v for v in args.variants.split(",") if not is_variant(v)]
+    if unknown:
+        known = ", ".join([*VARIANTS, "dynamic-D", "group-W"])
+        ap.error(f"unknown --variants {', '.join(unknown)} (known: {known})")
     model_dir = resolve_model_dir(args.model)
     config = DetectorConfig.from_dict(json.loads((model_dir / CONFIG_NAME).read_text()))
     export = ensure_export(model_dir, config, "openvino")
@@ -154,10 +254,13 @@ def main(argv: list[str] | None = None) -> int:
         for variant in ["bf16" if native_bf16() else "fp32", *args.variants.split(",")]:
             detector = ProbeDetector.from_pretrained(model_dir, engine="openvino")
             started = time.perf_counter()
-            if variant in VARIANTS:
-                calibrated = variant != "weights"
+            if is_variant(variant):
+                calibrated = variant in STATIC
                 feeds = calibration_feeds(detector, calibration, args.batch_size) if calibrated else []
-                detector._engine = OpenVinoEngine(quantise(export, variant, feeds, Path(tmp) / variant))
+                copy = Path(tempfile.mkdtemp(dir=tmp)) / variant
+                detector._engine = OpenVinoEngine(
+                    quantise(export, variant, feeds, copy), config=runtime_config(variant)
+                )
             built = time.perf_counter() - started
             print(f"[{variant}] built in {built:.0f} s, running", file=sys.stderr)
             got = agreement.time_detector(detector, corpora, args.batch_size)
@@ -182,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu": platform.processor() or platform.machine(),
         "cpu_flags": cpu_flags(),
         "threads": thread_count(),
+        "openvino": openvino_facts(),
         "rows": rows,
     }
     out = Path(args.out)
@@ -198,6 +302,14 @@ def agreement_root() -> Path:
     return data_root()
 
 
+def openvino_facts() -> dict:
+    """OpenVINO's version and its CPU plugin's default run-time input quantisation group (0: off)."""
+    import openvino as ov
+
+    group = ov.Core().get_property("CPU", "DYNAMIC_QUANTIZATION_GROUP_SIZE")
+    return {"version": ov.get_version(), "dynamic_quantization_group_size": int(group)}
+
+
 def render(report: dict) -> str:
     base = report["rows"][0]["words_per_second"]
     lines = [
@@ -208,6 +320,14 @@ def render(report: dict) -> str:
         "passages; "
         f"CPU {report['cpu']}, flags `{report['cpu_flags']}`, {report['threads']} threads. DICE and Δ "
         "against torch-fp32 as in results/engines.md; words/s in process, detector calls only.",
+        "",
+        "Variants as described in the docstring of `experiments/openvino_int8.py`."
+        + (
+            f" OpenVINO {ov['version']}; its CPU plugin quantises a compressed-weight MatMul's input at run "
+            f"time in groups of {ov['dynamic_quantization_group_size']} unless a variant sets it."
+            if (ov := report.get("openvino"))
+            else ""
+        ),
         "",
         "| variant | DICE vs fp32 | Δrecall (pt) | Δprecision (pt) | words/s | × first row | eligible |",
         "|---|---:|---:|---:|---:|---:|---|",

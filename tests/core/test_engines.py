@@ -322,6 +322,17 @@ def test_openvino_pads_batches_to_shape_buckets_and_cuts_the_padding_off(openvin
 
 
 @needs_openvino
+def test_openvino_config_overrides_reach_the_compiled_model(openvino_detector):
+    from tommer.core.engines.openvino_engine import OpenVinoEngine
+
+    engine = OpenVinoEngine(openvino_detector.engine.directory, config={"PERFORMANCE_HINT": "THROUGHPUT"})
+    compiled = engine._request.get_compiled_model()
+    assert str(compiled.get_property("PERFORMANCE_HINT")) == "THROUGHPUT"  # the default is LATENCY
+    default = openvino_detector.engine._request.get_compiled_model()
+    assert str(default.get_property("PERFORMANCE_HINT")) == "LATENCY"
+
+
+@needs_openvino
 def test_openvino_model_is_built_once_beside_the_export_and_sealed(openvino_detector):
     directory = openvino_detector.engine.directory
     sealed = json.loads((directory / COMPLETE).read_text())["sha256"]

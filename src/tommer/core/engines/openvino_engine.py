@@ -31,11 +31,14 @@ def bucket(rows: int, tokens: int) -> tuple[int, int]:
 
 
 class OpenVinoEngine(ExportEngine):
-    """An export compiled by OpenVINO for this CPU (``threads``: default :func:`thread_count`).
+    """An export compiled by OpenVINO for this CPU (``threads``: default :func:`thread_count`; ``config``:
+    OpenVINO properties that override the defaults below).
 
     One inference request serves every call, under a lock (a request runs one batch at a time)."""
 
-    def __init__(self, directory: Path, threads: int | None = None) -> None:
+    def __init__(
+        self, directory: Path, threads: int | None = None, config: dict[str, object] | None = None
+    ) -> None:
         import openvino as ov
 
         precision = "bf16" if native_bf16() else "f32"
@@ -49,6 +52,7 @@ class OpenVinoEngine(ExportEngine):
             "PERFORMANCE_HINT": "LATENCY",  # one stream: the detector sends one batch at a time
             "NUM_STREAMS": 1,
             "CPU_RUNTIME_CACHE_CAPACITY": SHAPE_CACHE,
+            **(config or {}),
         }
         self._request = core.compile_model(model, "CPU", config).create_infer_request()
         self._lock = threading.Lock()
