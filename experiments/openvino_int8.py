@@ -109,13 +109,13 @@ def quantise(export: Path, variant: str, feeds: list[dict], into: Path) -> Path:
     model = ov.Core().read_model(str(export / MODEL_OPENVINO))
     if variant == "weights":
         return save(nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM), into)
-    if variant.startswith("dynamic-"):
-        return save(nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_SYM), into)
     if variant == "grid":
         return save(gguf_grid(model), into)
-    if variant.startswith("group-"):
-        skip = set(down_projections(model)) if variant.endswith("-nodown") else set()
-        return save(int8_groups(model, int(variant.split("-")[1]), skip), into)
+    if (parts := family(variant)) and parts["block"] is None:  # dynamic-D
+        return save(nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_SYM), into)
+    if parts:  # group-W[-dqD][-nodown]
+        skip = set(down_projections(model)) if parts["nodown"] else set()
+        return save(int8_groups(model, parts["block"], skip), into)
     ignored = None
     if variant.endswith("no-down"):
         down = down_projections(model)
@@ -200,18 +200,34 @@ def int8_groups(model, group: int, skip: frozenset[str] | set[str] = frozenset()
     return model
 
 
+def family(variant: str) -> dict | None:
+    """The parts of a ``dynamic-D`` or ``group-W[-dqD][-nodown]`` variant (``block``: W or None, ``dq``:
+    the run-time input quantisation group, ``nodown``); None for the named ones and malformed names."""
+    name, *parts = variant.split("-")
+    if name not in ("dynamic", "group") or not parts or not parts[0].isdigit():
+        return None
+    size, flags = int(parts[0]), parts[1:]
+    dq = [int(f[2:]) for f in flags if f.startswith("dq") and f[2:].isdigit()]
+    nodown = name == "group" and "nodown" in flags
+    if (
+        len(flags) != len(dq) + nodown
+        or len(dq) > 1
+        or (name == "dynamic" and flags)
+        or (name == "group" and not size)
+    ):
+        return None
+    return {"block": size if name == "group" else None, "dq": dq[0] if dq else size, "nodown": nodown}
+
+
 def runtime_config(variant: str) -> dict[str, object] | None:
     """The OpenVINO properties ``variant`` compiles with: the run-time input quantisation's group size
     for ``dynamic-D`` and ``group-W[-dqD]`` (see the module docstring), else None (the plugin's default)."""
-    parts = variant.split("-")
-    if parts[0] not in ("dynamic", "group"):
-        return None
-    dq = next((int(p[2:]) for p in parts if p.startswith("dq")), int(parts[1]))
-    return {"DYNAMIC_QUANTIZATION_GROUP_SIZE": dq}
+    parts = family(variant)
+    return None if parts is None else {"DYNAMIC_QUANTIZATION_GROUP_SIZE": parts["dq"]}
 
 
 def is_variant(variant: str) -> bool:
-    return variant in VARIANTS or variant.startswith(("dynamic-", "group-"))
+    return variant in VARIANTS or family(variant) is not None
 
 
 def save(model, into: Path) -> Path:

@@ -46,7 +46,7 @@ class OpenVinoEngine(ExportEngine):
         core = ov.Core()
         model = core.read_model(str(self.directory / MODEL_OPENVINO))
         self.reads_shapes = SHAPES_INPUT in {name for port in model.inputs for name in port.get_names()}
-        config = {
+        properties = {
             "INFERENCE_PRECISION_HINT": precision,
             "INFERENCE_NUM_THREADS": threads or thread_count(),
             "PERFORMANCE_HINT": "LATENCY",  # one stream: the detector sends one batch at a time
@@ -54,7 +54,7 @@ class OpenVinoEngine(ExportEngine):
             "CPU_RUNTIME_CACHE_CAPACITY": SHAPE_CACHE,
             **(config or {}),
         }
-        self._request = core.compile_model(model, "CPU", config).create_infer_request()
+        self._request = core.compile_model(model, "CPU", properties).create_infer_request()
         self._lock = threading.Lock()
 
     def padded_shape(self, rows: int, tokens: int) -> tuple[int, int]:
