@@ -24,7 +24,7 @@ out), in ``--variants``:
 - ``grid``: the backbone's weights as the 4-bit codes of their GGUF Q4_1 blocks, with float zero
   points (:func:`gguf_grid`): exact, but OpenVINO does not quantise inputs at run time against them.
 
-Each variant replaces ``model.ov.xml`` in a copy of the export and runs through
+Each variant replaces ``model.ov-V.xml`` in a copy of the export and runs through
 :class:`~tommer.core.engines.openvino_engine.OpenVinoEngine`, so the detector, windows and decoding
 are the shipped ones. Mentions on the dev sentences of scripts/engine_agreement.py (``--limit`` per
 benchmark) are compared with ``torch-fp32`` as there (DICE, change in pooled recall) and timed. NNCF is

@@ -337,6 +337,12 @@ def test_openvino_model_is_built_once_beside_the_export_and_sealed(openvino_dete
     directory = openvino_detector.engine.directory
     sealed = json.loads((directory / COMPLETE).read_text())["sha256"]
     assert MODEL_OPENVINO in sealed and WEIGHTS_OPENVINO in sealed
+    import openvino
+
+    version = openvino.get_version().split("-")[0]  # e.g. 2026.4.1-20436-... : named by the version
+    named = (f"model.ov-{version}.xml", f"model.ov-{version}.bin")
+    assert named == (MODEL_OPENVINO, WEIGHTS_OPENVINO)
+    assert sorted(p.name for p in directory.glob("model.ov*")) == [WEIGHTS_OPENVINO, MODEL_OPENVINO]
     fp16, fp32 = (directory / WEIGHTS_OPENVINO).stat().st_size, (directory / WEIGHTS_FP32).stat().st_size
     assert fp16 < 0.6 * fp32  # fp16 weights
     before = (directory / WEIGHTS_OPENVINO).stat().st_mtime_ns

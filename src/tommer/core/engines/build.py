@@ -142,10 +142,11 @@ def quantize_int8(directory: Path) -> Path:
 
 
 def openvino_model(directory: Path) -> Path:
-    """Write ``model.ov.xml`` / ``model.ov.bin`` next to the fp32 export (once): the same graph in
-    OpenVINO's format with fp16 weights (the backbone's weights are bf16 values; OpenVINO memory-maps
-    the file and computes in bf16 or fp32), so the engine neither reads the fp32 file nor holds a
-    second copy of the weights."""
+    """Write ``model.ov-V.xml`` / ``.bin`` next to the fp32 export (once per OpenVINO version V): the
+    same graph in OpenVINO's format with fp16 weights (the backbone's weights are bf16 values; OpenVINO
+    memory-maps the file and computes in bf16 or fp32), so the engine neither reads the fp32 file nor
+    holds a second copy of the weights. Another OpenVINO version's copy is left as it is (a process
+    of that version may be using it)."""
     target = directory / MODEL_OPENVINO
     if is_sealed(directory, [MODEL_OPENVINO, WEIGHTS_OPENVINO]):
         return target

@@ -6,20 +6,23 @@ lives in the user cache, ``<cache>/engines/<model>-L<layer>-<key>/``::
     model.onnx        ids, mask (, token shapes) -> span logits (fp32), built by :mod:`.onnx_export` once
     model.onnx.data   its weights (external data: ONNX Runtime memory-maps them instead of copying)
     model.int8.onnx   the same with int8 backbone weights (built on first use of ``onnx-int8``)
-    model.ov.xml/.bin the same in OpenVINO's format, fp16 weights (built on first use of ``openvino``)
+    model.ov-V.xml/.bin  the same in OpenVINO's format, fp16 weights (built on first use of ``openvino``
+                      by OpenVINO version V)
     tokenizer.json    the backbone's tokenizer, for ``tokenizers.Tokenizer``
     meta.json         BOS / padding ids, layer, what the export was built from
 
 The key hashes the probe's weights, the backbone's source (path, size, mtime), the layer, the probe's
 shape and :data:`~tommer.core.engines.ENGINE_VERSION`, so a retrained probe or a new engine version gets
-a new export. A directory is built under a temporary name and renamed, the int8 file written to a
-temporary file and renamed: a half-built export is never used. Once an export exists, this module runs
+a new export; the OpenVINO copy is named by the OpenVINO version that built it. A directory is built
+under a temporary name and renamed, the int8 file written to a temporary file and renamed: a
+half-built export is never used. Once an export exists, this module runs
 it with numpy, onnxruntime and tokenizers only (no torch, no transformers).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +34,23 @@ from . import thread_count
 MODEL_FP32 = "model.onnx"
 MODEL_INT8 = "model.int8.onnx"
 WEIGHTS_FP32 = MODEL_FP32 + ".data"
-MODEL_OPENVINO = "model.ov.xml"  # the openvino engine's copy (fp16 weights), built on its first use
-WEIGHTS_OPENVINO = "model.ov.bin"
+
+
+def _openvino_version() -> str:
+    """The installed OpenVINO's version as a file-name part (``none`` when it is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return re.sub(r"[^A-Za-z0-9.]+", "_", version("openvino"))
+    except PackageNotFoundError:
+        return "none"
+
+
+# The openvino engine's copy (fp16 weights), built on its first use and named by the OpenVINO version
+# that wrote it: an IR is read back by the version that wrote it (an older OpenVINO need not read a
+# newer IR), so another OpenVINO, in another environment sharing the cache, builds its own.
+MODEL_OPENVINO = f"model.ov-{_openvino_version()}.xml"
+WEIGHTS_OPENVINO = MODEL_OPENVINO.removesuffix(".xml") + ".bin"
 TOKENIZER = "tokenizer.json"
 META = "meta.json"
 COMPLETE = ".tommer-complete"

@@ -1,6 +1,6 @@
 """The OpenVINO engine: the detector's ONNX export, compiled by OpenVINO's CPU plugin.
 
-It runs ``model.ov.xml`` (:func:`~tommer.core.engines.build.openvino_model`: the export in OpenVINO's
+It runs ``model.ov-V.xml`` (:func:`~tommer.core.engines.build.openvino_model`: the export in OpenVINO's
 format, fp16 weights, memory-mapped) in bf16 where the CPU computes it natively (AMX, AVX512-BF16),
 else in fp32. OpenVINO compiles kernels per input shape and keeps them, so a batch is padded up to a
 shape bucket (:func:`bucket`) and the padding cut off again: one shape per bucket instead of one per
