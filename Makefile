@@ -27,9 +27,10 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
-# ruff, then the import contracts of pyproject.toml ([tool.importlinter]: layers, no cycles)
+# ruff (lint and format), then the import contracts of pyproject.toml ([tool.importlinter]: layers, no cycles)
 lint: setup
 	$(BIN)/ruff check src tests scripts experiments
+	$(BIN)/ruff format --check src tests scripts experiments
 	$(BIN)/lint-imports
 
 # Retrain the shipped default model; the exact command is recorded in its model card.

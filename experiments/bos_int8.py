@@ -145,8 +145,13 @@ def main() -> int:
         rows.append(row)
         print(json.dumps(row), flush=True)
     flags = sorted(f for f in cpu_flags() if f.startswith(("avx", "amx", "fma", "f16c")))
-    run = {"limit": args.limit, "calibration": args.calibration, "sentences": len(texts), "cpu_flags": flags,
-           "rows": rows}
+    run = {
+        "limit": args.limit,
+        "calibration": args.calibration,
+        "sentences": len(texts),
+        "cpu_flags": flags,
+        "rows": rows,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(run, indent=2) + "\n")
     render(run, args.out)

@@ -33,8 +33,17 @@ def parent() -> None:
     proc = subprocess.Popen([sys.executable, __file__, "--child", version, *argv], stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
-    print(json.dumps({"engine_version": int(version), "argv": argv[:3], "wall_s": round(wall, 2),
-                      "peak_rss_mb": round(usage.ru_maxrss / 1024), "status": status}))
+    print(
+        json.dumps(
+            {
+                "engine_version": int(version),
+                "argv": argv[:3],
+                "wall_s": round(wall, 2),
+                "peak_rss_mb": round(usage.ru_maxrss / 1024),
+                "status": status,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

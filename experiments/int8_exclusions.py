@@ -106,7 +106,7 @@ def render(paths: list[str], out: str) -> None:
             )
     lines += [
         "",
-        "`onnx-int8` now quantises \"all but down_proj\" (`tommer.core.engines.build.int8_matmuls`).",
+        '`onnx-int8` now quantises "all but down_proj" (`tommer.core.engines.build.int8_matmuls`).',
         "No variant with a real speed-up reaches the eligibility rule of results/engines.md (DICE >= 0.99).",
         "",
     ]
@@ -163,8 +163,14 @@ def main() -> int:
         else:
             target = scratch / MODEL_INT8
             target.unlink(missing_ok=True)
-            quantize_dynamic(source / MODEL_FP32, target, weight_type=QuantType.QInt8, per_channel=True,
-                             op_types_to_quantize=["MatMul"], nodes_to_quantize=nodes)
+            quantize_dynamic(
+                source / MODEL_FP32,
+                target,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                op_types_to_quantize=["MatMul"],
+                nodes_to_quantize=nodes,
+            )
             engine = OnnxEngine(scratch, "onnx-int8", threads=args.threads)
         found, seconds = timed_spans(detector, engine, texts)
         reference = found if reference is None else reference
@@ -178,8 +184,10 @@ def main() -> int:
         print(json.dumps(row), flush=True)
     shutil.rmtree(scratch)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"sentences": len(texts), "words": words, "threads": args.threads,
-                                          "rows": rows}, indent=2) + "\n")
+    Path(args.out).write_text(
+        json.dumps({"sentences": len(texts), "words": words, "threads": args.threads, "rows": rows}, indent=2)
+        + "\n"
+    )
     return 0
 
 

@@ -41,8 +41,13 @@ def quantize(source: Path, target: Path, variant: str) -> None:
         block_size=block, is_symmetric=bool(symmetric), accuracy_level=level, bits=bits
     )
     quantizer = MatMulNBitsQuantizer(
-        model, bits=bits, block_size=block, is_symmetric=bool(symmetric), accuracy_level=level,
-        nodes_to_exclude=others, algo_config=config,
+        model,
+        bits=bits,
+        block_size=block,
+        is_symmetric=bool(symmetric),
+        accuracy_level=level,
+        nodes_to_exclude=others,
+        algo_config=config,
     )
     quantizer.process()
     quantizer.model.save_model_to_file(str(target), False)

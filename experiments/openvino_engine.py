@@ -46,8 +46,12 @@ class OpenVinoEngine(OnnxEngine):
         del self.session
         core = ov.Core()
         model = core.read_model(str(self.directory / MODEL_FP32))
-        config = {"INFERENCE_PRECISION_HINT": precision, "INFERENCE_NUM_THREADS": thread_count(),
-                  "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
+        config = {
+            "INFERENCE_PRECISION_HINT": precision,
+            "INFERENCE_NUM_THREADS": thread_count(),
+            "PERFORMANCE_HINT": "LATENCY",
+            "NUM_STREAMS": 1,
+        }
         if cache is not None:
             config["CPU_RUNTIME_CACHE_CAPACITY"] = cache
         self.request = core.compile_model(model, "CPU", config).create_infer_request()
@@ -55,8 +59,10 @@ class OpenVinoEngine(OnnxEngine):
         self.name = f"openvino-{precision}"
 
     def span_logits(self, ids: np.ndarray, mask: np.ndarray, shapes: np.ndarray | None = None) -> np.ndarray:
-        feed = {"input_ids": np.ascontiguousarray(ids, dtype=np.int64),
-                "attention_mask": np.ascontiguousarray(mask, dtype=np.int64)}
+        feed = {
+            "input_ids": np.ascontiguousarray(ids, dtype=np.int64),
+            "attention_mask": np.ascontiguousarray(mask, dtype=np.int64),
+        }
         if self.reads_shapes:
             feed[SHAPES_INPUT] = np.ascontiguousarray(shapes, dtype=np.int64)
         with self.lock:
@@ -75,8 +81,13 @@ def run_one(variant: str, limit: int) -> dict:
     start = time.perf_counter()
     found = detector(texts)
     seconds = time.perf_counter() - start
-    return {"variant": variant, "spans": sorted(spans(found)), "seconds": seconds, "load_s": load_s,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1000}
+    return {
+        "variant": variant,
+        "spans": sorted(spans(found)),
+        "seconds": seconds,
+        "load_s": load_s,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1000,
+    }
 
 
 def render(run: dict, out: Path) -> None:
@@ -122,8 +133,12 @@ def main() -> int:
     words = sum(len(t.split()) for t in texts)
     rows, reference = [], None
     for variant in ["onnx", *VARIANTS]:
-        child = subprocess.run([sys.executable, __file__, "--run", variant, "--limit", str(args.limit)],
-                               capture_output=True, text=True, check=True)
+        child = subprocess.run(
+            [sys.executable, __file__, "--run", variant, "--limit", str(args.limit)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         result = json.loads(child.stdout.strip().splitlines()[-1])
         found = {tuple(s) for s in result.pop("spans")}
         reference = found if reference is None else reference
@@ -139,9 +154,16 @@ def main() -> int:
         rows.append(row)
         print(json.dumps(row), flush=True)
     flags = sorted(f for f in cpu_flags() if f.startswith(("avx", "amx", "fma", "f16c")))
-    run = {"limit": args.limit, "sentences": len(texts), "words": words, "threads": thread_count(),
-           "openvino": openvino.__version__.split("-")[0], "cpu_flags": flags, "native_bf16": native_bf16(),
-           "rows": rows}
+    run = {
+        "limit": args.limit,
+        "sentences": len(texts),
+        "words": words,
+        "threads": thread_count(),
+        "openvino": openvino.__version__.split("-")[0],
+        "cpu_flags": flags,
+        "native_bf16": native_bf16(),
+        "rows": rows,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(run, indent=2) + "\n")
     render(run, args.out)

@@ -52,19 +52,22 @@ def main() -> int:
         found = {(k, m.start, m.end) for k, ms in enumerate(detector(texts)) for m in ms}
         reference = found if reference is None else reference
         tp = len(found & gold_set)
-        rows.append({
-            "context": context,
-            "recall": round(100 * tp / len(gold_set), 2),
-            "precision": round(100 * tp / max(len(found), 1), 2),
-            "dice_vs_first": round(dice(found, reference), 4),
-            "tokens_per_token": round(sum(w.length for w in windows) / sum(len(e) for e in encodings), 4),
-        })
+        rows.append(
+            {
+                "context": context,
+                "recall": round(100 * tp / len(gold_set), 2),
+                "precision": round(100 * tp / max(len(found), 1), 2),
+                "dice_vs_first": round(dice(found, reference), 4),
+                "tokens_per_token": round(sum(w.length for w in windows) / sum(len(e) for e in encodings), 4),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     words = sum(len(t.split()) for t in texts)
-    out.with_suffix(".json").write_text(json.dumps({"documents": len(texts), "words": words, "rows": rows},
-                                                   indent=2) + "\n")
+    out.with_suffix(".json").write_text(
+        json.dumps({"documents": len(texts), "words": words, "rows": rows}, indent=2) + "\n"
+    )
     lines = [
         "# Left context of long-text windows (issue #20)",
         "",
@@ -74,8 +77,11 @@ def main() -> int:
         "| context (tokens) | recall | precision | DICE vs the first row | window tokens per text token |",
         "|---:|---:|---:|---:|---:|",
     ]
-    lines += [f"| {r['context']} | {r['recall']:.2f} | {r['precision']:.2f} | {r['dice_vs_first']:.4f} | "
-              f"{r['tokens_per_token']:.4f} |" for r in rows]
+    lines += [
+        f"| {r['context']} | {r['recall']:.2f} | {r['precision']:.2f} | {r['dice_vs_first']:.4f} | "
+        f"{r['tokens_per_token']:.4f} |"
+        for r in rows
+    ]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     return 0
 

@@ -49,9 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     engine = tommer.load(args.model, engine=args.engine).engine
-    rows = [
-        {"batch": b, "tokens": t, "seconds": time_call(engine, b, t, args.repeats)} for b, t in SIZES
-    ]
+    rows = [{"batch": b, "tokens": t, "seconds": time_call(engine, b, t, args.repeats)} for b, t in SIZES]
     x = np.array([r["batch"] * r["tokens"] for r in rows], dtype=float)
     y = np.array([r["seconds"] for r in rows])
     slope, intercept = np.polyfit(x, y, 1)

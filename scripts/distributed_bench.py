@@ -132,8 +132,15 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [*TOMMER, "detect", "--ray", "-i", src, "-o", str(out), "--workers", str(workers)]
         result = timed([*cmd, "--cpus-per-worker", str(cpus)], env)
         got = b"".join(p.read_bytes() for p in sorted(out.glob("*.jsonl")))
-        runs.append({"run": name, "workers": workers, "cpus_per_worker": cpus, **result,
-                     "identical": got == reference})
+        runs.append(
+            {
+                "run": name,
+                "workers": workers,
+                "cpus_per_worker": cpus,
+                **result,
+                "identical": got == reference,
+            }
+        )
 
     local("plain CLI (2 threads)", env)
     reference = local_out.read_bytes()
@@ -151,14 +158,18 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(),
         "runs": runs,
         "ratios": {
-            "1 worker x 2 CPUs / plain CLI (2 threads), whole process": _ratio(base, "ray, 1 worker x 2 CPUs",
-                                                                            "plain CLI (2 threads)"),
-            "1 worker x 1 CPU / plain CLI (1 thread), whole process": _ratio(base, "ray, 1 worker x 1 CPU",
-                                                                          "plain CLI (1 thread)"),
-            "2 workers x 1 CPU / plain CLI (2 threads), whole process": _ratio(base, "ray, 2 workers x 1 CPU",
-                                                                            "plain CLI (2 threads)"),
-            "2 workers x 1 CPU / 1 worker x 1 CPU, whole process": _ratio(base, "ray, 2 workers x 1 CPU",
-                                                                       "ray, 1 worker x 1 CPU"),
+            "1 worker x 2 CPUs / plain CLI (2 threads), whole process": _ratio(
+                base, "ray, 1 worker x 2 CPUs", "plain CLI (2 threads)"
+            ),
+            "1 worker x 1 CPU / plain CLI (1 thread), whole process": _ratio(
+                base, "ray, 1 worker x 1 CPU", "plain CLI (1 thread)"
+            ),
+            "2 workers x 1 CPU / plain CLI (2 threads), whole process": _ratio(
+                base, "ray, 2 workers x 1 CPU", "plain CLI (2 threads)"
+            ),
+            "2 workers x 1 CPU / 1 worker x 1 CPU, whole process": _ratio(
+                base, "ray, 2 workers x 1 CPU", "ray, 1 worker x 1 CPU"
+            ),
         },
     }
     out = ROOT / args.out if not Path(args.out).is_absolute() else Path(args.out)
@@ -203,8 +214,8 @@ def markdown(report: dict, args) -> str:
     lines += [
         "",
         "Target (issue #22): 1 worker ≥ 0.8× the plain CLI's docs/s on the same machine. The plain CLI",
-        "runs as many threads as CPUs (2), so \"1 worker x 2 CPUs\" is the like-for-like row; \"1 worker",
-        "x 1 CPU\" is compared with the plain CLI on one thread. With 2 workers of 1 CPU on 2 cores, each",
+        'runs as many threads as CPUs (2), so "1 worker x 2 CPUs" is the like-for-like row; "1 worker',
+        'x 1 CPU" is compared with the plain CLI on one thread. With 2 workers of 1 CPU on 2 cores, each',
         "actor runs one thread: the cores are the limit either way, so 2 workers can gain over 1 worker",
         "x 2 CPUs only where one process's two threads do not scale.",
         "",

@@ -59,8 +59,9 @@ def detect(src: Path, out: Path, *extra: str, env: dict | None = None, limit: in
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
     argv = [*TOMMER, "-i", str(src), "-o", str(out), "--chunk-size", CHUNK, *extra]
-    return subprocess.Popen(argv, env=env or ENV, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=cap if limit else None)
+    return subprocess.Popen(
+        argv, env=env or ENV, stderr=subprocess.PIPE, text=True, preexec_fn=cap if limit else None
+    )
 
 
 def finish(proc) -> tuple[int, str]:
@@ -81,8 +82,11 @@ def wait_until(proc, ready, missing: str) -> None:
 
 
 def wait_for_lines(proc, out: Path, lines: int = 2) -> None:
-    wait_until(proc, lambda: out.exists() and out.read_bytes().count(b"\n") >= lines,
-               "the run wrote nothing in 300 s")
+    wait_until(
+        proc,
+        lambda: out.exists() and out.read_bytes().count(b"\n") >= lines,
+        "the run wrote nothing in 300 s",
+    )
 
 
 def wait_for_partial(proc, partial: Path) -> None:
@@ -142,8 +146,10 @@ def main(argv: list[str] | None = None) -> int:
 
     interrupted("kill -9 mid-run, then --resume", kill(signal.SIGKILL))
     interrupted("SIGTERM mid-run, then --resume", kill(signal.SIGTERM))
-    interrupted("RLIMIT_FSIZE at 1/3 of the output, then --resume",
-                lambda out: detect(src, out, limit=len(reference) // 3))
+    interrupted(
+        "RLIMIT_FSIZE at 1/3 of the output, then --resume",
+        lambda out: detect(src, out, limit=len(reference) // 3),
+    )
 
     print("SIGTERM during a Parquet output", file=sys.stderr, flush=True)
     pq_out = work / "out.parquet"
@@ -151,13 +157,17 @@ def main(argv: list[str] | None = None) -> int:
     wait_for_partial(proc, pq_out.with_name(pq_out.name + ".partial"))  # mid-run, handler installed
     proc.send_signal(signal.SIGTERM)
     code, err = finish(proc)
-    results.append({
-        "fault": "SIGTERM during a Parquet output",
-        "lost": None, "duplicated": None, "identical": None,
-        "exit_codes": [code],
-        "traceback": "Traceback" in err,
-        "torn_files_left": [p.name for p in work.iterdir() if p.name.startswith("out.parquet")],
-    })
+    results.append(
+        {
+            "fault": "SIGTERM during a Parquet output",
+            "lost": None,
+            "duplicated": None,
+            "identical": None,
+            "exit_codes": [code],
+            "traceback": "Traceback" in err,
+            "torn_files_left": [p.name for p in work.iterdir() if p.name.startswith("out.parquet")],
+        }
+    )
 
     print("corrupted export", file=sys.stderr, flush=True)
     cache = work / "cache"
@@ -171,8 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
     model.write_bytes(bytes(data))
     code2, err2 = finish(detect(src, work / "onnx2.jsonl", env=env))
-    entry = fault("corrupted export (zeroed weights in its engine's largest file)", reference,
-                  work / "onnx2.jsonl", n, [err1, err2], [code1, code2])
+    entry = fault(
+        "corrupted export (zeroed weights in its engine's largest file)",
+        reference,
+        work / "onnx2.jsonl",
+        n,
+        [err1, err2],
+        [code1, code2],
+    )
     entry |= {"engine": engine, "file": model.name, "rebuilt": model.read_bytes() != bytes(data)}
     results.append(entry)
 
@@ -188,19 +204,24 @@ def main(argv: list[str] | None = None) -> int:
         else:
             weights.unlink()
         code, err = finish(detect(src, work / f"{how}.jsonl", "--model", str(model_dir)))
-        results.append({
-            "fault": f"{how} model.safetensors",
-            "lost": None, "duplicated": None, "identical": None,
-            "exit_codes": [code],
-            "traceback": "Traceback" in err,
-            "error_names_the_file": "model.safetensors" in err,
-            "output_written": (work / f"{how}.jsonl").exists(),
-        })
+        results.append(
+            {
+                "fault": f"{how} model.safetensors",
+                "lost": None,
+                "duplicated": None,
+                "identical": None,
+                "exit_codes": [code],
+                "traceback": "Traceback" in err,
+                "error_names_the_file": "model.safetensors" in err,
+                "output_written": (work / f"{how}.jsonl").exists(),
+            }
+        )
 
     results.append(ray_actor_killed(src, work, reference, n))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"command": "python scripts/faults.py", "records": n,
-                                          "faults": results}, indent=2) + "\n")
+    Path(args.out).write_text(
+        json.dumps({"command": "python scripts/faults.py", "records": n, "faults": results}, indent=2) + "\n"
+    )
     shutil.rmtree(work)
     print(json.dumps(results, indent=2))
     return 0

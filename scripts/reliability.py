@@ -46,16 +46,21 @@ def _load(name: str) -> dict | None:
 
 
 def _date(path: str) -> str:
-    done = subprocess.run(["git", "log", "-1", "--format=%cs", "--", path], cwd=ROOT, capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        ["git", "log", "-1", "--format=%cs", "--", path], cwd=ROOT, capture_output=True, text=True
+    )
     stamp = time.strftime("%Y-%m-%d", time.gmtime((ROOT / path).stat().st_mtime))
     return f"written {stamp}" + (f", last committed {done.stdout.strip()}" if done.stdout.strip() else "")
 
 
 def markdown() -> str:
     fuzz, load, faults = _load("fuzz.json"), _load("server_load.json"), _load("faults.json")
-    lines = ["# Reliability: fuzzed inputs, load held, faults injected", "",
-             "Written by `python scripts/reliability.py` from the three reports below.", ""]
+    lines = [
+        "# Reliability: fuzzed inputs, load held, faults injected",
+        "",
+        "Written by `python scripts/reliability.py` from the three reports below.",
+        "",
+    ]
     lines += ["## Fuzzed inputs", ""]
     if fuzz:
         lines += [
@@ -83,8 +88,10 @@ def markdown() -> str:
             "|---:|---:|---:|---:|---:|---:|",
         ]
         for p in load["phases"]:
-            lines.append(f"| {p['concurrency']} | {p['sent']} | {p['errors']} | {p['requests_per_s']} | "
-                         f"{p['p50_ms']} | {p['p99_ms']} |")
+            lines.append(
+                f"| {p['concurrency']} | {p['sent']} | {p['errors']} | {p['requests_per_s']} | "
+                f"{p['p50_ms']} | {p['p99_ms']} |"
+            )
         big = load["big"]
         small = big["small"]
         lines += [
@@ -114,8 +121,11 @@ def markdown() -> str:
             if "skipped" in f:
                 lines.append(f"| {f['fault']} | | | | | | skipped: {f['skipped']} |")
                 continue
-            notes = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in f.items() if k not in (
-                "fault", "lost", "duplicated", "identical", "exit_codes", "traceback"))
+            notes = ", ".join(
+                f"{k.replace('_', ' ')}: {v}"
+                for k, v in f.items()
+                if k not in ("fault", "lost", "duplicated", "identical", "exit_codes", "traceback")
+            )
             cell = {None: "n/a", True: "yes", False: "**no**"}
             lines.append(
                 f"| {f['fault']} | {'n/a' if f['lost'] is None else f['lost']} | "

@@ -138,8 +138,17 @@ def test_console_script_entry_point():
 
 def test_eval_writes_report(capsys, tmp_path, shared_data):
     code, out, _ = run(
-        capsys, "eval", "-q", "--benchmarks", "CoNLL 2003,ncbi", "--limit", "8", "--engine", "onnx",
-        "--out", str(tmp_path),
+        capsys,
+        "eval",
+        "-q",
+        "--benchmarks",
+        "CoNLL 2003,ncbi",
+        "--limit",
+        "8",
+        "--engine",
+        "onnx",
+        "--out",
+        str(tmp_path),
     )
     assert code == 0 and "tommer-flat: pooled P" in out and "tommer-threshold: pooled P" in out
     report = json.loads((tmp_path / "eval.json").read_text())

@@ -299,7 +299,13 @@ def test_openvino_pads_batches_to_shape_buckets_and_cuts_the_padding_off(openvin
     from tommer.core.windows import collate_arrays
 
     assert [bucket(b, 5) for b in (1, 2, 3, 5, 8, 9, 17)] == [
-        (1, 16), (2, 16), (4, 16), (8, 16), (8, 16), (16, 16), (24, 16)
+        (1, 16),
+        (2, 16),
+        (4, 16),
+        (8, 16),
+        (8, 16),
+        (16, 16),
+        (24, 16),
     ]
     assert bucket(1, 16) == (1, 16) and bucket(1, 17) == (1, 32) and bucket(1, 513) == (1, 528)
     texts = SENTENCES[:3]

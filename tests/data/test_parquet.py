@@ -22,7 +22,7 @@ def test_chunks_have_the_asked_size_whatever_the_row_groups(tmp_path):
 
 def test_null_text_names_its_row(tmp_path):
     pq.write_table(pa.table({"text": ["a", "b", None]}), tmp_path / "x.parquet")
-    (first, table), = parquet.iter_row_chunks(tmp_path / "x.parquet", 10, "x.parquet")
+    ((first, table),) = parquet.iter_row_chunks(tmp_path / "x.parquet", 10, "x.parquet")
     with pytest.raises(DataFormatError, match="row 3: 'text' is null"):
         parquet.table_records(table, first, "x.parquet")
 
@@ -40,10 +40,19 @@ def test_output_keeps_the_base_types_and_refuses_new_fields():
 
 def test_typed_and_pipeline_mentions_types():
     assert [f.name for f in parquet.mentions_type("json", typed=True).value_type] == [
-        "start", "end", "text", "score", "label", "label_score",
+        "start",
+        "end",
+        "text",
+        "score",
+        "label",
+        "label_score",
     ]
     assert [f.name for f in parquet.mentions_type("pipeline").value_type] == [
-        "entity_group", "score", "word", "start", "end",
+        "entity_group",
+        "score",
+        "word",
+        "start",
+        "end",
     ]
 
 

@@ -40,8 +40,7 @@ def test_head_save_load_round_trip(tmp_path, kind, bilstm_dim):
 
 
 SHIPPED_HEADS = sorted(
-    str(p)
-    for p in Path(__file__).resolve().parents[2].glob("src/tommer/pretrained/*/types.json")
+    str(p) for p in Path(__file__).resolve().parents[2].glob("src/tommer/pretrained/*/types.json")
 )
 
 

@@ -230,8 +230,9 @@ class ProbeDetector:
                         if isinstance(err, TommerError):
                             raise
                         raise TommerError(f"the {name} engine failed for {directory}: {err}") from err
-                    log.warning("the %s engine failed for %s (%s): using %s", candidate, directory, err,
-                                fallback)
+                    log.warning(
+                        "the %s engine failed for %s (%s): using %s", candidate, directory, err, fallback
+                    )
                 else:  # subclasses keep their own __init__: the engine is attached after it
                     detector = cls(config, backbone, None)
                     detector._engine, detector._weights = runner, weights

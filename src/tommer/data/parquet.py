@@ -78,8 +78,10 @@ def records_table(records: list[dict], schema, where: str = "output"):
         extra = set(rec) - names
         if extra:
             raise DataFormatError(
-                where, None, f"record {k + 1} of a chunk has fields {sorted(extra)} that the first chunk "
-                "lacked; Parquet needs one schema: write JSONL instead, or give every record the same fields"
+                where,
+                None,
+                f"record {k + 1} of a chunk has fields {sorted(extra)} that the first chunk "
+                "lacked; Parquet needs one schema: write JSONL instead, or give every record the same fields",
             )
     try:
         return pa.Table.from_pylist([utf8_safe(r) for r in records], schema=schema)

@@ -263,8 +263,9 @@ class _ParquetSink:
             self._flush()
 
     def _failed(self, err: OSError) -> OutputError:
-        return OutputError(f"cannot write {self.path}: {err}; a Parquet output is written whole: "
-                           "run again with --overwrite")
+        return OutputError(
+            f"cannot write {self.path}: {err}; a Parquet output is written whole: run again with --overwrite"
+        )
 
     def _open(self) -> None:
         try:
@@ -489,8 +490,11 @@ def stream_corpus(
             bar.update(len(records))
             if stop.signum is not None:
                 if isinstance(sink, _ParquetSink):
-                    raise Stopped(stop.signum, f"stopped by {stop.name}: the Parquet output {out} is "
-                                  "written whole, so nothing was kept; run again with --overwrite")
+                    raise Stopped(
+                        stop.signum,
+                        f"stopped by {stop.name}: the Parquet output {out} is "
+                        "written whole, so nothing was kept; run again with --overwrite",
+                    )
                 where = f" in {out}; continue with --resume" if out else ""
                 raise Stopped(stop.signum, f"stopped by {stop.name}: {done + written} records{where}")
         complete = True
@@ -510,4 +514,3 @@ def stream_corpus(
         f"{run.seconds:.1f} s, {run.docs_per_second:.1f} docs/s"
     )
     return run
-

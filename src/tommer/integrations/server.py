@@ -104,8 +104,6 @@ HEADLESS_CHROMIUM_ARGS = [
 ]
 
 
-
-
 class RequestError(Exception):
     """A client error: answered as ``{"error": message}`` with ``status`` (and ``headers``)."""
 

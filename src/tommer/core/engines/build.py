@@ -88,7 +88,6 @@ def is_complete(directory: Path, engine: str | None = None) -> bool:
     return is_sealed(directory, None if engine is None else ENGINE_FILES[engine])
 
 
-
 def int8_matmuls(model: Path, names: list[str]) -> list[str]:
     """The backbone MatMuls that ``onnx-int8`` quantises: all but the MLP output projections
     (``down_proj``; BERT's ``output.dense``). Their inputs hold the outlier activations that one
@@ -198,8 +197,12 @@ def ensure_export(model_dir: Path, config: DetectorConfig, engine: str = "onnx")
                 log.warning("the ONNX export %s is incomplete or corrupted: exporting again", directory)
             from .onnx_export import export_detector  # the one-off export needs torch (heavy path)
 
-            log.warning("tommer: exporting %s for the %s engine, once (under a minute): %s",
-                        config.backbone, engine, directory)
+            log.warning(
+                "tommer: exporting %s for the %s engine, once (under a minute): %s",
+                config.backbone,
+                engine,
+                directory,
+            )
             export_detector(model_dir, config, directory)
         if engine == "onnx-int8":
             quantize_int8(directory)
