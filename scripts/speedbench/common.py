@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
@@ -113,20 +114,22 @@ def module_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def run_process(
     cmd: Sequence[str], workdir: Path, name: str, env: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    """Run ``cmd`` in ``workdir`` and wait: wall time (``perf_counter``) and peak RSS (``os.wait4``).
+    """Run ``cmd`` in ``workdir`` and wait: wall time (``perf_counter``) and peak RSS (``os.wait4``),
+    both taken by the small launcher ``measured.py`` (so the peak is the command's own, not at least
+    what this process held when it forked: see that module).
 
     stdout and stderr go to ``<workdir>/<name>.out`` / ``.err``; on failure the stderr tail is kept.
     """
-    out, err = workdir / f"{name}.out", workdir / f"{name}.err"
+    out, err, measured = (workdir / f"{name}.{ext}" for ext in ("out", "err", "measured.json"))
+    launcher = [sys.executable, "-I", "-S", str(SCRIPTS / "speedbench" / "measured.py"), str(measured)]
     with out.open("wb") as fo, err.open("wb") as fe:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(list(cmd), cwd=workdir, env=env or module_env(), stdout=fo, stderr=fe)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-    proc.returncode = code = os.waitstatus_to_exitcode(status)
+        env = env or module_env()
+        subprocess.run(launcher + list(cmd), cwd=workdir, env=env, stdout=fo, stderr=fe, check=True)
+    run = json.loads(measured.read_text())
+    code = os.waitstatus_to_exitcode(run["status"])
     record: dict[str, Any] = {
-        "wall_s": wall,
-        "peak_rss_mb": usage.ru_maxrss * 1024 / 1e6,  # ru_maxrss: KiB on Linux
+        "wall_s": run["wall_s"],
+        "peak_rss_mb": run["maxrss_kib"] * 1024 / 1e6,  # ru_maxrss: KiB on Linux
         "exit_code": code,
     }
     if code != 0:

@@ -1,5 +1,5 @@
 """scripts/bench.py and its parts (scripts/speedbench/): pure helpers and report rendering on synthetic
-results (nothing is timed, no process is started)."""
+results (nothing is timed; one test starts small processes to check the memory measurement)."""
 
 from __future__ import annotations
 
@@ -319,3 +319,24 @@ def test_render_rebuilds_the_report_from_its_json(bench, tmp_path):
     report = (tmp_path / "bench.md").read_text()
     assert "## Targets" in report and "read from `results/engines.json`" in report
     assert bench.main(["--render", "--out", str(tmp_path / "missing")]) == 2
+
+
+def test_a_measured_process_reports_its_own_peak_memory_not_the_bench_s(bench, tmp_path):
+    """Linux carries the parent's peak RSS into a forked child's ``ru_maxrss``: the bench, holding
+    models, would floor every process it measures at its own size. ``run_process`` measures through
+    a small launcher, so a process that holds little reports little however much the bench holds."""
+    from speedbench.common import run_process
+
+    held = bytearray(300 * 10**6)
+    held[::4096] = b"\1" * len(held[::4096])  # touched: resident in this process
+    small = run_process([sys.executable, "-c", "pass"], tmp_path, "small")
+    large = run_process(
+        [sys.executable, "-c", "b = bytearray(200 * 10**6); b[::4096] = b'1' * len(b[::4096])"],
+        tmp_path,
+        "large",
+    )
+    assert small["exit_code"] == large["exit_code"] == 0
+    assert small["peak_rss_mb"] < 100 < 200 < large["peak_rss_mb"] < 300
+    failed = run_process([sys.executable, "-c", "raise SystemExit(3)"], tmp_path, "failed")
+    assert failed["exit_code"] == 3 and "failed exited with 3" in failed["error"]
+    del held
