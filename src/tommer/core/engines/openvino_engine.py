@@ -18,7 +18,12 @@ import numpy as np
 from . import native_bf16, thread_count
 from .onnx_engine import MODEL_OPENVINO, SHAPES_INPUT, ExportEngine
 
-TOKEN_STEP = 16  # window lengths are padded up to a multiple of this
+TOKEN_STEP = 8
+"""Window lengths are padded up to a multiple of this. Finer steps pad less but compile more shapes
+and hold more buffers: on the bench's corpus, on an AVX512-BF16 EPYC, a step of 16 padded 20.4% of
+the tokens of openvino's passes (24.5 s, 368 MB), 8 10.8% (20.1 s, 389 MB), 1 1.1% (20.7 s, 495 MB:
+past the 400 MB target); the same mentions at every step (``python scripts/pass_tokens.py --engines
+openvino --bounds 512 --token-steps 16,8,1 --repeats 3``, results/pass_tokens_amd-epyc.md)."""
 ROW_STEP = 8  # batches of more rows than this are padded up to a multiple of it; smaller ones to 1, 2, 4, 8
 SHAPE_CACHE = 32  # compiled shapes kept (OpenVINO's CPU_RUNTIME_CACHE_CAPACITY, default 5000): peak memory
 # stays under the 400 MB target on a 100k-word corpus, a few percent slower than with the default
