@@ -52,11 +52,9 @@ def dice(a: set, b: set) -> float:
     return 2 * len(a & b) / (len(a) + len(b)) if a or b else 1.0
 
 
-def padded_share(texts: list[str], setting: tuple[int, int, int]) -> float | None:
+def padded_share(texts: list[str], setting: tuple[int, int, int]) -> float:
     """The share of padding in the tokens that the openvino engine's passes run on, for ``setting``
     (the detector's own batching: ``forward_batches`` with the engine's shape buckets)."""
-    if not setting[1]:
-        return None
     import tommer
     import tommer.core.detector as detector
     import tommer.core.engines.openvino_engine as ov
@@ -108,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for engine in engines:
         openvino = engine == "openvino"  # the other engines have no shape buckets
-        steps, caches = (ints(args.token_steps), ints(args.shape_caches)) if openvino else ([0], [0])
+        steps, caches = (
+            (ints(args.token_steps), ints(args.shape_caches)) if openvino else ([TOKEN_STEP], [SHAPE_CACHE])
+        )
         settings = list(itertools.product(ints(args.bounds), steps, caches))
         detect(settings[0], engine, "warm-up")
         reference = None
@@ -121,13 +121,13 @@ def main(argv: list[str] | None = None) -> int:
                 {
                     "engine": engine,
                     "pass_tokens": setting[0],
-                    "token_step": setting[1] or None,
-                    "shape_cache": setting[2] or None,
+                    "token_step": setting[1] if openvino else None,
+                    "shape_cache": setting[2] if openvino else None,
                     "seconds": best,
                     "words_per_s": words / best,
                     "peak_rss_mb": max(r["peak_rss_mb"] for r, _ in runs),
                     "runs": [r for r, _ in runs],
-                    "padding": padded_share(records, setting),
+                    "padding": padded_share(records, setting) if openvino else None,
                     "mentions": len(mentions),
                     "dice_to_first": dice(mentions, reference),
                 }
