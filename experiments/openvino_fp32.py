@@ -26,7 +26,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from speedbench.common import cpu_flags, run_process  # noqa: E402
-from speedbench.corpus import DEFAULT_BENCHMARKS, interleave, load_sentences, write_jsonl  # noqa: E402
+from speedbench.corpus import (  # noqa: E402
+    DEFAULT_BENCHMARKS,
+    interleave,
+    load_sentences,
+    mention_spans,
+    write_jsonl,
+)
+
+from tommer.evaluation.compare import dice  # noqa: E402
 
 RUN = (
     "import sys, tommer.core.engines.openvino_engine as ov; "
@@ -38,11 +46,6 @@ SYSTEMS = {
     "openvino-fp32": ("openvino", "fp32"),
     "openvino": ("openvino", "native"),
 }
-
-
-def mention_set(path: Path) -> set[tuple[int, int, int]]:
-    records = (json.loads(line)["mentions"] for line in path.read_text().splitlines())
-    return {(k, m["start"], m["end"]) for k, ms in enumerate(records) for m in ms}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,14 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         return rec, out
 
     runs: dict[str, list[dict]] = {s: [] for s in SYSTEMS}
-    found: dict[str, set] = {}
+    found: dict[str, list] = {}
     for system in SYSTEMS:
         detect(system, "warm-up")
     for k in range(args.repeats):
         for system in SYSTEMS:
             rec, out = detect(system, str(k))
             runs[system].append(rec)
-            found.setdefault(system, mention_set(out))
+            found.setdefault(system, mention_spans(out))
             print(system, f"{rec['wall_s']:.2f} s", f"{rec['peak_rss_mb']:.0f} MB", flush=True)
 
     ref = found["onnx"]
@@ -89,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                 "seconds": best,
                 "words_per_s": words / best,
                 "peak_rss_mb": max(r["peak_rss_mb"] for r in recs),
-                "mentions": len(a),
-                "dice_to_onnx": 2 * len(a & ref) / (len(a) + len(ref)) if a or ref else 1.0,
+                "mentions": sum(map(len, a)),
+                "dice_to_onnx": dice(a, ref),
                 "runs": recs,
             }
         )

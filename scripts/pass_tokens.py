@@ -24,11 +24,12 @@ import tempfile
 from pathlib import Path
 
 from speedbench.common import cpu_flags, run_process
-from speedbench.corpus import DEFAULT_BENCHMARKS, interleave, load_sentences, write_jsonl
+from speedbench.corpus import DEFAULT_BENCHMARKS, interleave, load_sentences, mention_spans, write_jsonl
 
 from tommer.cli.detect import CHUNK_SIZE
 from tommer.core.detector import PASS_TOKENS
 from tommer.core.engines.openvino_engine import SHAPE_CACHE, TOKEN_STEP
+from tommer.evaluation.compare import dice
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = (
@@ -42,30 +43,26 @@ def ints(text: str) -> list[int]:
     return [int(v) for v in text.split(",")]
 
 
-def mention_set(path: Path) -> set[tuple[int, int, int]]:
-    """(record, start, end) of every mention of a ``tommer detect -o`` output."""
-    records = (json.loads(line)["mentions"] for line in path.read_text().splitlines())
-    return {(k, m["start"], m["end"]) for k, ms in enumerate(records) for m in ms}
+def chunk_windows(texts: list[str]) -> list[list]:
+    """The windows of each detector call of ``tommer detect -i`` (one per chunk of records); they do
+    not depend on the settings swept here."""
+    import tommer
+
+    model = tommer.load(engine="onnx")
+    return [model.preprocess(texts[k : k + CHUNK_SIZE])[1] for k in range(0, len(texts), CHUNK_SIZE)]
 
 
-def dice(a: set, b: set) -> float:
-    return 2 * len(a & b) / (len(a) + len(b)) if a or b else 1.0
-
-
-def padded_share(texts: list[str], setting: tuple[int, int, int]) -> float:
+def padded_share(chunks: list[list], setting: tuple[int, int, int]) -> float:
     """The share of padding in the tokens that the openvino engine's passes run on, for ``setting``
     (the detector's own batching: ``forward_batches`` with the engine's shape buckets)."""
-    import tommer
     import tommer.core.detector as detector
     import tommer.core.engines.openvino_engine as ov
 
     saved = detector.PASS_TOKENS, ov.TOKEN_STEP
     detector.PASS_TOKENS, ov.TOKEN_STEP = setting[:2]
     try:
-        model = tommer.load(engine="onnx")
         real = padded = 0
-        for k in range(0, len(texts), CHUNK_SIZE):  # one detector call per chunk, as in `tommer detect -i`
-            _, windows = model.preprocess(texts[k : k + CHUNK_SIZE])
+        for windows in chunks:
             for batch in detector.forward_batches(windows, detector.BATCH_SIZE, ov.bucket):
                 rows, tokens = ov.bucket(len(batch), max(w.length for w in batch))
                 real, padded = real + sum(w.length for w in batch), padded + rows * tokens
@@ -93,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     records = interleave(texts, sources)
     write_jsonl(corpus, records)
     words = sum(len(t.split()) for t in texts)
+    chunks = chunk_windows(records) if "openvino" in engines else []
 
     def detect(setting: tuple[int, int, int], engine: str, tag: str) -> tuple[dict, Path]:
         name = f"{engine}-{'-'.join(map(str, setting))}-{tag}"
@@ -114,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         reference = None
         for setting in settings:
             runs = [detect(setting, engine, str(k)) for k in range(args.repeats)]
-            mentions = mention_set(runs[0][1])
+            mentions = mention_spans(runs[0][1])
             reference = mentions if reference is None else reference
             best = min(r["wall_s"] for r, _ in runs)
             rows.append(
@@ -127,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
                     "words_per_s": words / best,
                     "peak_rss_mb": max(r["peak_rss_mb"] for r, _ in runs),
                     "runs": [r for r, _ in runs],
-                    "padding": padded_share(records, setting) if openvino else None,
-                    "mentions": len(mentions),
+                    "padding": padded_share(chunks, setting) if openvino else None,
+                    "mentions": sum(map(len, mentions)),
                     "dice_to_first": dice(mentions, reference),
                 }
             )

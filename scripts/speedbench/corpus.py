@@ -84,6 +84,13 @@ def read_texts(path: Path) -> list[str]:
         return [json.loads(line)["text"] for line in f if line.strip()]
 
 
+def mention_spans(path: Path) -> list[list[tuple[int, int]]]:
+    """The (start, end) of each record's mentions in a ``tommer detect -o`` output, for
+    :func:`tommer.evaluation.compare.dice`."""
+    with path.open(encoding="utf-8") as f:
+        return [[(m["start"], m["end"]) for m in json.loads(line)["mentions"]] for line in f if line.strip()]
+
+
 def count_mentions(path: Path, field: str = "mentions") -> int:
     """Mentions (or entities) written to an output JSONL, one record per input text."""
     with path.open(encoding="utf-8") as f:
