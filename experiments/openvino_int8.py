@@ -18,9 +18,12 @@ out), in ``--variants``:
   (``DYNAMIC_QUANTIZATION_GROUP_SIZE`` 32 on this OpenVINO), quantises the MatMul inputs at run time;
 - ``dynamic-D``: ``CompressWeightsMode.INT8_SYM`` per output channel, inputs quantised at run time per
   token in groups of ``D`` input channels (``DYNAMIC_QUANTIZATION_GROUP_SIZE`` D; 0 turns it off);
-- ``group-W[-dqD][-nodown]``: symmetric int8 weights per block of ``W`` input channels
+- ``group-W[-dqD][-nodown][-qLAYERS]``: symmetric int8 weights per block of ``W`` input channels
   (:func:`int8_groups`; NNCF's int8 modes are per output channel only), inputs quantised at run time in
   groups of ``D`` (default ``W``; ``dq0``: weights only); ``-nodown`` keeps the down projections f16;
+  ``-qLAYERS`` (digits, e.g. ``-q1234``) quantises only those backbone layers' seven MatMuls (q, k, v,
+  o, gate, up, down, in the export's order) and keeps the other layers and the probe f16, to measure
+  where the drift comes from;
 - ``grid``: the backbone's weights as the 4-bit codes of their GGUF Q4_1 blocks, with float zero
   points (:func:`gguf_grid`): exact, but OpenVINO does not quantise inputs at run time against them.
 
@@ -32,6 +35,8 @@ an experiment-only dependency: ``.venv/bin/pip install nncf``.
 
     python experiments/openvino_int8.py                      # writes results/tried/openvino_int8.{md,json}
     python experiments/openvino_int8.py --limit 5 --calibration 20 --out /tmp/ov8   # smoke run
+    python experiments/openvino_int8.py --offset 200 --variants group-64-q0,group-64-q12345 --out /tmp/l
+        # one layer / all but one in int8, on dev sentences 201-400 (apart from the agreement sample)
 """
 
 from __future__ import annotations
@@ -113,8 +118,10 @@ def quantise(export: Path, variant: str, feeds: list[dict], into: Path) -> Path:
         return save(gguf_grid(model), into)
     if (parts := family(variant)) and parts["block"] is None:  # dynamic-D
         return save(nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_SYM), into)
-    if parts:  # group-W[-dqD][-nodown]
+    if parts:  # group-W[-dqD][-nodown][-qLAYERS]
         skip = set(down_projections(model)) if parts["nodown"] else set()
+        if parts["layers"] is not None:
+            skip |= outside_layers(model, parts["layers"])
         return save(int8_groups(model, parts["block"], skip), into)
     ignored = None
     if variant.endswith("no-down"):
@@ -184,6 +191,13 @@ def gguf_grid(model, group: int = 32, tolerance: float = 0.05):
     return model
 
 
+def outside_layers(model, layers: frozenset[int], per_layer: int = 7) -> set[str]:
+    """Friendly names of the constant-weight MatMuls not in backbone ``layers``: the export holds each
+    decoder layer's ``per_layer`` linear maps in order, then the probe's."""
+    names = [op.get_friendly_name() for op, _ in constant_weights(model, 1)]
+    return {name for i, name in enumerate(names) if i // per_layer not in layers}
+
+
 def int8_groups(model, group: int, skip: frozenset[str] | set[str] = frozenset()):
     """``model`` with each constant MatMul weight stored as symmetric int8 per block of ``group`` input
     channels (one f16 scale per block and output channel), decompressed by OpenVINO's FullyConnected."""
@@ -209,14 +223,22 @@ def family(variant: str) -> dict | None:
     size, flags = int(parts[0]), parts[1:]
     dq = [int(f[2:]) for f in flags if f.startswith("dq") and f[2:].isdigit()]
     nodown = name == "group" and "nodown" in flags
+    layers = [frozenset(map(int, f[1:])) for f in flags if f.startswith("q") and f[1:].isdigit()]
     if (
-        len(flags) != len(dq) + nodown
+        len(flags) != len(dq) + nodown + len(layers)
         or len(dq) > 1
+        or len(layers) > 1
+        or (name == "dynamic" and layers)
         or (name == "dynamic" and flags)
         or (name == "group" and not size)
     ):
         return None
-    return {"block": size if name == "group" else None, "dq": dq[0] if dq else size, "nodown": nodown}
+    return {
+        "block": size if name == "group" else None,
+        "dq": dq[0] if dq else size,
+        "nodown": nodown,
+        "layers": layers[0] if layers else None,
+    }
 
 
 def runtime_config(variant: str) -> dict[str, object] | None:
@@ -245,9 +267,22 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--limit", type=int, default=200, help="dev sentences per benchmark")
+    ap.add_argument(
+        "--offset",
+        type=int,
+        default=0,
+        help="skip this many dev sentences per benchmark first (0: the sample of "
+        "scripts/engine_agreement.py; 200: a selection sample apart from it)",
+    )
     ap.add_argument("--calibration", type=int, default=300, help="Pile-NER training passages")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument(
+        "--shape-rounds",
+        type=int,
+        default=5,
+        help="interleaved rounds of the fixed-shape timing (0: none)",
+    )
     ap.add_argument("--data-root")
     ap.add_argument("--out", default=str(REPO / "results" / "tried" / "openvino_int8"))
     args = ap.parse_args(argv)
@@ -258,14 +293,18 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = resolve_model_dir(args.model)
     config = DetectorConfig.from_dict(json.loads((model_dir / CONFIG_NAME).read_text()))
     export = ensure_export(model_dir, config, "openvino")
-    corpora = {n: load_benchmark(args.data_root, n, "dev", limit=args.limit) for n in BENCHMARKS}
+    corpora = {
+        n: load_benchmark(args.data_root, n, "dev", limit=args.offset + args.limit)[args.offset :]
+        for n in BENCHMARKS
+    }
+    corpora = {n: docs for n, docs in corpora.items() if docs}
     root = Path(args.data_root) if args.data_root else agreement_root()
     train, _ = split_holdout(read_bio(root / PILE_NER_BIO), 0.1, 0)
     calibration = [d.text for d in train[: args.calibration]]
 
     ref = agreement.run_engine(model_dir, agreement.REFERENCE, corpora, args.batch_size)["mentions"]
     ref_keys, ref_scores = agreement.keys(corpora, ref), agreement.pooled_scores(corpora, ref)
-    rows = []
+    rows, engines = [], []
     with tempfile.TemporaryDirectory(prefix="tommer-ov8-") as tmp:
         for variant in ["bf16" if native_bf16() else "fp32", *args.variants.split(",")]:
             detector = ProbeDetector.from_pretrained(model_dir, engine="openvino")
@@ -292,11 +331,18 @@ def main(argv: list[str] | None = None) -> int:
             }
             row["eligible"] = row["dice"] >= agreement.MIN_DICE and abs(row["delta_recall"]) <= 0.5
             rows.append(row)
+            engines.append(detector.engine)
             print(json.dumps(row), file=sys.stderr)
+        if args.shape_rounds:
+            for row, rate in zip(rows, fixed_shape_rates(engines, args.shape_rounds), strict=True):
+                row["fixed_shape_tokens_per_second"] = rate
     report = {
         "command": " ".join(["python experiments/openvino_int8.py", *(argv or sys.argv[1:])]),
         "model": args.model,
         "limit": args.limit,
+        "offset": args.offset,
+        "sentences": sum(map(len, corpora.values())),
+        "shape_rounds": args.shape_rounds,
         "calibration_passages": len(calibration),
         "cpu": platform.processor() or platform.machine(),
         "cpu_flags": cpu_flags(),
@@ -310,6 +356,30 @@ def main(argv: list[str] | None = None) -> int:
     out.with_suffix(".md").write_text(render(report))
     print(render(report))
     return 0
+
+
+FIXED_SHAPE = (32, 40)  # rows x tokens: a full bucket (no padding), about the corpus's mean window
+FIXED_PASSES = 6
+
+
+def fixed_shape_rates(engines: list, rounds: int) -> list[float]:
+    """Tokens per second of each engine on the same ``FIXED_PASSES`` passes of ``FIXED_SHAPE`` random
+    token ids, best of ``rounds`` rounds that take the engines in turn: on a shared machine the
+    in-process words/s of runs minutes apart move by 10-30%, this by a few percent."""
+    rng = np.random.default_rng(0)
+    rows, tokens = FIXED_SHAPE
+    ids = rng.integers(100, 20000, (FIXED_PASSES, rows, tokens)).astype(np.int64)
+    ids[:, :, 0] = engines[0].bos_id
+    mask = np.ones_like(ids[0])
+    best = [float("inf")] * len(engines)
+    for _ in range(rounds):
+        for i, engine in enumerate(engines):
+            engine.span_logits(ids[0], mask)  # warm: the shape compiled and cached
+            started = time.perf_counter()
+            for batch in ids:
+                engine.span_logits(batch, mask)
+            best[i] = min(best[i], time.perf_counter() - started)
+    return [ids.size / seconds for seconds in best]
 
 
 def agreement_root() -> Path:
@@ -326,16 +396,36 @@ def openvino_facts() -> dict:
     return {"version": ov.get_version(), "dynamic_quantization_group_size": int(group)}
 
 
+def sample(report: dict) -> str:
+    """The dev sentences a report scored, in words."""
+    offset, limit = report.get("offset", 0), report["limit"]
+    if not offset:
+        return f"{limit} dev sentences per benchmark (13)"
+    return (
+        f"dev sentences {offset + 1}–{offset + limit} of each benchmark with that many "
+        f"({report['sentences']} sentences; apart from the agreement sample, the first {offset})"
+    )
+
+
 def render(report: dict) -> str:
     base = report["rows"][0]["words_per_second"]
+    fixed = report["rows"][0].get("fixed_shape_tokens_per_second")
+    rows, tokens = FIXED_SHAPE
     lines = [
         "# OpenVINO int8 (NNCF) against the engine rule (issue #20)",
         "",
-        f"Written by `{report['command']}`. Model `{report['model']}`, {report['limit']} dev sentences per "
-        f"benchmark (13), static variants calibrated on {report['calibration_passages']} Pile-NER training "
+        f"Written by `{report['command']}`. Model `{report['model']}`, {sample(report)}, "
+        f"static variants calibrated on {report['calibration_passages']} Pile-NER training "
         "passages; "
         f"CPU {report['cpu']}, flags `{report['cpu_flags']}`, {report['threads']} threads. DICE and Δ "
-        "against torch-fp32 as in results/engines.md; words/s in process, detector calls only.",
+        "against torch-fp32 as in results/engines.md; words/s in process, detector calls only"
+        + (
+            f"; tokens/s at a fixed shape: {FIXED_PASSES} passes of {rows} × {tokens} random token ids "
+            f"through each variant's engine, best of {report['shape_rounds']} rounds taking the "
+            "variants in turn (steadier than words/s on a shared machine)."
+            if fixed
+            else "."
+        ),
         "",
         "Variants as described in the docstring of `experiments/openvino_int8.py`."
         + (
@@ -345,14 +435,21 @@ def render(report: dict) -> str:
             else ""
         ),
         "",
-        "| variant | DICE vs fp32 | Δrecall (pt) | Δprecision (pt) | words/s | × first row | eligible |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| variant | DICE vs fp32 | Δrecall (pt) | Δprecision (pt) | words/s | × first row | eligible |"
+        + (" tokens/s, fixed shape | × first row |" if fixed else ""),
+        "|---|---:|---:|---:|---:|---:|---|" + ("---:|---:|" if fixed else ""),
     ]
     for r in report["rows"]:
         lines.append(
             f"| {r['variant']} | {r['dice']:.4f} | {r['delta_recall']:+.2f} | {r['delta_precision']:+.2f} | "
             f"{r['words_per_second']:.0f} | {r['words_per_second'] / base:.2f} | "
             f"{'yes' if r['eligible'] else 'no'} |"
+            + (
+                f" {r['fixed_shape_tokens_per_second']:.0f} | "
+                f"{r['fixed_shape_tokens_per_second'] / fixed:.2f} |"
+                if fixed
+                else ""
+            )
         )
     return "\n".join(lines) + "\n"
 
