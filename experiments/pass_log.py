@@ -34,7 +34,8 @@ from tommer.data.readers import data_root  # noqa: E402
 
 
 def logged_passes(texts: list[str], calls: int) -> tuple[list[tuple], float]:
-    """``(rows, tokens, padded rows, padded tokens, seconds)`` of each engine pass, and the calls' time."""
+    """``(rows, tokens, padded rows, padded tokens, seconds, window tokens)`` of each engine pass (the
+    collated ids' shape, the shape it ran as, its wall time, its unmasked tokens), and the calls' time."""
     log: list[tuple] = []
     original = openvino_engine.OpenVinoEngine.span_logits
 
@@ -42,7 +43,8 @@ def logged_passes(texts: list[str], calls: int) -> tuple[list[tuple], float]:
         started = time.perf_counter()
         out = original(self, ids, mask, shapes)
         rows, tokens = ids.shape
-        log.append((rows, tokens, *self.padded_shape(rows, tokens), time.perf_counter() - started))
+        seconds = time.perf_counter() - started
+        log.append((rows, tokens, *self.padded_shape(rows, tokens), seconds, int(mask.sum())))
         return out
 
     detector = tommer.load(engine="openvino")
@@ -58,16 +60,18 @@ def logged_passes(texts: list[str], calls: int) -> tuple[list[tuple], float]:
 
 
 def summary(log: list[tuple], seconds: float) -> dict:
-    real = sum(r * t for r, t, *_ in log)
-    padded = sum(pr * pt for _, _, pr, pt, _ in log)
-    engine = sum(s for *_, s in log)
+    real = sum(entry[5] for entry in log)
+    collated = sum(r * t for r, t, *_ in log)
+    padded = sum(pr * pt for _, _, pr, pt, *_ in log)
+    engine = sum(entry[4] for entry in log)
     by_shape: dict[tuple[int, int], list[float]] = defaultdict(list)
-    for _, _, pr, pt, s in log:
+    for _, _, pr, pt, s, _ in log:
         by_shape[(pr, pt)].append(s)
     common = sorted(by_shape.items(), key=lambda item: -len(item[1]))[:10]
     return {
         "passes": len(log),
         "real_tokens": real,
+        "collated_tokens": collated,
         "padded_tokens": padded,
         "call_seconds": seconds,
         "engine_seconds": engine,
@@ -96,8 +100,10 @@ def render(report: dict) -> str:
         f"{report['calls']} detector calls of the default model, in process; "
         f"CPU flags `{report['cpu_flags']}`.",
         "",
-        f"- {s['passes']} passes, {s['real_tokens']} tokens of windows, {s['padded_tokens']} as run "
-        f"({100 * (1 - s['real_tokens'] / s['padded_tokens']):.1f}% padding)",
+        f"- {s['passes']} passes, {s['real_tokens']} tokens of windows (BOS included), "
+        f"{s['collated_tokens']} as collated (each pass padded to its longest window), "
+        f"{s['padded_tokens']} as run (the engine's shape buckets): "
+        f"{100 * (1 - s['real_tokens'] / s['padded_tokens']):.1f}% padding in all",
         f"- engine {s['engine_seconds']:.2f} s of the calls' {s['call_seconds']:.2f} s "
         f"({100 * s['engine_seconds'] / s['call_seconds']:.0f}%), "
         f"{s['padded_tokens_per_second']:.0f} padded tokens/s",
