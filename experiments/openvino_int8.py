@@ -56,6 +56,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 
 import engine_agreement as agreement  # noqa: E402
+from packing_bound import pass_seconds, random_passes  # noqa: E402
 from sweep_common import cpu_flags  # noqa: E402
 
 from tommer.core.config import DetectorConfig  # noqa: E402
@@ -366,20 +367,13 @@ def fixed_shape_rates(engines: list, rounds: int) -> list[float]:
     """Tokens per second of each engine on the same ``FIXED_PASSES`` passes of ``FIXED_SHAPE`` random
     token ids, best of ``rounds`` rounds that take the engines in turn: on a shared machine the
     in-process words/s of runs minutes apart move by 10-30%, this by a few percent."""
-    rng = np.random.default_rng(0)
-    rows, tokens = FIXED_SHAPE
-    ids = rng.integers(100, 20000, (FIXED_PASSES, rows, tokens)).astype(np.int64)
-    ids[:, :, 0] = engines[0].bos_id
-    mask = np.ones_like(ids[0])
+    passes = random_passes([FIXED_SHAPE] * FIXED_PASSES, engines[0].bos_id, np.random.default_rng(0))
     best = [float("inf")] * len(engines)
     for _ in range(rounds):
         for i, engine in enumerate(engines):
-            engine.span_logits(ids[0], mask)  # warm: the shape compiled and cached
-            started = time.perf_counter()
-            for batch in ids:
-                engine.span_logits(batch, mask)
-            best[i] = min(best[i], time.perf_counter() - started)
-    return [ids.size / seconds for seconds in best]
+            pass_seconds(engine, passes[:1])  # warm: the shape compiled and cached
+            best[i] = min(best[i], pass_seconds(engine, passes))
+    return [sum(ids.size for ids in passes) / seconds for seconds in best]
 
 
 def agreement_root() -> Path:

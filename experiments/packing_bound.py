@@ -45,17 +45,28 @@ def pass_shapes(detector, texts: list[str]) -> tuple[list[tuple[int, int]], int]
     return shapes, sum(w.length for w in windows)
 
 
-def timed(engine, shapes: list[tuple[int, int]], rng) -> float:
-    """Seconds the engine takes for one pass of random ids per shape (padded as the engine pads)."""
-    feeds = []
+def random_passes(shapes: list[tuple[int, int]], bos_id: int, rng) -> list[np.ndarray]:
+    """One batch of random token ids per (rows, tokens) shape, BOS first in each row."""
+    passes = []
     for rows, tokens in shapes:
         ids = rng.integers(100, 20000, (rows, tokens)).astype(np.int64)
-        ids[:, 0] = engine.bos_id
-        feeds.append((ids, np.ones_like(ids)))
+        ids[:, 0] = bos_id
+        passes.append(ids)
+    return passes
+
+
+def pass_seconds(engine, passes: list[np.ndarray]) -> float:
+    """Seconds the engine takes for ``passes`` (nothing masked; padded as the engine pads)."""
+    masks = [np.ones_like(ids) for ids in passes]
     started = time.perf_counter()
-    for ids, mask in feeds:
+    for ids, mask in zip(passes, masks, strict=True):
         engine.span_logits(ids, mask)
     return time.perf_counter() - started
+
+
+def timed(engine, shapes: list[tuple[int, int]], rng) -> float:
+    """Seconds the engine takes for one pass of fresh random ids per shape."""
+    return pass_seconds(engine, random_passes(shapes, engine.bos_id, rng))
 
 
 def main(argv: list[str] | None = None) -> int:
