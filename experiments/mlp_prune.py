@@ -51,7 +51,13 @@ from sweep_common import cpu_flags  # noqa: E402
 
 import tommer  # noqa: E402
 from tommer.core.backbone import _quiet_transformers, hf_dir  # noqa: E402
-from tommer.core.layout import CONFIG_NAME, DEFAULT_MODEL, resolve_model_dir  # noqa: E402
+from tommer.core.layout import (  # noqa: E402
+    CONFIG_NAME,
+    DEFAULT_MODEL,
+    WEIGHTS_NAME,
+    probe_weights,
+    resolve_model_dir,
+)
 from tommer.data.readers import PILE_NER_BIO, data_root, read_bio  # noqa: E402
 from tommer.evaluation.evaluation import BENCHMARKS, load_benchmark  # noqa: E402
 from tommer.training.training import split_holdout  # noqa: E402
@@ -139,10 +145,9 @@ def build_variant(name: str, keep: int, refit: bool, texts: list[str], out: Path
     model.requires_grad_(False)
     tokenizer = AutoTokenizer.from_pretrained(source)
     started = time.perf_counter()
-    tokens = 0
+    batches = list(calibration_batches(tokenizer, texts))  # tokenized once, run once per layer
+    tokens = int(sum(m.sum() for _, m in batches))
     for layer in range(LAYERS):
-        batches = list(calibration_batches(tokenizer, texts))
-        tokens = int(sum(m.sum() for _, m in batches))
         gram = inner_gram(model, layer, batches)
         prune_mlp(model.model.layers[layer].mlp, gram, keep, refit)
     model.config.intermediate_size = keep
@@ -163,9 +168,9 @@ def build_variant(name: str, keep: int, refit: bool, texts: list[str], out: Path
     return facts
 
 
-def mflop_per_token(hidden: int, kv: int, inner: int) -> float:
-    """2 x the MACs per token of one block's seven projections, times LAYERS, in MFLOP."""
-    return 2 * LAYERS * hidden * (2 * hidden + 2 * kv + 3 * inner) / 1e6
+def mflop_per_token(hidden: int, kv: int, inner: int, layers: int = LAYERS) -> float:
+    """2 x the MACs per token of one block's seven projections, times ``layers``, in MFLOP."""
+    return 2 * layers * hidden * (2 * hidden + 2 * kv + 3 * inner) / 1e6
 
 
 def probe_copy(backbone: Path, out: Path) -> Path:
@@ -175,7 +180,7 @@ def probe_copy(backbone: Path, out: Path) -> Path:
     config = json.loads((src / CONFIG_NAME).read_text())
     config["backbone"] = str(backbone)
     (out / CONFIG_NAME).write_text(json.dumps(config, indent=2))
-    shutil.copy(src / "model.safetensors", out / "model.safetensors")
+    shutil.copy(probe_weights(src), out / WEIGHTS_NAME)
     return out
 
 
@@ -223,13 +228,13 @@ def retrain(variant: str, backbone: Path, out: Path, reuse: bool = False) -> dic
     for cmd in commands if not (reuse and op.with_suffix(".json").is_file()) else ():
         print("+ " + " ".join(cmd), file=sys.stderr)
         subprocess.run(cmd, check=True, cwd=ROOT)
-    report = json.loads(op.with_suffix(".json").read_text())
-    return {
-        "variant": variant,
-        "model": str(student),
-        "chosen": report["chosen"],
-        "best": max(report["rows"], key=lambda r: r["f1"]),
-    }
+    return {"variant": variant, "model": str(student), **operating_point(op.with_suffix(".json"))}
+
+
+def operating_point(path: Path) -> dict:
+    """The chosen point and the best-F1 row of a ``scripts/choose_operating_point.py`` report."""
+    report = json.loads(path.read_text())
+    return {"chosen": report["chosen"], "best": max(report["rows"], key=lambda r: r["f1"])}
 
 
 def render(report: dict) -> str:
@@ -287,18 +292,16 @@ SHIPPED = {  # shipped model -> (operating-point file, MFLOP/token of its blocks
     "smollm2-135m (default, 6 layers)": ("operating_point.json", mflop_per_token(576, 192, 1536)),
     "smollm2-135m-l4 (4 layers)": (
         "operating_point_smollm2-135m-l4.json",
-        mflop_per_token(576, 192, 1536) * 4 / 6,
+        mflop_per_token(576, 192, 1536, 4),
     ),
 }
 
 
 def shipped_points() -> list[dict]:
-    rows = []
-    for name, (file, mflop) in SHIPPED.items():
-        report = json.loads((ROOT / "results" / file).read_text())
-        best = max(report["rows"], key=lambda r: r["f1"])
-        rows.append({"variant": name, "mflop": mflop, "chosen": report["chosen"], "best": best})
-    return rows
+    return [
+        {"variant": name, "mflop": mflop, **operating_point(ROOT / "results" / file)}
+        for name, (file, mflop) in SHIPPED.items()
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
