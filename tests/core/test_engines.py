@@ -315,10 +315,13 @@ def test_openvino_pads_batches_to_shape_buckets_and_cuts_the_padding_off(openvin
     probs = engine.span_probabilities(ids, mask)
     assert probs.shape == (3, ids.shape[1], ids.shape[1]) and (probs[mask == 0] == 0).all()
     logits = engine.span_logits(ids, mask)
+    # fp32 (no native bf16) sums in an order that follows the shape bucket: a few 1e-6 apart on
+    # the AVX2-only EPYC (results/engines_amd-epyc-avx2.md: mentions still DICE 1.000)
+    atol_prob = 1e-6 if engine.name == "openvino-bf16" else 1e-5
     for k in range(3):  # the same scores alone (another bucket) as in the batch
         n = int(mask[k].sum())
         alone = engine.span_probabilities(ids[k : k + 1, :n], mask[k : k + 1, :n])
-        np.testing.assert_allclose(probs[k, :n, :n], alone[0], atol=1e-6)
+        np.testing.assert_allclose(probs[k, :n, :n], alone[0], atol=atol_prob)
         with engine._lock:  # and as the same window run unpadded, at its own shape
             feed = engine.feed(ids[k : k + 1, :n], mask[k : k + 1, :n], None)
             raw = np.array(engine._request.infer(feed)["logits"])
