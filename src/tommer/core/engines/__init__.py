@@ -99,9 +99,10 @@ def auto_engine() -> str:
     1.000) on any CPU and the same result alone or in a batch, starts in about a second without torch,
     and needs about half the memory of torch. Without native bf16 it is the fastest eligible engine
     (OpenVINO in fp32 is no faster: results/tried/openvino.md; on an AMD EPYC with AVX2 only, onnx 1914
-    dev words/s, torch fp32 1850, OpenVINO fp32 1588: results/engines_amd-epyc-avx2.md). With native bf16, ``openvino`` computes
-    in bf16 within the eligibility rule (DICE >= 0.99 with fp32, recall within 0.5 points), starting in
-    about a second and within the memory target: about 2.6x ``onnx`` on an Intel Xeon with AMX
+    dev words/s, torch fp32 1850, OpenVINO fp32 1588: results/engines_amd-epyc-avx2.md).
+    With native bf16, ``openvino`` computes in bf16 within the eligibility rule (DICE >= 0.99 with
+    fp32, recall within 0.5 points), starting in about a second and within the memory target: about
+    2.6x ``onnx`` on an Intel Xeon with AMX
     (results/engines.md) and 1.5x on an AMD EPYC with AVX512-BF16 but no AMX
     (results/engines_amd-epyc.md). ``torch`` (bf16) agrees less and starts in about 5 s.
     ``onnx-int8`` is never picked: dynamic int8 quantises activations per tensor, outlier channels
