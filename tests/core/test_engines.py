@@ -257,9 +257,9 @@ def test_int8_keeps_the_mlp_output_projections_fp32(engine_cache, onnx_detector)
     ],
 )
 def test_auto_picks_openvino_on_native_bf16_cpus_only(monkeypatch, flags, has_openvino, picked):
-    from tommer.core import engines
+    from tommer.core import cpu, engines
 
-    monkeypatch.setattr(engines, "cpu_flags", lambda: set(flags))
+    monkeypatch.setattr(cpu, "cpu_flags", lambda: set(flags))
     monkeypatch.setattr(engines, "openvino_available", lambda: has_openvino)
     assert auto_engine() == picked and native_bf16() == bool(flags & {"avx512_bf16", "amx_bf16"})
 

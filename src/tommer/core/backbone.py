@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
+from .cpu import native_bf16
 from .sources import (  # noqa: F401  (re-exported: where weights are, torch-free)
     _COMPLETE_MARKER,
     DEFAULT_BACKBONE,
@@ -117,9 +118,11 @@ def convert_gguf(gguf: Path) -> Path:
 
 
 def default_dtype() -> torch.dtype:
-    """bf16 where the CPU computes it natively (AMX / AVX512-BF16), else fp32.
+    """bf16 on a GPU or where the CPU computes it natively (AMX / AVX512-BF16: :func:`.cpu.native_bf16`),
+    else fp32.
 
-    On CPUs without native bf16 (e.g. AVX2-only), bf16 matmuls are far slower than fp32.
+    On CPUs without native bf16 (AVX2 only, or AVX-512 without BF16, where oneDNN emulates it), bf16
+    matmuls are far slower than fp32.
     ``TOMMER_DTYPE=bfloat16|float32`` overrides the choice.
     """
     forced = os.environ.get("TOMMER_DTYPE")
@@ -127,7 +130,7 @@ def default_dtype() -> torch.dtype:
         if forced not in ("bfloat16", "float32"):
             raise ConfigError(f"TOMMER_DTYPE must be bfloat16 or float32, not {forced!r}")
         return getattr(torch, forced)
-    if torch.cuda.is_available() or torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    if torch.cuda.is_available() or native_bf16():
         return torch.bfloat16
     return torch.float32
 

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from ...errors import ConfigError
+from ..cpu import cpu_flags, native_bf16  # noqa: F401  (re-exported)
 from ..windows import Encoding
 
 ENV = "TOMMER_ENGINE"
@@ -66,21 +66,6 @@ class Engine(Protocol):
         0 where a span is not valid (start after end, too long, BOS or padding). ``shapes``: the token
         shapes (:func:`~tommer.core.windows.collate_shapes`), read only by a probe with ``token_shapes``."""
         ...
-
-
-def cpu_flags() -> set[str]:
-    """This CPU's feature flags (empty where ``/proc/cpuinfo`` is unreadable)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
-    return set(line.partition(":")[2].split())
-
-
-def native_bf16() -> bool:
-    """Whether the CPU computes bf16 natively (AVX512-BF16 or AMX), without importing torch."""
-    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
 def onnx_available() -> bool:
